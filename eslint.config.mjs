@@ -1,0 +1,39 @@
+import tseslint from 'typescript-eslint';
+import n8nNodesBase from 'eslint-plugin-n8n-nodes-base';
+import { n8nCommunityNodesPlugin } from '@n8n/eslint-plugin-community-nodes';
+
+const communityRecommended = n8nCommunityNodesPlugin.configs.recommended;
+
+export default tseslint.config(
+	{ ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.cache/**', '.stack-runs/**', '.test-results/**', '**/*.js', '**/*.mjs'] },
+	...tseslint.configs.recommended,
+	{
+		files: ['nodes/**/*.ts', 'credentials/**/*.ts'],
+		plugins: { '@n8n/community-nodes': n8nCommunityNodesPlugin },
+		rules: {
+			...communityRecommended.rules,
+			// imapflow, nodemailer and mailparser are the protocol engines this package exists to wrap; re-implementing
+			// IMAP, SMTP and MIME parsing inside the package would be far riskier than depending on them. The cost is
+			// that the package cannot join n8n's verified programme or n8n Cloud, which the README states.
+			'@n8n/community-nodes/no-runtime-dependencies': 'off',
+		},
+	},
+	{
+		files: ['credentials/**/*.ts'],
+		plugins: { 'n8n-nodes-base': n8nNodesBase },
+		rules: { ...n8nNodesBase.configs.credentials.rules },
+	},
+	{
+		files: ['nodes/**/*.node.ts'],
+		plugins: { 'n8n-nodes-base': n8nNodesBase },
+		rules: { ...n8nNodesBase.configs.nodes.rules },
+	},
+	{
+		files: ['nodes/**/*.ts', 'credentials/**/*.ts'],
+		rules: { 'no-console': 'error' },
+	},
+	{
+		files: ['test/**/*.ts', 'scripts/**/*.ts'],
+		rules: { '@typescript-eslint/no-require-imports': 'off' },
+	},
+);

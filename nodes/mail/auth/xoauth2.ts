@@ -1,0 +1,58 @@
+/**
+ * SASL XOAUTH2 (Google's mechanism, also used by Microsoft 365 and Dovecot):
+ * the client's initial response and the server's error challenge.
+ */
+
+/** What a server says in the base64 JSON challenge it sends when it refuses a token. */
+export interface XOAuth2Challenge {
+	status?: string;
+	schemes?: string;
+	scope?: string;
+}
+
+/**
+ * The initial client response, already base64 encoded: `user=<email>^Aauth=Bearer <token>^A^A`.
+ * Throws on values that would break the framing, so a bad address can never smuggle in extra SASL fields.
+ */
+export function buildXOAuth2InitialResponse(user: string, accessToken: string): string {
+	if (!user) throw new Error('XOAUTH2 needs the account address (user)');
+	if (!accessToken) throw new Error('XOAUTH2 needs an access token');
+	if (/[\x00-\x1f\x7f]/.test(user)) {
+		throw new Error('The account address contains control characters');
+	}
+	if (/[\x00-\x20\x7f]/.test(accessToken)) {
+		throw new Error('The access token contains whitespace or control characters');
+	}
+	return Buffer.from(`user=${user}\x01auth=Bearer ${accessToken}\x01\x01`, 'utf8').toString('base64');
+}
+
+/**
+ * Decodes the server's base64 JSON challenge (IMAP `+ <b64>`, SMTP `334 <b64>`, POP `+ <b64>`).
+ * Returns undefined when the text is not such a challenge, so callers can fall back to the raw reply.
+ */
+export function decodeXOAuth2Challenge(base64Text: string): XOAuth2Challenge | undefined {
+	const trimmed = base64Text.trim();
+	if (!trimmed || !/^[A-Za-z0-9+/=_-]+$/.test(trimmed)) return undefined;
+	let parsed: unknown;
+	try {
+		parsed = JSON.parse(Buffer.from(trimmed, 'base64').toString('utf8'));
+	} catch {
+		return undefined;
+	}
+	if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+	const record = parsed as Record<string, unknown>;
+	const challenge: XOAuth2Challenge = {};
+	for (const key of ['status', 'schemes', 'scope'] as const) {
+		const value = record[key];
+		if (typeof value === 'string' || typeof value === 'number') challenge[key] = String(value);
+	}
+	return challenge;
+}
+
+/** One sentence for an error message, e.g. `the server answered status 401 (scope "https://mail.google.com/")`. */
+export function describeXOAuth2Challenge(challenge: XOAuth2Challenge): string {
+	const parts: string[] = [];
+	parts.push(challenge.status ? `the server answered status ${challenge.status}` : 'the server refused the token');
+	if (challenge.scope) parts.push(`(scope "${challenge.scope}")`);
+	return parts.join(' ');
+}
