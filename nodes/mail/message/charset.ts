@@ -1,0 +1,64 @@
+/**
+ * Bytes → text for the few places this module decodes text itself (RFC 2047 words in headers and raw 8-bit
+ * header lines). Message bodies are decoded by mailparser (libmime), which knows more legacy charsets.
+ *
+ * Node's TextDecoder implements the WHATWG encoding labels (iso-8859-*, windows-125x, koi8-*, shift_jis,
+ * euc-jp, iso-2022-jp, gbk/gb18030, big5, euc-kr/ks_c_5601-1987, utf-16*), which covers what mail uses.
+ */
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+const latin1Fallback = new TextDecoder('windows-1252');
+
+/**
+ * Decodes bytes that claim a charset. An unknown or refused charset never throws and never drops bytes
+ * silently: valid UTF-8 is read as UTF-8, anything else byte-for-byte as windows-1252, so every byte still
+ * shows up as some character instead of a replacement mark.
+ */
+export function decodeBytes(bytes: Uint8Array, charset: string | undefined): string {
+	const label = normaliseCharsetLabel(charset);
+	if (label && !REFUSED_CHARSETS.has(label.replace(/[^a-z0-9]/g, ''))) {
+		try {
+			return new TextDecoder(label).decode(bytes);
+		} catch {
+			// unknown label: fall through to the byte-preserving fallback
+		}
+	}
+	return decodeUtf8OrLatin1(bytes);
+}
+
+/** UTF-8 when the bytes are valid UTF-8, otherwise windows-1252 (every byte kept as a character). */
+export function decodeUtf8OrLatin1(bytes: Uint8Array): string {
+	try {
+		return strictUtf8.decode(bytes);
+	} catch {
+		return latin1Fallback.decode(bytes);
+	}
+}
+
+/**
+ * mailparser hands out raw header lines as "binary" strings (one char per byte). Header lines in modern mail
+ * may carry raw UTF-8 (RFC 6532); older mail sometimes raw latin-1. Read UTF-8 when it is valid, otherwise keep
+ * the byte-per-char reading, which is exactly what n8n shows for such a header.
+ */
+export function binaryStringToText(binary: string): string {
+	if (!/[^\x00-\x7f]/.test(binary)) return binary;
+	const bytes = Buffer.from(binary, 'latin1');
+	try {
+		return strictUtf8.decode(bytes);
+	} catch {
+		return binary;
+	}
+}
+
+/**
+ * UTF-7 can smuggle markup past filters ("+ADw-script+AD4-"), base64/hex are transfer encodings, not charsets:
+ * mailparser refuses to decode them and so do we.
+ */
+const REFUSED_CHARSETS = new Set(['utf7', 'unicode11utf7', 'csunicode11utf7', 'utf7imap', 'base64', 'hex']);
+
+function normaliseCharsetLabel(charset: string | undefined): string | undefined {
+	if (!charset) return undefined;
+	// RFC 2231 allows a language after the charset in encoded words: =?utf-8*en?Q?...?=
+	const label = charset.split('*')[0].trim().toLowerCase();
+	return label || undefined;
+}
