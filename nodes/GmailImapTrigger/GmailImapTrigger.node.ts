@@ -1,0 +1,183 @@
+import type {
+	IDataObject,
+	INodeExecutionData,
+	INodeType,
+	INodeTypeDescription,
+	IRun,
+	ITriggerFunctions,
+	ITriggerResponse,
+} from 'n8n-workflow';
+import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
+
+import { MAIL_CREDENTIAL_TEST_NAME, testMailCredential } from '../mail/auth/credentialTest';
+import { isReconnectRequiredError } from '../mail/auth/tokenErrors';
+import { createTokenSource } from '../mail/auth/tokens';
+import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE, resolveMailConnection } from '../mail/connection';
+import { CheckpointStore } from '../mail/imap/checkpoint';
+import { createImapFlowClient } from '../mail/imap/client';
+import type { RunOutcome } from '../mail/imap/postActions';
+import { runOutcome } from '../mail/imap/postActions';
+import { DEFAULT_SESSION_TIMING, openImapSession } from '../mail/imap/session';
+import type { WatchedMessage } from '../mail/imap/watcher';
+import { MailboxWatcher } from '../mail/imap/watcher';
+import { messageToItem } from '../mail/message/toItem';
+import { readTriggerSettings } from './config';
+import { triggerProperties } from './description';
+
+export class GmailImapTrigger implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'Gmail IMAP Trigger',
+		name: 'gmailImapTrigger',
+		icon: { light: 'file:gmailImapTrigger.svg', dark: 'file:gmailImapTrigger.dark.svg' },
+		group: ['trigger'],
+		version: 1,
+		subtitle: '={{$parameter["mailbox"]}}',
+		description:
+			'Starts the workflow for every new email, exactly once, over IMAP with OAuth2 (Gmail or any XOAUTH2 server)',
+		eventTriggerDescription: 'Waiting for you to receive an email',
+		activationMessage: 'New emails in the watched folders will now start this workflow.',
+		defaults: { name: 'Gmail IMAP Trigger' },
+		inputs: [],
+		// The two lint plugins disagree here; NodeConnectionTypes.Main is n8n's current form (the value is 'main').
+		// eslint-disable-next-line n8n-nodes-base/node-class-description-outputs-wrong
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [
+			{
+				name: GOOGLE_MAIL_CREDENTIAL_TYPE,
+				required: true,
+				testedBy: MAIL_CREDENTIAL_TEST_NAME,
+				displayOptions: { show: { authentication: [GOOGLE_MAIL_CREDENTIAL_TYPE] } },
+			},
+			{
+				name: MAIL_SERVER_CREDENTIAL_TYPE,
+				required: true,
+				testedBy: MAIL_CREDENTIAL_TEST_NAME,
+				displayOptions: { show: { authentication: [MAIL_SERVER_CREDENTIAL_TYPE] } },
+			},
+		],
+		properties: triggerProperties,
+	};
+
+	methods = {
+		credentialTest: { [MAIL_CREDENTIAL_TEST_NAME]: testMailCredential },
+	};
+
+	async trigger(this: ITriggerFunctions): Promise<ITriggerResponse> {
+		const node = this.getNode();
+		const manual = this.getMode() === 'manual';
+		const settings = readTriggerSettings(this, manual);
+		const credentials = await this.getCredentials(settings.credentialType);
+		let connection;
+		try {
+			connection = resolveMailConnection(settings.credentialType, credentials, ['imap']);
+		} catch (error) {
+			throw new NodeOperationError(node, error as Error, { description: 'Check the credential’s IMAP settings' });
+		}
+		const tokens = await createTokenSource(this, settings.credentialType);
+		// Manual runs never persist static data (n8n), and must not disturb the saved position of the active workflow.
+		const staticData = manual ? ({} as IDataObject) : this.getWorkflowStaticData('node');
+		const itemSettings = settings.items;
+		const createDeferred =
+			typeof this.helpers.createDeferredPromise === 'function' ? this.helpers.createDeferredPromise : undefined;
+		let fatalSent = false;
+
+		const watcher: MailboxWatcher = new MailboxWatcher(settings.watcher, {
+			openSession: async (label, options) =>
+				await openImapSession({
+					endpoint: connection.imap,
+					tokens,
+					createClient: createImapFlowClient,
+					logger: this.logger,
+					timing: DEFAULT_SESSION_TIMING,
+					track: (client) => watcher.trackClient(client),
+					onExists: (event) => options.onExists(event.path, event.count, event.prevCount),
+					label,
+					minTokenValidityMs: options.minTokenValidityMs,
+				}),
+			checkpoints: new CheckpointStore(staticData),
+			buildItem: async (message) =>
+				await messageToItem(message.source, {
+					format: itemSettings.format,
+					downloadAttachments: itemSettings.downloadAttachments,
+					attachmentPrefix: itemSettings.attachmentPrefix,
+					maxAttachmentBytes: itemSettings.maxAttachmentBytes,
+					attributes: messageAttributes(message),
+					prepareBinaryData: async (content, fileName, mimeType) =>
+						await this.helpers.prepareBinaryData(content, fileName, mimeType),
+				}),
+			emit: (items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void) => {
+				if (!onRunFinished || !createDeferred || manual) {
+					this.emit([items]);
+					return;
+				}
+				const done = createDeferred<IRun>();
+				this.emit([items], undefined, done);
+				done.promise.then(
+					(run) => onRunFinished(runOutcome(run)),
+					() => onRunFinished('failed'),
+				);
+			},
+			reportPersistentFault: (error) => {
+				const reported = new NodeOperationError(node, error.message, { level: 'warning' });
+				// saveFailedExecution (n8n-workflow ≥ 2.x) records the fault and keeps the workflow active.
+				if (typeof this.saveFailedExecution === 'function') this.saveFailedExecution(reported);
+				else this.logger.warn(`Gmail IMAP Trigger: ${error.message}`);
+			},
+			reportFatal: (error) => {
+				if (fatalSent) return;
+				fatalSent = true;
+				this.emitError(error instanceof NodeOperationError ? error : new NodeOperationError(node, error.message));
+			},
+			isUnrecoverable: (error) => isReconnectRequiredError(error),
+			logger: this.logger,
+		});
+
+		const closeFunction = async () => await watcher.stop();
+
+		if (manual) {
+			// "Test step": never emit inside trigger(); n8n swaps in the real emit and then calls this.
+			return {
+				closeFunction,
+				manualTriggerFunction: async () => {
+					await watcher.start({ failFast: true }).catch((error: unknown) => {
+						throw wrapError(node, error);
+					});
+				},
+			};
+		}
+
+		const activation = this.getActivationMode();
+		try {
+			// Positions new folders BEFORE returning, so n8n's save after activation covers them (see README).
+			await watcher.start({ failFast: activation !== 'init' && activation !== 'leadershipChange' });
+		} catch (error) {
+			await watcher.stop();
+			throw wrapError(node, error);
+		}
+		return { closeFunction };
+	}
+}
+
+function wrapError(node: ReturnType<ITriggerFunctions['getNode']>, error: unknown): NodeOperationError {
+	if (error instanceof NodeOperationError) return error;
+	return new NodeOperationError(node, error instanceof Error ? error : new Error(String(error)));
+}
+
+/** What the item's `attributes` carry: where the message is, and Gmail's ids where the server has them. */
+function messageAttributes(message: WatchedMessage): Record<string, unknown> {
+	const attributes: Record<string, unknown> = {
+		uid: message.uid,
+		mailbox: message.folder,
+		uidValidity: message.uidValidity,
+		flags: message.flags,
+	};
+	if (message.internalDate) attributes.internalDate = message.internalDate.toISOString();
+	if (message.size !== undefined) attributes.size = message.size;
+	if (message.labels) attributes.labels = message.labels;
+	if (message.threadId) attributes.threadId = message.threadId;
+	if (message.emailId) {
+		if (message.labels) attributes.gmailMessageId = message.emailId;
+		else attributes.emailId = message.emailId;
+	}
+	return attributes;
+}

@@ -1,0 +1,103 @@
+import type { IDataObject, ITriggerFunctions } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+import type { StartPosition } from '../mail/imap/checkpoint';
+import type { PostActionPlan } from '../mail/imap/postActions';
+import { splitList } from '../mail/imap/postActions';
+import { andSearch, parseCustomCriteria, SearchCriteriaError } from '../mail/imap/search';
+import type { OutputMode, WatcherConfig } from '../mail/imap/watcher';
+import { DEFAULT_WATCHER_CONFIG } from '../mail/imap/watcher';
+import type { MessageFormat } from '../mail/message/toItem';
+
+export interface ItemSettings {
+	format: MessageFormat;
+	downloadAttachments: boolean;
+	attachmentPrefix: string;
+	maxAttachmentBytes?: number;
+}
+
+export interface TriggerSettings {
+	credentialType: string;
+	watcher: WatcherConfig;
+	items: ItemSettings;
+}
+
+/** Reads the node parameters into the watcher's configuration; problems become NodeOperationErrors naming the field. */
+export function readTriggerSettings(context: ITriggerFunctions, manual: boolean): TriggerSettings {
+	const node = context.getNode();
+	const credentialType = context.getNodeParameter('authentication', 'googleMailOAuth2Api') as string;
+	const mailbox = String(context.getNodeParameter('mailbox', 'INBOX') ?? '').trim();
+	if (!mailbox) throw new NodeOperationError(node, 'Enter the mailbox (folder) to watch, e.g. INBOX');
+	const options = context.getNodeParameter('options', {}) as IDataObject;
+
+	const additional = Array.isArray(options.additionalFolders)
+		? options.additionalFolders.map((folder) => String(folder).trim()).filter((folder) => folder.length > 0)
+		: splitList(options.additionalFolders);
+	const folders = [mailbox, ...additional];
+
+	let filter;
+	try {
+		const custom = options.customEmailConfig !== undefined ? parseCustomCriteria(options.customEmailConfig) : undefined;
+		const gmailSearch = typeof options.gmailSearch === 'string' ? options.gmailSearch.trim() : '';
+		filter = custom || gmailSearch ? andSearch(custom, gmailSearch ? { gmraw: gmailSearch } : undefined) : undefined;
+	} catch (error) {
+		const description =
+			error instanceof SearchCriteriaError ? 'Option "Custom Email Rules"' : 'Options "Custom Email Rules" / "Gmail Search"';
+		throw new NodeOperationError(node, error as Error, { description });
+	}
+
+	const format = context.getNodeParameter('format', 'simple') as MessageFormat;
+	const downloadAttachments =
+		format === 'resolved' || (format === 'simple' && (context.getNodeParameter('downloadAttachments', false) as boolean));
+	const attachmentPrefix = downloadAttachments
+		? String(context.getNodeParameter('dataPropertyAttachmentsPrefixName', 'attachment_') || 'attachment_')
+		: 'attachment_';
+	const maxMb = Number(options.maxAttachmentSizeMb ?? 0);
+
+	const startFrom = (options.startFrom as string | undefined) ?? 'new';
+	let start: StartPosition;
+	if (startFrom === 'unread') start = { mode: 'unread' };
+	else if (startFrom === 'since') {
+		const since = new Date(String(options.since ?? ''));
+		if (Number.isNaN(since.getTime())) {
+			throw new NodeOperationError(node, 'Option "Since" needs a date when "Start With" is "Mail Since a Date"');
+		}
+		start = { mode: 'since', since: since.getTime() };
+	} else start = { mode: 'new' };
+
+	const output: OutputMode =
+		options.outputMode === 'batch'
+			? { mode: 'batch', size: Math.max(1, Math.floor(Number(options.batchSize ?? 50))) }
+			: { mode: 'perMessage' };
+
+	const postActions: PostActionPlan = {
+		markRead: context.getNodeParameter('postProcessAction', 'read') === 'read',
+		addLabels: splitList(options.addLabels),
+		removeLabels: splitList(options.removeLabels),
+		moveTo: typeof options.moveToFolder === 'string' && options.moveToFolder.trim() ? options.moveToFolder.trim() : undefined,
+		delete: options.deleteAfter === true,
+	};
+
+	const pollSeconds = Number(options.pollIntervalSeconds ?? 60);
+	const watcher: WatcherConfig = {
+		...DEFAULT_WATCHER_CONFIG,
+		folders,
+		start,
+		filter,
+		pollIntervalMs: Math.max(5, Number.isFinite(pollSeconds) ? pollSeconds : 60) * 1000,
+		output: manual ? { mode: 'perMessage' } : output,
+		// "Test step" shows a message; it must not change the mailbox.
+		postActions: manual ? undefined : postActions,
+		...(manual ? { maxEmits: 1, startAtNewestMatch: true } : {}),
+	};
+	return {
+		credentialType,
+		watcher,
+		items: {
+			format,
+			downloadAttachments,
+			attachmentPrefix,
+			maxAttachmentBytes: maxMb > 0 ? Math.round(maxMb * 1024 * 1024) : undefined,
+		},
+	};
+}

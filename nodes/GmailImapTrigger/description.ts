@@ -1,0 +1,245 @@
+import type { INodeProperties } from 'n8n-workflow';
+
+import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mail/connection';
+
+/**
+ * Parameters of the Gmail IMAP Trigger. `mailbox`, `postProcessAction`, `format`, `downloadAttachments`,
+ * `dataPropertyAttachmentsPrefixName` and `options.customEmailConfig` keep the names, values and meaning of n8n's
+ * Email Trigger (IMAP) v2.2, so a workflow can switch nodes without rewiring its expressions.
+ */
+export const triggerProperties: INodeProperties[] = [
+	{
+		displayName: 'Authentication',
+		name: 'authentication',
+		type: 'options',
+		options: [
+			{ name: 'Google Mail OAuth2', value: GOOGLE_MAIL_CREDENTIAL_TYPE },
+			{ name: 'Other Mail Server (XOAUTH2)', value: MAIL_SERVER_CREDENTIAL_TYPE },
+		],
+		default: GOOGLE_MAIL_CREDENTIAL_TYPE,
+	},
+	{
+		displayName: 'Mailbox Name',
+		name: 'mailbox',
+		type: 'string',
+		default: 'INBOX',
+		description:
+			'The folder (Gmail: label) to watch, e.g. INBOX or "[Gmail]/All Mail". New mail here is noticed within about a second (IMAP IDLE).',
+	},
+	{
+		displayName: 'Action',
+		name: 'postProcessAction',
+		type: 'options',
+		options: [
+			{
+				name: 'Mark as Read',
+				value: 'read',
+				description: 'Mark the message as read once the workflow run it started has succeeded',
+			},
+			{
+				name: 'Nothing',
+				value: 'nothing',
+				description: 'Leave the message as it is',
+			},
+		],
+		default: 'read',
+		description:
+			'What to do with a message after its workflow run succeeded. A failed run leaves the message untouched.',
+	},
+	{
+		displayName: 'Format',
+		name: 'format',
+		type: 'options',
+		options: [
+			{
+				name: 'RAW',
+				value: 'raw',
+				description: 'The message body as text in "raw", the header section in "rawHeaders"',
+			},
+			{
+				name: 'Resolved',
+				value: 'resolved',
+				description: 'Parsed message with every header; attachments always as binary data',
+			},
+			{
+				name: 'Simple',
+				value: 'simple',
+				description: 'Text and HTML body, main headers; attachments as binary data only when asked',
+			},
+		],
+		default: 'simple',
+		description: 'The format of the message data the node outputs',
+	},
+	{
+		displayName: 'Download Attachments',
+		name: 'downloadAttachments',
+		type: 'boolean',
+		default: false,
+		displayOptions: { show: { format: ['simple'] } },
+		description: 'Whether attachments (and every other non-body MIME part) are output as binary data',
+	},
+	{
+		displayName: 'Property Prefix Name',
+		name: 'dataPropertyAttachmentsPrefixName',
+		type: 'string',
+		default: 'attachment_',
+		displayOptions: {
+			show: { format: ['resolved'] },
+		},
+		description: 'Prefix of the binary properties holding the attachments: attachment_0, attachment_1, ...',
+	},
+	{
+		displayName: 'Property Prefix Name',
+		name: 'dataPropertyAttachmentsPrefixName',
+		type: 'string',
+		default: 'attachment_',
+		displayOptions: {
+			show: { format: ['simple'], downloadAttachments: [true] },
+		},
+		description: 'Prefix of the binary properties holding the attachments: attachment_0, attachment_1, ...',
+	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		options: [
+			{
+				displayName: 'Add Gmail Labels After Run',
+				name: 'addLabels',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. Processed, Invoices/2024',
+				description: 'Comma-separated Gmail labels to add once the run succeeded (Gmail only)',
+			},
+			{
+				displayName: 'Additional Folders',
+				name: 'additionalFolders',
+				type: 'string',
+				typeOptions: { multipleValues: true },
+				default: [],
+				placeholder: 'e.g. Support',
+				description:
+					'More folders (Gmail: labels) to watch over the same connection. They are checked every poll interval and whenever the main mailbox changes.',
+			},
+			{
+				displayName: 'Custom Email Rules',
+				name: 'customEmailConfig',
+				type: 'string',
+				default: '["UNSEEN"]',
+				description:
+					'IMAP search criteria as a JSON array, as in n8n\'s Email Trigger, e.g. ["UNSEEN", ["FROM", "billing@example.com"]]. Only new messages matching every criterion start a run. Without this option every new message does, read or not.',
+			},
+			{
+				displayName: 'Delete After Run',
+				name: 'deleteAfter',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether to delete the message once the run succeeded. On Gmail this only removes it from the watched label; move it to "[Gmail]/Trash" to trash it.',
+			},
+			{
+				displayName: 'Gmail Search',
+				name: 'gmailSearch',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. from:billing@example.com has:attachment',
+				description: 'Gmail search syntax (X-GM-RAW); only new messages matching it start a run (Gmail only)',
+			},
+			{
+				displayName: 'Max Attachment Size (MB)',
+				name: 'maxAttachmentSizeMb',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 0,
+				description:
+					'Attachments larger than this are not output as binary data (they stay listed in attachmentInfo). 0 means no limit.',
+			},
+			{
+				displayName: 'Move to Folder After Run',
+				name: 'moveToFolder',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. Processed',
+				description: 'Folder (Gmail: label) to move the message to once the run succeeded',
+			},
+			{
+				displayName: 'Output',
+				name: 'outputMode',
+				type: 'options',
+				options: [
+					{
+						name: 'One Run per Message',
+						value: 'perMessage',
+						description: 'Each message starts its own workflow run: a failure touches only that message',
+					},
+					{
+						name: 'Batches',
+						value: 'batch',
+						description: 'Messages found together (e.g. after downtime) start one run per batch',
+					},
+				],
+				default: 'perMessage',
+			},
+			{
+				displayName: 'Batch Size',
+				name: 'batchSize',
+				type: 'number',
+				typeOptions: { minValue: 1 },
+				default: 50,
+				displayOptions: { show: { outputMode: ['batch'] } },
+				description: 'Most messages in one run',
+			},
+			{
+				displayName: 'Poll Interval (Seconds)',
+				name: 'pollIntervalSeconds',
+				type: 'number',
+				typeOptions: { minValue: 5 },
+				default: 60,
+				description:
+					'How often every folder is checked even without a push notification. Additional folders rely on this.',
+			},
+			{
+				displayName: 'Remove Gmail Labels After Run',
+				name: 'removeLabels',
+				type: 'string',
+				default: '',
+				placeholder: 'e.g. \\Inbox, ToDo',
+				description: 'Comma-separated Gmail labels to remove once the run succeeded; \\Inbox archives the message (Gmail only)',
+			},
+			{
+				displayName: 'Start With',
+				name: 'startFrom',
+				type: 'options',
+				options: [
+					{
+						name: 'New Mail Only',
+						value: 'new',
+						description: 'Only mail that arrives after the workflow is first activated',
+					},
+					{
+						name: 'Unread Mail Too',
+						value: 'unread',
+						description: 'Also the unread mail already in the folder at first activation',
+					},
+					{
+						name: 'Mail Since a Date',
+						value: 'since',
+						description: 'Also the mail received since a date, at first activation',
+					},
+				],
+				default: 'new',
+				description: 'Where to begin when the workflow is activated for the first time. Later activations continue where the last one stopped.',
+			},
+			{
+				displayName: 'Since',
+				name: 'since',
+				type: 'dateTime',
+				default: '',
+				displayOptions: { show: { startFrom: ['since'] } },
+				description: 'Mail received (server time) at or after this moment is included at first activation',
+			},
+		],
+	},
+];

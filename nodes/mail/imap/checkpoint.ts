@@ -1,0 +1,218 @@
+import { createHash } from 'node:crypto';
+import type { IDataObject } from 'n8n-workflow';
+
+/**
+ * Where the trigger stands in each watched folder, kept in the node's workflow static data.
+ *
+ * n8n writes static data to its database when an emit goes out (and once after a successful activation), so the
+ * checkpoint for a message is set just BEFORE the emit that carries it: a restart can then never emit it again,
+ * and never skip a message that was not emitted.
+ *
+ * UIDs only mean something together with the folder's UIDVALIDITY. When UIDVALIDITY changes (folder deleted and
+ * recreated, server migration), old UIDs are useless, so the rule falls back to time: see
+ * {@link repositionForNewUidValidity}.
+ */
+
+/** Tolerance for clock differences and for INTERNALDATEs that are not in strict UID order. */
+export const TIME_RULE_SKEW_MS = 5 * 60 * 1000;
+/** How many recently judged messages are remembered per folder (bounded: static data is rewritten on every emit). */
+export const RECENT_RING_SIZE = 100;
+
+export interface BacklogRule {
+	/**
+	 * Messages with UIDs up to this one existed before the watch started (or before a UIDVALIDITY change) and are
+	 * judged by the extra conditions below. Undefined until the first connection tells the server's UIDNEXT.
+	 */
+	throughUid?: number;
+	/** Only unread messages of the backlog. */
+	unseenOnly?: boolean;
+	/** Only backlog messages whose INTERNALDATE is at or after this time (epoch ms). */
+	notBefore?: number;
+	/** Skip backlog messages whose INTERNALDATE is at or before this time (epoch ms): they may have been forgotten. */
+	notThrough?: number;
+	/** Skip backlog messages whose fingerprint is in the recent ring (already judged under the old UIDVALIDITY). */
+	skipRecent?: boolean;
+}
+
+export interface FolderCheckpoint {
+	/** UIDVALIDITY as a decimal string (it is a 32-bit unsigned value; imapflow gives a bigint). Undefined: not yet known. */
+	uidValidity?: string;
+	/** Highest UID already judged: emitted, or checked and not matching the filters. */
+	lastUid: number;
+	/** When this position was taken (local clock, epoch ms). */
+	positionedAt: number;
+	/** Newest INTERNALDATE (server clock, epoch ms) among the judged messages. */
+	newestJudgedAt?: number;
+	/** Ring of recently judged messages, `<internalDate ms>:<fingerprint>`, sorted by time, oldest first. */
+	recent: string[];
+	/** Newest INTERNALDATE that had to be dropped from the full ring (messages at or before it cannot be told apart). */
+	forgottenThrough?: number;
+	backlog?: BacklogRule;
+}
+
+export type StartPosition =
+	| { mode: 'new' }
+	| { mode: 'unread' }
+	| { mode: 'since'; since: number };
+
+/** The identity of a message that survives a folder being recreated: its Message-ID, else date and size. */
+export function messageFingerprint(messageId: string | undefined, internalDate: number | undefined, size: number | undefined): string {
+	const basis = messageId?.trim() ? `mid:${messageId.trim()}` : `date:${internalDate ?? ''}|size:${size ?? ''}`;
+	return createHash('sha256').update(basis).digest('hex').slice(0, 16);
+}
+
+/** A new checkpoint for a folder seen for the first time. `mailbox` is undefined when the server could not be asked. */
+export function initialCheckpoint(
+	start: StartPosition,
+	now: number,
+	mailbox?: { uidValidity: string; uidNext: number },
+): FolderCheckpoint {
+	const base: FolderCheckpoint = { lastUid: 0, positionedAt: now, recent: [] };
+	const throughUid = mailbox ? Math.max(0, mailbox.uidNext - 1) : undefined;
+	if (mailbox) base.uidValidity = mailbox.uidValidity;
+
+	switch (start.mode) {
+		case 'new':
+			if (mailbox) return { ...base, lastUid: throughUid ?? 0 };
+			// Without the server we cannot know where "now" is in UIDs: take what arrives from now on by INTERNALDATE.
+			return { ...base, backlog: { notBefore: now - TIME_RULE_SKEW_MS } };
+		case 'unread':
+			return { ...base, backlog: { throughUid, unseenOnly: true } };
+		case 'since':
+			return { ...base, backlog: { throughUid, notBefore: start.since } };
+	}
+}
+
+/**
+ * The UIDVALIDITY rule. Old UIDs are meaningless in the new folder, so every message in it is judged again, but a
+ * message counts only when (1) its INTERNALDATE is no older than the newest message already judged minus a skew
+ * (so old mail is never emitted again, and mail that arrived while the folder was replaced is not missed), and (2)
+ * its fingerprint is not in the ring of recently judged messages (so the messages inside the skew window that were
+ * already emitted are not emitted twice). Messages restored into the new folder with older dates are treated as old.
+ */
+export function repositionForNewUidValidity(
+	previous: FolderCheckpoint,
+	mailbox: { uidValidity: string; uidNext: number },
+	now: number,
+): FolderCheckpoint {
+	const reference = previous.newestJudgedAt ?? previous.positionedAt;
+	return {
+		uidValidity: mailbox.uidValidity,
+		lastUid: 0,
+		positionedAt: now,
+		newestJudgedAt: previous.newestJudgedAt,
+		recent: [...previous.recent],
+		forgottenThrough: previous.forgottenThrough,
+		backlog: {
+			throughUid: Math.max(0, mailbox.uidNext - 1),
+			notBefore: reference - TIME_RULE_SKEW_MS,
+			notThrough: previous.forgottenThrough,
+			skipRecent: true,
+			// An unread-only start that had not finished keeps its condition.
+			unseenOnly: previous.backlog?.unseenOnly,
+		},
+	};
+}
+
+/** Fills in the parts of a checkpoint that need the server (first connection after a position taken offline). */
+export function resolveUnknownPosition(
+	checkpoint: FolderCheckpoint,
+	mailbox: { uidValidity: string; uidNext: number },
+): FolderCheckpoint {
+	const next: FolderCheckpoint = { ...checkpoint, uidValidity: mailbox.uidValidity };
+	if (checkpoint.backlog && checkpoint.backlog.throughUid === undefined) {
+		next.backlog = { ...checkpoint.backlog, throughUid: Math.max(0, mailbox.uidNext - 1) };
+	}
+	return next;
+}
+
+/** Is this backlog message one to judge by the user's filters (true), or to pass over (false)? */
+export function backlogAdmits(
+	rule: BacklogRule,
+	recent: readonly string[],
+	message: { internalDate?: number; fingerprint: string },
+): boolean {
+	const date = message.internalDate;
+	if (rule.notBefore !== undefined && (date === undefined || date < rule.notBefore)) return false;
+	if (rule.notThrough !== undefined && (date === undefined || date <= rule.notThrough)) return false;
+	if (rule.skipRecent && recent.some((entry) => entry.endsWith(`:${message.fingerprint}`))) return false;
+	return true;
+}
+
+/** The checkpoint after judging one message (emitted or filtered out). Keeps the ring bounded and sorted. */
+export function afterJudging(
+	checkpoint: FolderCheckpoint,
+	message: { uid: number; internalDate?: number; fingerprint: string },
+): FolderCheckpoint {
+	const next: FolderCheckpoint = { ...checkpoint, lastUid: Math.max(checkpoint.lastUid, message.uid) };
+	if (next.backlog?.throughUid !== undefined && next.lastUid >= next.backlog.throughUid) delete next.backlog;
+	if (message.internalDate === undefined) return next;
+
+	next.newestJudgedAt = Math.max(checkpoint.newestJudgedAt ?? message.internalDate, message.internalDate);
+	const entries = checkpoint.recent.filter((entry) => !entry.endsWith(`:${message.fingerprint}`));
+	entries.push(`${message.internalDate}:${message.fingerprint}`);
+	entries.sort((a, b) => entryTime(a) - entryTime(b));
+	// Entries older than the time rule's window can never be consulted again.
+	const windowStart = next.newestJudgedAt - TIME_RULE_SKEW_MS;
+	let forgotten = checkpoint.forgottenThrough;
+	while (entries.length > 0 && (entries.length > RECENT_RING_SIZE || entryTime(entries[0]) < windowStart)) {
+		const dropped = entryTime(entries.shift() as string);
+		if (dropped >= windowStart) forgotten = Math.max(forgotten ?? dropped, dropped);
+	}
+	next.recent = entries;
+	if (forgotten !== undefined) next.forgottenThrough = forgotten;
+	return next;
+}
+
+function entryTime(entry: string): number {
+	return Number(entry.slice(0, entry.indexOf(':')));
+}
+
+const STATE_KEY = 'gmailImapTrigger';
+const STATE_VERSION = 1;
+
+interface StoredState {
+	version: number;
+	folders: Record<string, FolderCheckpoint>;
+}
+
+/**
+ * Reads and writes the checkpoints in n8n's node static data. n8n observes that object with a Proxy that notices
+ * only assignments to its own keys (not to objects nested inside it that were created later), so every write
+ * replaces the whole top-level entry: that is what marks the static data as changed and gets it saved.
+ */
+export class CheckpointStore {
+	constructor(private readonly staticData: IDataObject) {}
+
+	get(folder: string): FolderCheckpoint | undefined {
+		const stored = this.read().folders[folder];
+		return stored ? cloneCheckpoint(stored) : undefined;
+	}
+
+	set(folder: string, checkpoint: FolderCheckpoint): void {
+		const state = this.read();
+		const folders: Record<string, FolderCheckpoint> = {};
+		for (const [name, value] of Object.entries(state.folders)) folders[name] = cloneCheckpoint(value);
+		folders[folder] = cloneCheckpoint(checkpoint);
+		this.staticData[STATE_KEY] = { version: STATE_VERSION, folders } as unknown as IDataObject;
+	}
+
+	folders(): string[] {
+		return Object.keys(this.read().folders);
+	}
+
+	private read(): StoredState {
+		const value = this.staticData[STATE_KEY] as unknown;
+		if (!value || typeof value !== 'object') return { version: STATE_VERSION, folders: {} };
+		const state = value as Partial<StoredState>;
+		if (state.version !== STATE_VERSION || !state.folders || typeof state.folders !== 'object') {
+			return { version: STATE_VERSION, folders: {} };
+		}
+		return state as StoredState;
+	}
+}
+
+function cloneCheckpoint(checkpoint: FolderCheckpoint): FolderCheckpoint {
+	// JSON round trip: static data holds plain JSON, and copies must not share arrays with the observed object.
+	return JSON.parse(JSON.stringify(checkpoint)) as FolderCheckpoint;
+}

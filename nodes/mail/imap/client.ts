@@ -1,0 +1,79 @@
+/* eslint-disable @n8n/community-nodes/no-restricted-imports --
+ * imapflow is the package's IMAP engine; this package targets self-hosted n8n only (see eslint.config.mjs). */
+import { ImapFlow } from 'imapflow';
+import type {
+	CopyResponseObject,
+	DownloadNotFound,
+	DownloadObject,
+	DownloadOptions,
+	FetchMessageObject,
+	FetchOptions,
+	FetchQueryObject,
+	ImapFlowOptions,
+	MailboxLockObject,
+	MailboxLockOptions,
+	MailboxObject,
+	MessageRangeOptions,
+	SearchObject,
+	StatusObject,
+	StatusQuery,
+	StoreOptions,
+	ExistsEvent,
+} from 'imapflow';
+
+/**
+ * The slice of imapflow's ImapFlow that the trigger uses. The watcher and session talk to this interface only, so
+ * unit tests can put a scripted fake at exactly this boundary and check the commands sent (Gmail's label commands,
+ * UID ranges) and the timing and error paths, without a server. ImapFlow itself satisfies it structurally.
+ */
+export interface ImapClient {
+	readonly usable: boolean;
+	readonly mailbox: MailboxObject | false;
+	readonly capabilities: Map<string, boolean | number>;
+	readonly byeReason?: string;
+	readonly closedByClient: boolean;
+	connect(): Promise<void>;
+	logout(): Promise<void>;
+	close(): void;
+	getMailboxLock(path: string, options?: MailboxLockOptions): Promise<MailboxLockObject>;
+	status(path: string, query: StatusQuery): Promise<StatusObject | false>;
+	search(query: SearchObject, options?: MessageRangeOptions): Promise<number[] | false | undefined>;
+	fetch(range: string, query: FetchQueryObject, options?: FetchOptions): AsyncGenerator<FetchMessageObject, false | void, undefined>;
+	download(range: string, part?: string, options?: DownloadOptions): Promise<DownloadObject | DownloadNotFound>;
+	messageFlagsAdd(range: string, flags: string[], options?: StoreOptions): Promise<boolean>;
+	messageFlagsRemove(range: string, flags: string[], options?: StoreOptions): Promise<boolean>;
+	messageMove(range: string, destination: string, options?: MessageRangeOptions): Promise<CopyResponseObject | false>;
+	messageDelete(range: string, options?: MessageRangeOptions): Promise<boolean>;
+	on(event: 'close', listener: () => void): unknown;
+	on(event: 'error', listener: (error: Error) => void): unknown;
+	on(event: 'exists', listener: (data: ExistsEvent) => void): unknown;
+	on(event: 'mailboxOpen', listener: (mailbox: MailboxObject) => void): unknown;
+	removeAllListeners(event?: string): unknown;
+}
+
+export type ImapClientFactory = (options: ImapFlowOptions) => ImapClient;
+
+/** The real thing: one ImapFlow per connection (an ImapFlow never reconnects; a closed one is thrown away). */
+export const createImapFlowClient: ImapClientFactory = (options) => new ImapFlow(options);
+
+/** imapflow's error fields the trigger looks at (all optional: which ones exist depends on where the error came from). */
+export interface ImapErrorFields {
+	code?: string;
+	authenticationFailed?: boolean;
+	serverResponseCode?: string;
+	responseText?: string;
+	response?: unknown;
+	oauthError?: unknown;
+	mailboxMissing?: boolean;
+	reason?: string;
+}
+
+export function imapErrorFields(error: unknown): ImapErrorFields {
+	return error && typeof error === 'object' ? (error as ImapErrorFields) : {};
+}
+
+/** The server says the folder does not exist: imapflow confirms a refused SELECT (mailboxMissing) or STATUS (NotFound) with LIST. */
+export function isMailboxMissing(error: unknown): boolean {
+	const fields = imapErrorFields(error);
+	return fields.mailboxMissing === true || fields.code === 'NotFound' || fields.serverResponseCode === 'NONEXISTENT';
+}

@@ -1,0 +1,103 @@
+import type { IRun } from 'n8n-workflow';
+
+import type { ImapClient } from './client';
+
+/**
+ * What to do with a message after the workflow run it started has succeeded. Never before: a failed run leaves the
+ * message exactly as it was (unread, in place), so the user can fix the workflow and still find it.
+ */
+export interface PostActionPlan {
+	/** n8n's Email Trigger `postProcessAction: read` — add \Seen. */
+	markRead: boolean;
+	/** Gmail labels to add / remove (X-GM-LABELS, Gmail only). */
+	addLabels: string[];
+	removeLabels: string[];
+	/** Move to this folder (IMAP MOVE, or COPY + delete where MOVE is missing: imapflow decides). */
+	moveTo?: string;
+	/** Delete (\Deleted + EXPUNGE of these UIDs). On Gmail this removes the message from the watched label only. */
+	delete: boolean;
+}
+
+export function hasPostActions(plan: PostActionPlan | undefined): plan is PostActionPlan {
+	return (
+		!!plan && (plan.markRead || plan.addLabels.length > 0 || plan.removeLabels.length > 0 || !!plan.moveTo || plan.delete)
+	);
+}
+
+/** Checks a plan against the server's capabilities; returns a message for the user when it cannot work there. */
+export function postActionProblem(plan: PostActionPlan | undefined, capabilities: Map<string, boolean | number>): string | undefined {
+	if (!plan) return undefined;
+	if ((plan.addLabels.length > 0 || plan.removeLabels.length > 0) && !capabilities.has('X-GM-EXT-1')) {
+		return 'Adding or removing Gmail labels needs a Gmail server (X-GM-EXT-1); this server does not offer it';
+	}
+	if (plan.moveTo && plan.delete) return 'Choose either "Move to Folder" or "Delete", not both';
+	return undefined;
+}
+
+export type RunOutcome = 'succeeded' | 'failed' | 'unknown';
+
+/** Reads the finished run n8n hands to a donePromise. */
+export function runOutcome(run: IRun | undefined): RunOutcome {
+	if (!run) return 'unknown';
+	if (run.data?.resultData?.error) return 'failed';
+	if (run.status === 'error' || run.status === 'crashed' || run.status === 'canceled') return 'failed';
+	if (run.status === 'success') return 'succeeded';
+	// 'waiting' and friends: the run has not finished successfully, so nothing may be touched.
+	return run.status ? 'unknown' : 'succeeded';
+}
+
+/** Compact UID set for IMAP: [1,2,3,7,9,10] → "1:3,7,9:10". */
+export function toUidSet(uids: readonly number[]): string {
+	const sorted = [...new Set(uids)].sort((a, b) => a - b);
+	const parts: string[] = [];
+	let start = sorted[0];
+	let previous = sorted[0];
+	for (let index = 1; index <= sorted.length; index++) {
+		const current = sorted[index];
+		if (current === previous + 1) {
+			previous = current;
+			continue;
+		}
+		parts.push(start === previous ? String(start) : `${start}:${previous}`);
+		start = current;
+		previous = current;
+	}
+	return parts.join(',');
+}
+
+/**
+ * Runs the plan on messages of the currently selected folder (the caller holds its mailbox lock). Flags and
+ * labels first, moving or deleting last, because after those the UIDs no longer exist in this folder.
+ */
+export async function applyPostActions(client: ImapClient, uids: readonly number[], plan: PostActionPlan): Promise<void> {
+	if (uids.length === 0) return;
+	const range = toUidSet(uids);
+	if (plan.markRead && !(await client.messageFlagsAdd(range, ['\\Seen'], { uid: true }))) {
+		throw new Error('The server refused to mark the message(s) as read');
+	}
+	if (plan.addLabels.length > 0 && !(await client.messageFlagsAdd(range, plan.addLabels, { uid: true, useLabels: true }))) {
+		throw new Error('The server refused to add the Gmail label(s)');
+	}
+	if (
+		plan.removeLabels.length > 0 &&
+		!(await client.messageFlagsRemove(range, plan.removeLabels, { uid: true, useLabels: true }))
+	) {
+		throw new Error('The server refused to remove the Gmail label(s)');
+	}
+	if (plan.moveTo) {
+		const moved = await client.messageMove(range, plan.moveTo, { uid: true });
+		if (moved === false) throw new Error(`The server refused to move the message(s) to "${plan.moveTo}"`);
+	} else if (plan.delete) {
+		const deleted = await client.messageDelete(range, { uid: true });
+		if (!deleted) throw new Error('The server refused to delete the message(s)');
+	}
+}
+
+/** Splits a comma-separated list of labels or folders from a node parameter. */
+export function splitList(value: unknown): string[] {
+	if (typeof value !== 'string') return [];
+	return value
+		.split(',')
+		.map((part) => part.trim())
+		.filter((part) => part.length > 0);
+}

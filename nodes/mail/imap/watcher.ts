@@ -1,0 +1,992 @@
+/* eslint-disable @n8n/community-nodes/no-restricted-imports, @n8n/community-nodes/no-restricted-globals --
+ * A long-running IMAP watcher needs imapflow (the package's IMAP engine), node:stream for streamed message sources,
+ * and timers (poll interval, token rollover, reconnect backoff) that n8n-workflow has no cancellable equivalent
+ * for. This package targets self-hosted n8n only (see eslint.config.mjs). */
+import type { Readable } from 'node:stream';
+import type { FetchMessageObject, FetchQueryObject, SearchObject } from 'imapflow';
+import type { INodeExecutionData } from 'n8n-workflow';
+
+import { TokenRejectedError } from '../auth/errors';
+import { AccessTokenRejectedError, TokenRefreshFailedError } from '../auth/tokenErrors';
+import type { CheckpointStore, FolderCheckpoint, StartPosition } from './checkpoint';
+import {
+	afterJudging,
+	backlogAdmits,
+	initialCheckpoint,
+	messageFingerprint,
+	repositionForNewUidValidity,
+	resolveUnknownPosition,
+} from './checkpoint';
+import type { ImapClient } from './client';
+import { isMailboxMissing } from './client';
+import type { TriggerLogger } from './logger';
+import type { PostActionPlan, RunOutcome } from './postActions';
+import { applyPostActions, hasPostActions, postActionProblem, toUidSet } from './postActions';
+import { andSearch, usesGmailOnlyKeys } from './search';
+import type { ImapSession } from './session';
+
+/** One message as the watcher hands it to the item builder (MIME → n8n item lives in nodes/mail/message). */
+export interface WatchedMessage {
+	folder: string;
+	uid: number;
+	uidValidity: string;
+	source: Buffer | Readable;
+	size?: number;
+	flags: string[];
+	internalDate?: Date;
+	messageId?: string;
+	/** Gmail (X-GM-EXT-1) only. */
+	labels?: string[];
+	threadId?: string;
+	/** X-GM-MSGID on Gmail, OBJECTID EMAILID elsewhere. */
+	emailId?: string;
+}
+
+export type OutputMode = { mode: 'perMessage' } | { mode: 'batch'; size: number };
+
+export interface WatcherConfig {
+	/** Folders in priority order; IDLE runs on the first one that exists, the others are checked with STATUS. */
+	folders: string[];
+	start: StartPosition;
+	/** The user's filter (custom criteria and/or Gmail search); undefined: every new message. */
+	filter?: SearchObject;
+	/** How often every folder is checked even without an IDLE notification (other folders rely on this). */
+	pollIntervalMs: number;
+	output: OutputMode;
+	postActions?: PostActionPlan;
+	/** Messages up to this size are fetched together (bounded batch); larger ones are streamed one by one. */
+	streamAboveBytes: number;
+	/** Bounds on one FETCH of whole messages. */
+	fetchBatchMessages: number;
+	fetchBatchBytes: number;
+	/** Reconnect delays: first retry after ~firstRetryMs, then initialBackoffMs doubling up to maxBackoffMs (with jitter). */
+	firstRetryMs: number;
+	initialBackoffMs: number;
+	maxBackoffMs: number;
+	/** A fault still there after this long (or this many failed attempts) is reported via saveFailedExecution. */
+	persistentFaultMs: number;
+	persistentFaultAttempts: number;
+	/** A server that refuses freshly refreshed tokens this many times in a row is a configuration problem: stop. */
+	maxConsecutiveTokenRejections: number;
+	/** A watched folder missing for longer than this ends the trigger with an error (short gaps: folder recreated). */
+	missingFolderGraceMs: number;
+	/** Rollover to a new session this long before the access token expires: lifetime × fraction, clamped. */
+	rolloverLeadFraction: number;
+	rolloverMinLeadMs: number;
+	rolloverMaxLeadMs: number;
+	/** Manual "Test step": stop after this many emits. */
+	maxEmits?: number;
+	/** Manual mode: start at the newest message matching the filter instead of waiting for a new one. */
+	startAtNewestMatch?: boolean;
+}
+
+export const DEFAULT_WATCHER_CONFIG: Omit<WatcherConfig, 'folders' | 'start' | 'output'> = {
+	pollIntervalMs: 60_000,
+	streamAboveBytes: 2 * 1024 * 1024,
+	fetchBatchMessages: 100,
+	fetchBatchBytes: 8 * 1024 * 1024,
+	firstRetryMs: 250,
+	initialBackoffMs: 1_000,
+	maxBackoffMs: 60_000,
+	persistentFaultMs: 5 * 60_000,
+	persistentFaultAttempts: 8,
+	maxConsecutiveTokenRejections: 3,
+	missingFolderGraceMs: 10 * 60_000,
+	rolloverLeadFraction: 0.2,
+	rolloverMinLeadMs: 3_000,
+	rolloverMaxLeadMs: 5 * 60_000,
+};
+
+export interface WatcherDeps {
+	/** Opens a new authenticated session. `minTokenValidityMs`: refresh first unless the token lives at least that long. */
+	openSession(label: string, options: { minTokenValidityMs?: number; onExists: (path: string, count: number, prevCount: number) => void }): Promise<ImapSession>;
+	checkpoints: CheckpointStore;
+	buildItem(message: WatchedMessage): Promise<INodeExecutionData>;
+	/** Starts one workflow run. `onRunFinished` (when given) is called once n8n reports how the run ended. */
+	emit(items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void): void;
+	/** A fault the watcher keeps retrying but that has lasted: make it visible without deactivating. */
+	reportPersistentFault(error: Error): void;
+	/** A fault the watcher cannot recover from: the trigger stops and n8n shows the error. Called at most once. */
+	reportFatal(error: Error): void;
+	/** Errors that no retry can fix (the OAuth2 credential must be reconnected). */
+	isUnrecoverable(error: unknown): boolean;
+	logger: TriggerLogger;
+	now?: () => number;
+	random?: () => number;
+}
+
+/** Thrown for problems with what the user configured (surfaced at activation, or as the fatal error). */
+export class WatcherConfigurationError extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = 'WatcherConfigurationError';
+	}
+}
+
+interface PendingPostAction {
+	folder: string;
+	uidValidity: string;
+	uids: number[];
+}
+
+interface FolderState {
+	missingSince?: number;
+}
+
+/** A pending UID after the filters: `meta` set when it is to be emitted. */
+interface JudgedEntry {
+	uid: number;
+	meta?: FetchMessageObject;
+}
+
+interface BatchEntry {
+	item: INodeExecutionData;
+	uid: number;
+	checkpoint: FolderCheckpoint;
+}
+
+const METADATA_QUERY: FetchQueryObject = { uid: true, flags: true, internalDate: true, size: true, envelope: true };
+
+/**
+ * Watches the configured folders over ONE IMAP session at a time (two for a moment during a token rollover):
+ * IDLE on the first folder, STATUS for the others on every wake-up and at the poll interval. Every wake-up runs
+ * one serial "cycle": catch up each folder from its checkpoint by UID, emit, run post-actions of succeeded runs.
+ *
+ * Sessions end for many reasons (token expiry, server kick, network). The watcher opens the next one before the
+ * token expires (rollover: new session, catch up, then close the old one) and after an unexpected end (backoff
+ * with jitter). Because every new session starts with a catch-up from the checkpoint, nothing is missed and,
+ * because the checkpoint moves before each emit, nothing is emitted twice.
+ */
+export class MailboxWatcher {
+	private readonly config: WatcherConfig;
+	private readonly now: () => number;
+	private readonly random: () => number;
+	private current?: ImapSession;
+	private stopped = false;
+	private fatalReported = false;
+	private loop?: Promise<void>;
+	private wake?: () => void;
+	private interruptSleep?: () => void;
+	private dirty = true;
+	private rolloverDue = false;
+	private rolloverTimer?: NodeJS.Timeout;
+	private pollTimer?: NodeJS.Timeout;
+	private retryTimer?: NodeJS.Timeout;
+	private readonly postActionQueue: PendingPostAction[] = [];
+	private readonly folderStates = new Map<string, FolderState>();
+	private idleFolder?: string;
+	private idleFolderExists = 0;
+	private emitted = 0;
+	private consecutiveFailures = 0;
+	private consecutiveTokenRejections = 0;
+	private outageStartedAt?: number;
+	private outageReported = false;
+	private gmail = false;
+
+	constructor(
+		config: WatcherConfig,
+		private readonly deps: WatcherDeps,
+	) {
+		if (config.folders.length === 0) throw new WatcherConfigurationError('Choose at least one folder to watch');
+		this.config = { ...config, folders: [...new Set(config.folders)] };
+		this.now = deps.now ?? Date.now;
+		this.random = deps.random ?? Math.random;
+	}
+
+	/** Number of workflow runs started so far (tests, manual mode). */
+	get emitCount(): number {
+		return this.emitted;
+	}
+
+	/**
+	 * Called from trigger(): opens the first session, checks the configuration against the server and writes a
+	 * checkpoint for every folder seen for the first time — before trigger() returns, so n8n saves it with the
+	 * activation and mail arriving before the first emit is not lost across a restart.
+	 *
+	 * `failFast`: a connection problem fails the activation (the user just clicked "Activate" and should see it).
+	 * Otherwise (n8n starting up) a transient problem only delays the watcher, which keeps retrying in the
+	 * background; folders without a checkpoint are positioned by time until the server can be asked.
+	 */
+	async start(options: { failFast: boolean }): Promise<void> {
+		let session: ImapSession | undefined;
+		try {
+			session = await this.openSession('activation');
+			await this.prepare(session);
+		} catch (error) {
+			session?.destroy();
+			const permanent =
+				options.failFast ||
+				error instanceof WatcherConfigurationError ||
+				isMailboxMissing(error) ||
+				this.deps.isUnrecoverable(error);
+			if (permanent) throw this.describeStartError(error);
+			this.deps.logger.warn('Gmail IMAP Trigger: the mail server is not reachable yet, will keep trying', {
+				error: errorText(error),
+			});
+			this.positionOffline();
+			session = undefined;
+		}
+		this.current = session;
+		this.pollTimer = setInterval(() => this.requestCycle(), this.config.pollIntervalMs);
+		this.loop = this.run();
+	}
+
+	/** Ends every connection at once (no LOGOUT round trip) and waits briefly for the loop to notice. */
+	async stop(): Promise<void> {
+		if (this.stopped) return;
+		this.stopped = true;
+		for (const timer of [this.pollTimer, this.rolloverTimer, this.retryTimer]) if (timer) clearTimeout(timer);
+		this.clientsToDestroy.forEach((client) => safeClose(client));
+		this.clientsToDestroy.clear();
+		this.current?.destroy();
+		this.wake?.();
+		this.interruptSleep?.();
+		if (this.loop) await Promise.race([this.loop.catch(() => undefined), delay(1500)]);
+	}
+
+	/** Every client this watcher created and that is not known to be closed: stop() destroys them all. */
+	private readonly clientsToDestroy = new Set<ImapClient>();
+
+	trackClient(client: ImapClient): void {
+		if (this.stopped) {
+			safeClose(client);
+			return;
+		}
+		this.clientsToDestroy.add(client);
+		client.on('close', () => this.clientsToDestroy.delete(client));
+	}
+
+	/** Open clients right now (tests assert that nothing leaks). */
+	get openClientCount(): number {
+		return [...this.clientsToDestroy].filter((client) => client.usable).length;
+	}
+
+	private requestCycle(): void {
+		this.dirty = true;
+		this.wake?.();
+	}
+
+	private async openSession(label: string, minTokenValidityMs?: number): Promise<ImapSession> {
+		const session = await this.deps.openSession(label, {
+			minTokenValidityMs,
+			onExists: (path, count, prevCount) => this.onExists(path, count, prevCount),
+		});
+		if (this.stopped) {
+			session.destroy();
+			throw new Error('stopped');
+		}
+		this.gmail = session.client.capabilities.has('X-GM-EXT-1');
+		return session;
+	}
+
+	private onExists(path: string, count: number, prevCount: number): void {
+		// Only growth of the folder we IDLE on means new mail; our own SELECTs and expunges must not cause cycles.
+		if (path !== this.idleFolder || count <= prevCount || count <= this.idleFolderExists) return;
+		this.requestCycle();
+	}
+
+	/** Configuration checks that need the server, and first positions for new folders. */
+	private async prepare(session: ImapSession): Promise<void> {
+		const client = session.client;
+		const problem = postActionProblem(this.config.postActions, client.capabilities);
+		if (problem) throw new WatcherConfigurationError(problem);
+		if (usesGmailOnlyKeys(this.config.filter) && !client.capabilities.has('X-GM-EXT-1')) {
+			throw new WatcherConfigurationError('The Gmail search (X-GM-RAW / labels) needs a Gmail server; this server does not offer X-GM-EXT-1');
+		}
+		for (const folder of this.config.folders) {
+			const status = await client.status(folder, { uidNext: true, uidValidity: true });
+			if (!status || status.uidNext === undefined || status.uidValidity === undefined) {
+				throw new WatcherConfigurationError(`The server did not report the state of folder "${folder}"`);
+			}
+			const mailbox = { uidValidity: String(status.uidValidity), uidNext: status.uidNext };
+			if (this.config.startAtNewestMatch) {
+				await this.positionAtNewestMatch(client, folder, mailbox);
+				continue;
+			}
+			if (!this.deps.checkpoints.get(folder)) {
+				this.deps.checkpoints.set(folder, initialCheckpoint(this.config.start, this.now(), mailbox));
+			}
+		}
+		if (this.config.filter) {
+			// Let the server judge the filter once now, so a rejected search fails the activation, not a later cycle.
+			const lock = await client.getMailboxLock(this.config.folders[0]);
+			try {
+				const result = await client.search(andSearch({ uid: '*' }, this.config.filter), { uid: true });
+				if (result === false) throw new WatcherConfigurationError('The mail server rejected the search filter');
+			} finally {
+				lock.release();
+			}
+		}
+	}
+
+	/** Manual mode: make the newest message matching the filter the next one to be emitted. */
+	private async positionAtNewestMatch(client: ImapClient, folder: string, mailbox: { uidValidity: string; uidNext: number }): Promise<void> {
+		const checkpoint = initialCheckpoint({ mode: 'new' }, this.now(), mailbox);
+		const lock = await client.getMailboxLock(folder);
+		try {
+			const matches = await client.search(this.config.filter ?? { all: true }, { uid: true });
+			if (matches && matches.length > 0) checkpoint.lastUid = Math.max(...matches) - 1;
+		} finally {
+			lock.release();
+		}
+		this.deps.checkpoints.set(folder, checkpoint);
+	}
+
+	/** No server at activation: folders without a checkpoint start by time (see initialCheckpoint). */
+	private positionOffline(): void {
+		for (const folder of this.config.folders) {
+			if (!this.deps.checkpoints.get(folder)) {
+				this.deps.checkpoints.set(folder, initialCheckpoint(this.config.start, this.now()));
+			}
+		}
+	}
+
+	private describeStartError(error: unknown): Error {
+		if (error instanceof WatcherConfigurationError || this.deps.isUnrecoverable(error)) return error as Error;
+		if (isMailboxMissing(error)) {
+			return new WatcherConfigurationError(`A watched folder does not exist on the server: ${errorText(error)}`);
+		}
+		if (error instanceof TokenRejectedError) return error;
+		return new Error(`Could not connect to the IMAP server: ${errorText(error)}`);
+	}
+
+	// ---------------------------------------------------------------- the loop
+
+	private async run(): Promise<void> {
+		while (!this.stopped) {
+			let session = this.current;
+			if (!session || !session.isOpen) {
+				session = await this.reconnect();
+				if (!session) return;
+				this.current = session;
+			}
+			try {
+				await this.serve(session);
+			} catch (error) {
+				if (this.stopped) return;
+				await this.handleSessionFailure(session, error);
+			}
+		}
+	}
+
+	/** Runs cycles on one session until it ends (or is replaced by a rollover). */
+	private async serve(session: ImapSession): Promise<void> {
+		this.scheduleRollover(session);
+		this.dirty = true;
+		let active = session;
+		while (!this.stopped) {
+			if (!active.isOpen) throw new SessionEndedError(await active.ended);
+			if (this.rolloverDue) {
+				this.rolloverDue = false;
+				const next = await this.rollover(active);
+				if (next) {
+					active = next;
+					this.dirty = true;
+				}
+				continue;
+			}
+			if ((this.dirty || this.postActionQueue.length > 0) && !this.emitLimitReached()) {
+				this.dirty = false;
+				await this.cycle(active);
+				this.madeProgress();
+				continue;
+			}
+			this.dirty = false;
+			await this.waitForWake(active);
+		}
+	}
+
+	private waitForWake(session: ImapSession): Promise<void> {
+		return new Promise<void>((resolve) => {
+			let settled = false;
+			const finish = () => {
+				if (settled) return;
+				settled = true;
+				this.wake = undefined;
+				resolve();
+			};
+			this.wake = finish;
+			void session.ended.then(finish);
+			if (this.dirty || this.rolloverDue || this.stopped) finish();
+		});
+	}
+
+	private scheduleRollover(session: ImapSession): void {
+		if (this.rolloverTimer) clearTimeout(this.rolloverTimer);
+		this.rolloverTimer = undefined;
+		this.rolloverDue = false;
+		const expiresAt = session.tokenExpiresAt;
+		if (expiresAt === undefined) return;
+		const lifetime = Math.max(0, expiresAt - session.openedAt);
+		const lead = clamp(lifetime * this.config.rolloverLeadFraction, this.config.rolloverMinLeadMs, this.config.rolloverMaxLeadMs);
+		const wait = Math.max(0, expiresAt - lead - this.now());
+		this.rolloverTimer = setTimeout(() => {
+			this.rolloverDue = true;
+			this.wake?.();
+		}, wait);
+	}
+
+	/**
+	 * Opens the next session with a token that outlives the current one, makes it current, and retires the old one.
+	 * The old session keeps IDLEing while the new one logs in, so there is no gap; the caller's next cycle on the new
+	 * session catches up anything that arrived meanwhile.
+	 */
+	private async rollover(old: ImapSession): Promise<ImapSession | undefined> {
+		const expiresAt = old.tokenExpiresAt ?? this.now();
+		const lead = Math.max(this.config.rolloverMinLeadMs, expiresAt - this.now());
+		let next: ImapSession;
+		try {
+			next = await this.openSession('rollover', lead + this.config.rolloverMinLeadMs);
+		} catch (error) {
+			if (this.stopped) return undefined;
+			if (this.deps.isUnrecoverable(error)) {
+				this.fatal(error);
+				return undefined;
+			}
+			// Keep the old session; try again shortly (the old one still works until its token runs out).
+			this.deps.logger.debug('Gmail IMAP Trigger: session rollover failed, retrying', { error: errorText(error) });
+			const retryIn = clamp((expiresAt - this.now()) / 3, 500, 30_000);
+			this.rolloverTimer = setTimeout(() => {
+				this.rolloverDue = true;
+				this.wake?.();
+			}, retryIn);
+			return undefined;
+		}
+		this.current = next;
+		this.deps.logger.debug('Gmail IMAP Trigger: rolled over to a new session before the token expired', {
+			old: old.description,
+			new: next.description,
+		});
+		void old.retire(1000);
+		this.scheduleRollover(next);
+		return next;
+	}
+
+	private madeProgress(): void {
+		this.consecutiveFailures = 0;
+		this.consecutiveTokenRejections = 0;
+		this.outageStartedAt = undefined;
+		this.outageReported = false;
+	}
+
+	private async handleSessionFailure(session: ImapSession, error: unknown): Promise<void> {
+		session.destroy();
+		if (this.rolloverTimer) clearTimeout(this.rolloverTimer);
+		this.rolloverTimer = undefined;
+		this.rolloverDue = false;
+		if (this.current === session) this.current = undefined;
+		if (this.deps.isUnrecoverable(error)) {
+			this.fatal(error);
+			return;
+		}
+		if (error instanceof WatcherConfigurationError) {
+			this.fatal(error);
+			return;
+		}
+		const end = error instanceof SessionEndedError ? error.end : undefined;
+		this.deps.logger.debug('Gmail IMAP Trigger: session ended, reconnecting', {
+			session: session.description,
+			reason: end?.byeReason ?? errorText(end?.error ?? error),
+		});
+		this.noteFailure(error);
+	}
+
+	/** Opens a new session after backoff; undefined when stopped or after a fatal error. */
+	private async reconnect(): Promise<ImapSession | undefined> {
+		while (!this.stopped) {
+			const wait = this.backoffDelay();
+			if (wait > 0) await this.sleep(wait);
+			if (this.stopped) return undefined;
+			try {
+				const session = await this.openSession('watch');
+				this.consecutiveTokenRejections = 0;
+				return session;
+			} catch (error) {
+				if (this.stopped) return undefined;
+				if (this.deps.isUnrecoverable(error)) {
+					this.fatal(error);
+					return undefined;
+				}
+				if (isCredentialProblem(error)) {
+					// The server refused a freshly refreshed token, or the token endpoint refused the client: a retry
+					// rarely helps, but one glitch should not end the trigger. A few in a row do (bounded token requests).
+					this.consecutiveTokenRejections++;
+					if (this.consecutiveTokenRejections >= this.config.maxConsecutiveTokenRejections) {
+						this.fatal(error);
+						return undefined;
+					}
+				}
+				this.noteFailure(error);
+			}
+		}
+		return undefined;
+	}
+
+	private noteFailure(error: unknown): void {
+		this.consecutiveFailures++;
+		const now = this.now();
+		this.outageStartedAt ??= now;
+		const lasting =
+			now - this.outageStartedAt >= this.config.persistentFaultMs ||
+			this.consecutiveFailures >= this.config.persistentFaultAttempts;
+		if (this.consecutiveFailures >= 3) {
+			this.deps.logger.warn('Gmail IMAP Trigger: still cannot reach the mailbox, retrying', {
+				attempts: this.consecutiveFailures,
+				error: errorText(error),
+			});
+		}
+		if (lasting && !this.outageReported) {
+			this.outageReported = true;
+			this.deps.reportPersistentFault(
+				new Error(
+					`The mailbox has been unreachable for ${Math.round((now - this.outageStartedAt) / 1000)} s (${this.consecutiveFailures} attempts); the trigger keeps retrying. Last error: ${errorText(error)}`,
+				),
+			);
+		}
+	}
+
+	private backoffDelay(): number {
+		const failures = this.consecutiveFailures;
+		if (failures === 0) return 0;
+		const base =
+			failures === 1
+				? this.config.firstRetryMs
+				: Math.min(this.config.maxBackoffMs, this.config.initialBackoffMs * 2 ** (failures - 2));
+		// Jitter: between half and the full delay, so many triggers do not reconnect in lockstep.
+		return Math.round(base * (0.5 + this.random() * 0.5));
+	}
+
+	/** Backoff wait; only stop() cuts it short (mail notifications cannot arrive without a session anyway). */
+	private sleep(ms: number): Promise<void> {
+		return new Promise<void>((resolve) => {
+			const finish = () => {
+				if (this.retryTimer) clearTimeout(this.retryTimer);
+				this.retryTimer = undefined;
+				this.interruptSleep = undefined;
+				resolve();
+			};
+			this.retryTimer = setTimeout(finish, ms);
+			this.interruptSleep = finish;
+		});
+	}
+
+	private fatal(error: unknown): void {
+		if (this.fatalReported || this.stopped) return;
+		this.fatalReported = true;
+		const reported = error instanceof Error ? error : new Error(String(error));
+		this.deps.logger.error('Gmail IMAP Trigger stopped: ' + reported.message);
+		void this.stop();
+		this.deps.reportFatal(reported);
+	}
+
+	// ---------------------------------------------------------------- one cycle
+
+	private async cycle(session: ImapSession): Promise<void> {
+		const client = session.client;
+		let idleCandidate: string | undefined;
+		for (const folder of this.config.folders) {
+			if (this.stopped) return;
+			const exists = await this.checkFolder(session, folder);
+			if (exists && idleCandidate === undefined) idleCandidate = folder;
+		}
+		// Leave the IDLE folder selected: imapflow starts IDLE on it after autoIdleDelay.
+		if (idleCandidate !== undefined && !this.stopped) {
+			this.idleFolder = idleCandidate;
+			const lock = await client.getMailboxLock(idleCandidate);
+			this.idleFolderExists = client.mailbox ? client.mailbox.exists : 0;
+			lock.release();
+		}
+	}
+
+	/** Catches one folder up. Returns false when the folder does not exist (right now). */
+	private async checkFolder(session: ImapSession, folder: string): Promise<boolean> {
+		const client = session.client;
+		const state = this.folderState(folder);
+		let checkpoint = this.deps.checkpoints.get(folder);
+		const hasPostActions = this.postActionQueue.some((job) => job.folder === folder);
+		try {
+			if (folder !== this.idleFolder && checkpoint?.uidValidity !== undefined && !checkpoint.backlog && !hasPostActions) {
+				const status = await client.status(folder, { uidNext: true, uidValidity: true });
+				if (
+					status &&
+					String(status.uidValidity) === checkpoint.uidValidity &&
+					status.uidNext !== undefined &&
+					status.uidNext <= checkpoint.lastUid + 1
+				) {
+					this.folderFound(folder, state);
+					return true;
+				}
+			}
+			const lock = await client.getMailboxLock(folder);
+			try {
+				this.folderFound(folder, state);
+				const mailbox = client.mailbox;
+				if (!mailbox) throw new Error(`Folder "${folder}" could not be selected`);
+				const current = { uidValidity: String(mailbox.uidValidity), uidNext: mailbox.uidNext };
+				checkpoint = this.alignCheckpoint(folder, checkpoint, current);
+				await this.runPostActions(session, folder, current.uidValidity);
+				await this.catchUp(session, folder, checkpoint);
+			} finally {
+				lock.release();
+			}
+			return true;
+		} catch (error) {
+			// Anything but a missing folder ends this session's cycle; the loop reconnects (no node context here).
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error
+			if (!isMailboxMissing(error) || !session.isOpen) throw error;
+			this.folderMissing(folder, state, error);
+			return false;
+		}
+	}
+
+	private folderState(folder: string): FolderState {
+		let state = this.folderStates.get(folder);
+		if (!state) {
+			state = {};
+			this.folderStates.set(folder, state);
+		}
+		return state;
+	}
+
+	private folderFound(folder: string, state: FolderState): void {
+		if (state.missingSince !== undefined) {
+			this.deps.logger.info(`Gmail IMAP Trigger: folder "${folder}" is back`);
+			state.missingSince = undefined;
+		}
+	}
+
+	private folderMissing(folder: string, state: FolderState, error: unknown): void {
+		const now = this.now();
+		if (state.missingSince === undefined) {
+			state.missingSince = now;
+			this.deps.logger.warn(`Gmail IMAP Trigger: folder "${folder}" does not exist (any more); checking again`, {
+				error: errorText(error),
+			});
+			return;
+		}
+		if (now - state.missingSince >= this.config.missingFolderGraceMs) {
+			this.fatal(
+				new WatcherConfigurationError(
+					`The watched folder "${folder}" has not existed for ${Math.round((now - state.missingSince) / 1000)} s. Create it again or remove it from the trigger.`,
+				),
+			);
+		}
+	}
+
+	/** Applies the UIDVALIDITY rule and fills in positions that were taken without the server. */
+	private alignCheckpoint(
+		folder: string,
+		checkpoint: FolderCheckpoint | undefined,
+		mailbox: { uidValidity: string; uidNext: number },
+	): FolderCheckpoint {
+		let next: FolderCheckpoint;
+		if (!checkpoint) {
+			// A folder added to the configuration of a workflow that was already running.
+			next = initialCheckpoint(this.config.start, this.now(), mailbox);
+		} else if (checkpoint.uidValidity === undefined) {
+			next = resolveUnknownPosition(checkpoint, mailbox);
+		} else if (checkpoint.uidValidity !== mailbox.uidValidity) {
+			this.deps.logger.warn(
+				`Gmail IMAP Trigger: folder "${folder}" has a new UIDVALIDITY (it was recreated or the server was migrated); emitting only messages newer than the last one seen`,
+				{ previous: checkpoint.uidValidity, current: mailbox.uidValidity },
+			);
+			next = repositionForNewUidValidity(checkpoint, mailbox, this.now());
+			// Post-actions for old UIDs would hit different messages now.
+			for (let index = this.postActionQueue.length - 1; index >= 0; index--) {
+				if (this.postActionQueue[index].folder === folder) this.postActionQueue.splice(index, 1);
+			}
+		} else {
+			return checkpoint;
+		}
+		this.deps.checkpoints.set(folder, next);
+		return next;
+	}
+
+	private async runPostActions(session: ImapSession, folder: string, uidValidity: string): Promise<void> {
+		const plan = this.config.postActions;
+		const jobs = this.postActionQueue.filter((job) => job.folder === folder);
+		if (jobs.length === 0 || !plan) return;
+		const uids = jobs.filter((job) => job.uidValidity === uidValidity).flatMap((job) => job.uids);
+		try {
+			await applyPostActions(session.client, uids, plan);
+		} catch (error) {
+			// A dropped connection: keep the jobs for the next session. Anything else: the server refuses the action
+			// (e.g. the target folder does not exist) and repeating it will not help.
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+			if (!session.isOpen) throw error;
+			this.deps.reportPersistentFault(
+				new Error(`After-run action on ${uids.length} message(s) in "${folder}" failed: ${errorText(error)}`),
+			);
+		}
+		for (const job of jobs) this.postActionQueue.splice(this.postActionQueue.indexOf(job), 1);
+	}
+
+	/**
+	 * Emits every not-yet-judged message of the selected folder, in UID order, in bounded chunks. UIDs the filters
+	 * reject (or that vanished meanwhile) are judged without an emit: they only move the checkpoint.
+	 */
+	private async catchUp(session: ImapSession, folder: string, start: FolderCheckpoint): Promise<void> {
+		const client = session.client;
+		let checkpoint = start;
+		const fromUid = checkpoint.lastUid + 1;
+		// "n:*" always includes the highest UID even when it is below n, hence the filter.
+		const found = await client.search({ uid: `${fromUid}:*` }, { uid: true });
+		if (found === false || found === undefined) throw new Error(`Searching folder "${folder}" failed`);
+		const pending = found.filter((uid) => uid >= fromUid).sort((a, b) => a - b);
+		if (pending.length === 0) return;
+		const admitted = await this.admittedUids(client, checkpoint, pending);
+		const uidValidity = checkpoint.uidValidity as string;
+		const batch: BatchEntry[] = [];
+
+		for (let offset = 0; offset < pending.length; offset += this.config.fetchBatchMessages) {
+			if (this.stopped || this.emitLimitReached()) break;
+			const chunk = pending.slice(offset, offset + this.config.fetchBatchMessages);
+			const wanted = chunk.filter((uid) => admitted.has(uid));
+			const metadata = wanted.length > 0 ? await this.fetchMetadata(client, wanted) : new Map<number, FetchMessageObject>();
+			const entries: JudgedEntry[] = chunk.map((uid) => {
+				const meta = metadata.get(uid);
+				return { uid, meta: meta && this.admitsByTime(checkpoint, uid, meta) ? meta : undefined };
+			});
+			checkpoint = await this.emitMessages(session, folder, uidValidity, checkpoint, entries, batch);
+			// While a batch holds unsent items the stored checkpoint must not pass them.
+			if (batch.length === 0) this.deps.checkpoints.set(folder, checkpoint);
+		}
+		if (this.stopped) return;
+		if (batch.length > 0) this.flushBatch(folder, uidValidity, batch);
+		this.deps.checkpoints.set(folder, checkpoint);
+	}
+
+	private emitLimitReached(): boolean {
+		return this.config.maxEmits !== undefined && this.emitted >= this.config.maxEmits;
+	}
+
+	/** Which of the pending UIDs the user's filter (and a backlog rule) admits, asked of the server. */
+	private async admittedUids(client: ImapClient, checkpoint: FolderCheckpoint, pending: number[]): Promise<Set<number>> {
+		const low = pending[0];
+		const high = pending[pending.length - 1];
+		const backlog = checkpoint.backlog;
+		const ranges: Array<{ from: number; to: number; extra?: SearchObject }> = [];
+		if (backlog?.throughUid !== undefined && low <= backlog.throughUid) {
+			const backlogSearch = andSearch(
+				backlog.unseenOnly ? { seen: false } : undefined,
+				// Coarse pre-filter only (IMAP dates have day granularity); the exact time rule runs on INTERNALDATE.
+				backlog.notBefore !== undefined ? { since: new Date(backlog.notBefore - 36 * 3600 * 1000) } : undefined,
+			);
+			ranges.push({ from: low, to: Math.min(high, backlog.throughUid), extra: backlogSearch });
+			if (high > backlog.throughUid) ranges.push({ from: backlog.throughUid + 1, to: high });
+		} else {
+			ranges.push({ from: low, to: high });
+		}
+		const admitted = new Set<number>();
+		for (const range of ranges) {
+			const inRange = pending.filter((uid) => uid >= range.from && uid <= range.to);
+			const conditions = [range.extra, this.config.filter].filter((part): part is SearchObject => part !== undefined);
+			const meaningful = conditions.filter((part) => !(Object.keys(part).length === 1 && part.all === true));
+			if (meaningful.length === 0) {
+				inRange.forEach((uid) => admitted.add(uid));
+				continue;
+			}
+			const result = await client.search(andSearch({ uid: `${range.from}:${range.to}` }, ...meaningful), { uid: true });
+			if (result === false) throw new WatcherConfigurationError('The mail server rejected the search filter');
+			const matches = new Set(result ?? []);
+			inRange.filter((uid) => matches.has(uid)).forEach((uid) => admitted.add(uid));
+		}
+		return admitted;
+	}
+
+	private admitsByTime(checkpoint: FolderCheckpoint, uid: number, meta: FetchMessageObject): boolean {
+		const backlog = checkpoint.backlog;
+		if (!backlog || backlog.throughUid === undefined || uid > backlog.throughUid) return true;
+		const internalDate = toEpoch(meta.internalDate);
+		return backlogAdmits(backlog, checkpoint.recent, {
+			internalDate,
+			fingerprint: messageFingerprint(meta.envelope?.messageId, internalDate, meta.size),
+		});
+	}
+
+	private async fetchMetadata(client: ImapClient, uids: number[]): Promise<Map<number, FetchMessageObject>> {
+		const query: FetchQueryObject = this.gmail ? { ...METADATA_QUERY, labels: true, threadId: true } : METADATA_QUERY;
+		const result = new Map<number, FetchMessageObject>();
+		// Collect first: running another command inside the fetch iterator would deadlock imapflow.
+		for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) result.set(message.uid, message);
+		return result;
+	}
+
+	/**
+	 * Fetches the sources (small messages together, a large one streamed on its own), builds the items and emits them
+	 * in UID order. The checkpoint is stored before each emit. Entries without `meta` only advance the checkpoint.
+	 */
+	private async emitMessages(
+		session: ImapSession,
+		folder: string,
+		uidValidity: string,
+		start: FolderCheckpoint,
+		entries: JudgedEntry[],
+		batch: BatchEntry[],
+	): Promise<FolderCheckpoint> {
+		const client = session.client;
+		let checkpoint = start;
+		let index = 0;
+		while (index < entries.length) {
+			// Next group: one large message alone, or small ones up to the byte bound (plus the judged-only entries between).
+			const group: JudgedEntry[] = [];
+			let bytes = 0;
+			while (index < entries.length) {
+				const entry = entries[index];
+				const size = entry.meta?.size ?? 0;
+				const large = !!entry.meta && size > this.config.streamAboveBytes;
+				if (entry.meta && group.some((other) => other.meta) && (large || bytes + size > this.config.fetchBatchBytes)) break;
+				group.push(entry);
+				index++;
+				if (entry.meta) bytes += size;
+				if (large) break;
+			}
+			const sources = await this.fetchSources(client, group);
+			for (const entry of group) {
+				if (this.stopped || this.emitLimitReached()) return checkpoint;
+				const meta = entry.meta;
+				const source = sources.get(entry.uid);
+				if (!meta || !source) {
+					checkpoint = afterJudging(checkpoint, { uid: entry.uid, fingerprint: '' });
+					continue;
+				}
+				const internalDate = toEpoch(meta.internalDate);
+				const item = await this.buildItem(session, {
+					folder,
+					uid: entry.uid,
+					uidValidity,
+					source,
+					size: meta.size,
+					flags: [...(meta.flags ?? [])],
+					internalDate: internalDate !== undefined ? new Date(internalDate) : undefined,
+					messageId: meta.envelope?.messageId,
+					labels: meta.labels ? [...meta.labels] : undefined,
+					threadId: meta.threadId,
+					emailId: meta.emailId,
+				});
+				checkpoint = afterJudging(checkpoint, {
+					uid: entry.uid,
+					internalDate,
+					fingerprint: messageFingerprint(meta.envelope?.messageId, internalDate, meta.size),
+				});
+				if (this.config.output.mode === 'batch') {
+					batch.push({ item, uid: entry.uid, checkpoint });
+					if (batch.length >= this.config.output.size) this.flushBatch(folder, uidValidity, batch);
+				} else {
+					this.deps.checkpoints.set(folder, checkpoint);
+					this.emitRun(folder, uidValidity, [entry.uid], [item]);
+				}
+			}
+		}
+		return checkpoint;
+	}
+
+	private async fetchSources(client: ImapClient, group: JudgedEntry[]): Promise<Map<number, Buffer | Readable>> {
+		const sources = new Map<number, Buffer | Readable>();
+		const wanted = group.filter((entry) => entry.meta);
+		if (wanted.length === 0) return sources;
+		if (wanted.length === 1 && (wanted[0].meta?.size ?? 0) > this.config.streamAboveBytes) {
+			// Streamed in chunks: a 25 MB attachment is never held twice in memory.
+			const download = await client.download(String(wanted[0].uid), undefined, { uid: true });
+			if (download.content) sources.set(wanted[0].uid, download.content);
+			return sources;
+		}
+		const range = toUidSet(wanted.map((entry) => entry.uid));
+		for await (const message of client.fetch(range, { uid: true, source: true }, { uid: true })) {
+			if (message.source) sources.set(message.uid, message.source);
+		}
+		return sources;
+	}
+
+	private async buildItem(session: ImapSession, message: WatchedMessage): Promise<INodeExecutionData> {
+		try {
+			return await this.deps.buildItem(message);
+		} catch (error) {
+			// A lost connection while streaming: the message was not emitted, the next session picks it up again.
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+			if (!session.isOpen || this.stopped) throw error;
+			// The message itself could not be turned into an item. Emitting an honest error item beats losing it.
+			this.deps.logger.warn(`Gmail IMAP Trigger: message UID ${message.uid} in "${message.folder}" could not be read`, {
+				error: errorText(error),
+			});
+			return {
+				json: {
+					error: `The message could not be parsed: ${errorText(error)}`,
+					attributes: {
+						uid: message.uid,
+						mailbox: message.folder,
+						uidValidity: message.uidValidity,
+						flags: message.flags,
+						messageId: message.messageId ?? null,
+					},
+				},
+			};
+		}
+	}
+
+	private flushBatch(folder: string, uidValidity: string, batch: BatchEntry[]): void {
+		if (batch.length === 0) return;
+		const entries = batch.splice(0, batch.length);
+		this.deps.checkpoints.set(folder, entries[entries.length - 1].checkpoint);
+		this.emitRun(
+			folder,
+			uidValidity,
+			entries.map((entry) => entry.uid),
+			entries.map((entry) => entry.item),
+		);
+	}
+
+	private emitRun(folder: string, uidValidity: string, uids: number[], items: INodeExecutionData[]): void {
+		this.emitted++;
+		const plan = this.config.postActions;
+		if (!hasPostActions(plan)) {
+			this.deps.emit(items);
+			return;
+		}
+		this.deps.emit(items, (outcome) => {
+			if (outcome !== 'succeeded' || this.stopped) return;
+			this.postActionQueue.push({ folder, uidValidity, uids });
+			this.wake?.();
+		});
+	}
+}
+
+class SessionEndedError extends Error {
+	constructor(readonly end: { byeReason?: string; error?: Error }) {
+		super(`IMAP session ended${end.byeReason ? `: ${end.byeReason}` : end.error ? `: ${end.error.message}` : ''}`);
+		this.name = 'SessionEndedError';
+	}
+}
+
+function isCredentialProblem(error: unknown): boolean {
+	return (
+		error instanceof AccessTokenRejectedError || error instanceof TokenRefreshFailedError || error instanceof TokenRejectedError
+	);
+}
+
+function toEpoch(value: Date | string | undefined): number | undefined {
+	if (value === undefined) return undefined;
+	const time = value instanceof Date ? value.getTime() : new Date(value).getTime();
+	return Number.isNaN(time) ? undefined : time;
+}
+
+function clamp(value: number, min: number, max: number): number {
+	return Math.min(max, Math.max(min, value));
+}
+
+function delay(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms).unref?.());
+}
+
+function safeClose(client: ImapClient): void {
+	try {
+		client.close();
+	} catch {
+		// already closed
+	}
+}
+
+export function errorText(error: unknown): string {
+	if (error instanceof Error) return error.message;
+	return String(error);
+}
