@@ -1,0 +1,119 @@
+/**
+ * What can go wrong while getting a usable access token, as distinct error classes, so the nodes can react
+ * without parsing messages: the IMAP trigger retries TokenEndpointUnavailableError with backoff, ends with
+ * emitError on CredentialReconnectRequiredError, and so on. Messages and descriptions never contain a token.
+ */
+import type { INode } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+import type { MailProtocol } from './errors';
+import type { XOAuth2Challenge } from './xoauth2';
+import { describeXOAuth2Challenge } from './xoauth2';
+
+export const RECONNECT_MESSAGE = 'The OAuth2 credential must be reconnected';
+
+const GOOGLE_TESTING_HINT =
+	'For Google: while the OAuth consent screen\'s publishing status is "Testing", Google revokes refresh tokens after 7 days; ' +
+	'publish the app ("In production") so this does not recur. Refresh tokens also end when access is revoked, the password ' +
+	'changes, or the token is unused for 6 months.';
+
+export interface CredentialLabel {
+	/** The credential type name, e.g. googleMailOAuth2Api. */
+	type: string;
+	/** The credential's name as the user sees it, when the node knows it. */
+	name?: string;
+}
+
+function labelOf(credential: CredentialLabel): string {
+	return credential.name ? `"${credential.name}" (${credential.type})` : `of type ${credential.type}`;
+}
+
+/**
+ * The user has to act: the refresh token was refused (invalid_grant), is missing, or the credential was never
+ * connected. Retrying cannot help.
+ */
+export class CredentialReconnectRequiredError extends NodeOperationError {
+	readonly reconnectRequired = true;
+
+	constructor(node: INode, credential: CredentialLabel, details: { reason?: string; cause: string }) {
+		super(node, details.reason ? `${RECONNECT_MESSAGE}: ${details.reason}` : RECONNECT_MESSAGE, {
+			description:
+				`Credential ${labelOf(credential)}: ${details.cause} Open the credential and click "Connect my account" ` +
+				`(or "Reconnect") again. ${GOOGLE_TESTING_HINT}`,
+			level: 'warning',
+			failure: { cause: 'credential-invalid' },
+		});
+		this.name = 'CredentialReconnectRequiredError';
+	}
+}
+
+/**
+ * The token endpoint could not be reached or answered with a server error (network failure, timeout, 5xx, 429).
+ * Transient: retry with backoff.
+ */
+export class TokenEndpointUnavailableError extends NodeOperationError {
+	readonly transient = true;
+	/** The network error code (ECONNREFUSED, ETIMEDOUT, ...) when there was one. */
+	readonly code?: string;
+	/** The HTTP status when the endpoint answered. */
+	readonly httpStatus?: number;
+
+	constructor(node: INode, credential: CredentialLabel, details: { endpoint: string; code?: string; httpStatus?: number; detail: string }) {
+		// The network code stays out of the message: n8n replaces a message that contains one with a generic text.
+		super(node, `Could not reach the OAuth2 token endpoint (${details.endpoint}) to refresh the access token`, {
+			description:
+				`Credential ${labelOf(credential)}: ${details.detail}. This is usually temporary; the request will succeed ` +
+				'once the token endpoint is reachable again.',
+			level: 'warning',
+			failure: { cause: 'temporarily-unavailable' },
+		});
+		this.name = 'TokenEndpointUnavailableError';
+		this.code = details.code;
+		this.httpStatus = details.httpStatus;
+	}
+}
+
+/** The token endpoint refused the refresh for a reason other than invalid_grant (invalid_client, bad URL, ...). */
+export class TokenRefreshFailedError extends NodeOperationError {
+	constructor(node: INode, credential: CredentialLabel, detail: string) {
+		super(node, 'Refreshing the OAuth2 access token failed', {
+			description: `Credential ${labelOf(credential)}: ${detail}. Check the client ID, client secret and token URL of the credential.`,
+			failure: { cause: 'configuration-invalid' },
+		});
+		this.name = 'TokenRefreshFailedError';
+	}
+}
+
+/** The mail server refused a token that had just been refreshed: refreshing again will not help. */
+export class AccessTokenRejectedError extends NodeOperationError {
+	readonly protocol: MailProtocol;
+	readonly challenge?: XOAuth2Challenge;
+
+	constructor(
+		node: INode,
+		credential: CredentialLabel,
+		details: { protocol: MailProtocol; email: string; challenge?: XOAuth2Challenge; serverText?: string },
+	) {
+		const reason = details.challenge ? describeXOAuth2Challenge(details.challenge) : 'the server refused the token';
+		const server = details.serverText ? ` (${details.serverText})` : '';
+		super(node, `The ${details.protocol.toUpperCase()} server refused a freshly refreshed access token: ${reason}${server}`, {
+			description:
+				`Credential ${labelOf(credential)}, account "${details.email}". Check that the Email field is the account you ` +
+				'connected, that the token carries the mail scope (Google: https://mail.google.com/; Microsoft 365: ' +
+				'IMAP.AccessAsUser.All, POP.AccessAsUser.All or SMTP.Send), and that IMAP / POP / authenticated SMTP is ' +
+				'enabled for the mailbox.',
+			failure: { cause: 'credential-invalid' },
+		});
+		this.name = 'AccessTokenRejectedError';
+		this.protocol = details.protocol;
+		this.challenge = details.challenge;
+	}
+}
+
+export function isReconnectRequiredError(error: unknown): error is CredentialReconnectRequiredError {
+	return error instanceof CredentialReconnectRequiredError;
+}
+
+export function isTransientTokenError(error: unknown): error is TokenEndpointUnavailableError {
+	return error instanceof TokenEndpointUnavailableError;
+}

@@ -1,0 +1,515 @@
+/**
+ * The token source: a valid OAuth2 access token for one mail credential, shared by every connection of one node
+ * execution or trigger activation.
+ *
+ * - The stored token is used while it is valid: until n8n's `n8n_expires_at` (a string of epoch ms, written on
+ *   every refresh) or else the JWT `exp`, minus a safety margin. A stored token of unknown age (imported data,
+ *   opaque token) is refreshed before first use.
+ * - Refreshing goes through n8n's `helpers.refreshOAuth2Token`, called bound to the node context (unbound it
+ *   throws). It always calls the token endpoint and saves the new token, so the next getCredentials sees it.
+ *   Where the helper is missing (older n8n), the refresh_token grant is sent directly; that token cannot be saved.
+ * - Before refreshing, the stored credential is read again: another execution or process may already have saved
+ *   a newer token (n8n's getCredentials reads the database on every call).
+ * - Concurrent callers share one refresh. A caller whose token the server refused passes that token to refresh(),
+ *   so N connections refused at once cause one refresh, not N.
+ * - Errors are the classes in tokenErrors.ts; nothing thrown or logged here contains a token or secret.
+ */
+import type { ICredentialDataDecryptedObject, INode, Logger } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+import type { MailCredentialType } from '../connection';
+import { MailCredentialFieldError, isMailCredentialType, readAccountEmail } from '../connection';
+import { requestTokenRefresh } from './directRefresh';
+import { TokenRejectedError } from './errors';
+import { describeErrorSafely, redact } from './redact';
+import type { CredentialLabel } from './tokenErrors';
+import {
+	AccessTokenRejectedError,
+	CredentialReconnectRequiredError,
+	TokenEndpointUnavailableError,
+	TokenRefreshFailedError,
+} from './tokenErrors';
+
+/** What the token source needs from n8n's `this` (trigger, execute, load-options and poll contexts all fit). */
+export interface TokenSourceContext {
+	getCredentials<T extends object = ICredentialDataDecryptedObject>(type: string, itemIndex?: number): Promise<T>;
+	getNode(): INode;
+	logger: Logger;
+	helpers: {
+		/** Absent in older n8n versions. Must be called with `this` set to the context. */
+		refreshOAuth2Token?(this: unknown, credentialsType: string): Promise<unknown>;
+	};
+}
+
+export interface TokenSourceOptions {
+	/** Refresh this long before expiry (default 60 s); shortened to a fifth of the lifetime for short-lived tokens. */
+	refreshMarginMs?: number;
+	/** Clock, for tests. */
+	now?: () => number;
+	/** Timeout of the direct refresh request used on older n8n (default 30 s). */
+	directRefreshTimeoutMs?: number;
+}
+
+export interface TokenSource {
+	readonly credentialType: MailCredentialType;
+	/** The account to authenticate as (XOAUTH2 `user=`), validated. */
+	readonly email: string;
+	readonly node: INode;
+	/** A token that is valid for at least the safety margin; refreshes when needed. */
+	getAccessToken(): Promise<string>;
+	/**
+	 * Forces a new token. Pass the token the server refused: when another caller has already replaced it, the
+	 * replacement is returned without another refresh.
+	 */
+	refresh(rejectedToken?: string): Promise<string>;
+	/** Expiry of the current token (epoch ms), when known. */
+	expiresAt(): number | undefined;
+	/** From this moment (epoch ms) getAccessToken() refreshes: the time to reconnect long-lived sessions. */
+	renewAt(): number | undefined;
+	/** Redacts this credential's secrets and any token-looking value from text bound for a log or error. */
+	redact(text: unknown): string;
+	/** The error to throw when the server refused the token again after a forced refresh. */
+	rejectedAfterRefreshError(error: TokenRejectedError): AccessTokenRejectedError;
+}
+
+export const DEFAULT_REFRESH_MARGIN_MS = 60_000;
+/** A token obtained by a refresh this recently is used even if it already looks stale (clock skew guard). */
+const MIN_REFRESH_INTERVAL_MS = 5_000;
+const SHORT_LIVED_MARGIN_FRACTION = 0.2;
+
+/** Network failures worth retrying: the endpoint was not reached or did not answer. */
+const TRANSIENT_NETWORK_CODES = new Set([
+	'ECONNREFUSED',
+	'ECONNRESET',
+	'ECONNABORTED',
+	'ETIMEDOUT',
+	'ESOCKETTIMEDOUT',
+	'EHOSTUNREACH',
+	'EHOSTDOWN',
+	'ENETUNREACH',
+	'ENETDOWN',
+	'ENOTFOUND',
+	'EAI_AGAIN',
+	'EPIPE',
+	'ERR_NETWORK',
+	'ERR_SOCKET_CONNECTION_TIMEOUT',
+	'UND_ERR_CONNECT_TIMEOUT',
+	'UND_ERR_SOCKET',
+]);
+
+export interface TokenState {
+	accessToken: string;
+	expiresAt?: number;
+	lifetimeMs?: number;
+	obtainedAt: number;
+	/** 'stored' = read from the credential as found; 'refreshed' = obtained by a refresh in this process. */
+	origin: 'stored' | 'refreshed';
+}
+
+export async function createTokenSource(
+	context: TokenSourceContext,
+	credentialType: string,
+	options: TokenSourceOptions = {},
+): Promise<TokenSource> {
+	const node = context.getNode();
+	if (!isMailCredentialType(credentialType)) {
+		throw new NodeOperationError(node, `Unsupported credential type "${credentialType}" for mail over OAuth2`);
+	}
+	const data = await context.getCredentials<ICredentialDataDecryptedObject>(credentialType);
+	let email: string;
+	try {
+		email = readAccountEmail(credentialType, data);
+	} catch (error) {
+		throw new NodeOperationError(node, error instanceof MailCredentialFieldError ? error.message : String(error));
+	}
+	return new OAuth2TokenSource(context, credentialType, email, data, options);
+}
+
+/**
+ * Runs a login with a valid token. When the server refuses the token (the protocol client throws
+ * TokenRejectedError), forces one refresh and tries once more; a second refusal becomes AccessTokenRejectedError
+ * with the server's decoded reason. Any other error passes through untouched.
+ */
+export async function withTokenRetry<T>(tokens: TokenSource, login: (accessToken: string) => Promise<T>): Promise<T> {
+	const firstToken = await tokens.getAccessToken();
+	try {
+		return await login(firstToken);
+	} catch (error) {
+		// Not a token problem: the protocol client's error reaches the caller unchanged (it knows the item and step).
+		// eslint-disable-next-line @n8n/community-nodes/require-node-api-error
+		if (!(error instanceof TokenRejectedError)) throw error;
+	}
+	const secondToken = await tokens.refresh(firstToken);
+	try {
+		return await login(secondToken);
+	} catch (error) {
+		if (error instanceof TokenRejectedError) throw tokens.rejectedAfterRefreshError(error);
+		// eslint-disable-next-line @n8n/community-nodes/require-node-api-error
+		throw error;
+	}
+}
+
+class OAuth2TokenSource implements TokenSource {
+	readonly node: INode;
+	private current: TokenState | undefined;
+	private inFlight: Promise<string> | undefined;
+	/** A refresh token rotated by a direct refresh: n8n's copy is outdated and could not be updated. */
+	private unsavedRefreshToken: string | undefined;
+	private readonly secrets = new Set<string>();
+	private readonly label: CredentialLabel;
+	private readonly marginMs: number;
+	private readonly now: () => number;
+
+	constructor(
+		private readonly context: TokenSourceContext,
+		readonly credentialType: MailCredentialType,
+		readonly email: string,
+		data: ICredentialDataDecryptedObject,
+		private readonly options: TokenSourceOptions,
+	) {
+		this.node = context.getNode();
+		this.label = { type: credentialType, name: this.node.credentials?.[credentialType]?.name };
+		this.marginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+		this.now = options.now ?? Date.now;
+		this.rememberSecrets(data);
+
+		const tokenData = asRecord(data.oauthTokenData);
+		this.current = parseTokenData(tokenData, this.now(), 'stored');
+		if (!this.current && !stringField(tokenData, 'refresh_token')) {
+			throw new CredentialReconnectRequiredError(this.node, this.label, {
+				reason: 'it is not connected to an account yet',
+				cause: 'No OAuth2 token is stored in the credential.',
+			});
+		}
+	}
+
+	async getAccessToken(): Promise<string> {
+		if (this.current && this.isUsable(this.current)) return this.current.accessToken;
+		return await this.renew(undefined);
+	}
+
+	async refresh(rejectedToken?: string): Promise<string> {
+		if (rejectedToken !== undefined) {
+			this.context.logger.debug(`The mail server refused the OAuth2 access token of ${this.credentialType}; getting a new one`);
+			const current = this.current;
+			if (current && current.accessToken !== rejectedToken && this.isUsable(current)) return current.accessToken;
+		}
+		return await this.renew(rejectedToken ?? this.current?.accessToken ?? '');
+	}
+
+	expiresAt(): number | undefined {
+		return this.current?.expiresAt;
+	}
+
+	renewAt(): number | undefined {
+		const token = this.current;
+		if (token?.expiresAt === undefined) return undefined;
+		return token.expiresAt - this.marginFor(token);
+	}
+
+	redact(text: unknown): string {
+		return redact(text, this.secrets);
+	}
+
+	rejectedAfterRefreshError(error: TokenRejectedError): AccessTokenRejectedError {
+		return new AccessTokenRejectedError(this.node, this.label, {
+			protocol: error.protocol,
+			email: this.email,
+			challenge: error.challenge,
+			serverText: error.serverText ? this.redact(error.serverText) : undefined,
+		});
+	}
+
+	/** One renewal at a time; everyone who asks meanwhile gets its result. */
+	private renew(rejectedToken: string | undefined): Promise<string> {
+		if (this.inFlight) return this.inFlight;
+		const run = this.performRenewal(rejectedToken).finally(() => {
+			this.inFlight = undefined;
+		});
+		this.inFlight = run;
+		return run;
+	}
+
+	private async performRenewal(rejectedToken: string | undefined): Promise<string> {
+		const data = await this.context.getCredentials<ICredentialDataDecryptedObject>(this.credentialType);
+		this.rememberSecrets(data);
+		const tokenData = asRecord(data.oauthTokenData);
+
+		const stored = parseTokenData(tokenData, this.now(), 'stored');
+		if (
+			stored &&
+			stored.accessToken !== this.current?.accessToken &&
+			stored.accessToken !== rejectedToken &&
+			this.isUsable(stored)
+		) {
+			this.context.logger.debug(`Using the OAuth2 access token of ${this.credentialType} that was refreshed elsewhere`);
+			this.current = stored;
+			return stored.accessToken;
+		}
+
+		const refreshToken = this.unsavedRefreshToken ?? stringField(tokenData, 'refresh_token');
+		if (!refreshToken) {
+			// Without a refresh token, a token of unknown expiry is all there is: use it until a server refuses it.
+			const current = this.current;
+			if (rejectedToken === undefined && current && current.expiresAt === undefined) return current.accessToken;
+			throw new CredentialReconnectRequiredError(this.node, this.label, {
+				reason: 'no refresh token is stored',
+				cause:
+					'The access token expired or was refused and cannot be renewed without a refresh token. Google issues one ' +
+					'only with access_type=offline&prompt=consent (the Google Mail credential sends both); Microsoft only with ' +
+					'the offline_access scope.',
+			});
+		}
+
+		const helper = this.context.helpers.refreshOAuth2Token;
+		const fresh =
+			typeof helper === 'function'
+				? await this.refreshThroughN8n(helper, data)
+				: await this.refreshDirectly(data, refreshToken);
+		this.current = fresh;
+		return fresh.accessToken;
+	}
+
+	private async refreshThroughN8n(
+		helper: NonNullable<TokenSourceContext['helpers']['refreshOAuth2Token']>,
+		data: ICredentialDataDecryptedObject,
+	): Promise<TokenState> {
+		let result: unknown;
+		try {
+			// Bound call: n8n's helper reads this.getCredentials, this.logger, ... from its `this`.
+			result = await helper.call(this.context, this.credentialType);
+		} catch (error) {
+			throw this.mapRefreshError(error, data);
+		}
+		const tokenData = asRecord(result);
+		this.rememberTokenSecrets(tokenData);
+		const fresh = parseTokenData(tokenData, this.now(), 'refreshed');
+		if (!fresh) {
+			throw new TokenRefreshFailedError(this.node, this.label, 'n8n refreshed the token but returned no access token');
+		}
+		this.context.logger.debug(`Refreshed the OAuth2 access token of ${this.credentialType} through n8n${expiryNote(fresh, this.now())}`);
+		return fresh;
+	}
+
+	private async refreshDirectly(data: ICredentialDataDecryptedObject, refreshToken: string): Promise<TokenState> {
+		const tokenUrl = stringField(data, 'accessTokenUrl');
+		const clientId = stringField(data, 'clientId');
+		if (!tokenUrl || !clientId) {
+			throw new TokenRefreshFailedError(this.node, this.label, 'the credential has no access token URL or client ID');
+		}
+		const endpoint = endpointLabel(tokenUrl);
+
+		let result: Awaited<ReturnType<typeof requestTokenRefresh>>;
+		try {
+			result = await requestTokenRefresh({
+				tokenUrl,
+				clientId,
+				clientSecret: stringField(data, 'clientSecret'),
+				refreshToken,
+				authentication: data.authentication === 'header' ? 'header' : 'body',
+				ignoreSSLIssues: data.ignoreSSLIssues === true,
+				timeoutMs: this.options.directRefreshTimeoutMs,
+			});
+		} catch (error) {
+			throw this.mapRefreshError(error, data);
+		}
+
+		if (result.kind === 'oauthError') {
+			const reason = this.redact(result.description ?? result.error);
+			if (result.error === 'invalid_grant') {
+				throw new CredentialReconnectRequiredError(this.node, this.label, {
+					reason,
+					cause: `The token endpoint (${endpoint}) refused the stored refresh token (invalid_grant).`,
+				});
+			}
+			if (isTransientStatus(result.httpStatus)) {
+				throw new TokenEndpointUnavailableError(this.node, this.label, {
+					endpoint,
+					httpStatus: result.httpStatus,
+					detail: `the token endpoint answered HTTP ${result.httpStatus} ${this.redact(result.error)}`,
+				});
+			}
+			throw new TokenRefreshFailedError(
+				this.node,
+				this.label,
+				`the token endpoint (${endpoint}) answered HTTP ${result.httpStatus} ${this.redact(result.error)}: ${reason}`,
+			);
+		}
+		if (result.kind === 'httpError') {
+			if (isTransientStatus(result.httpStatus)) {
+				throw new TokenEndpointUnavailableError(this.node, this.label, {
+					endpoint,
+					httpStatus: result.httpStatus,
+					detail: this.redact(result.detail),
+				});
+			}
+			throw new TokenRefreshFailedError(this.node, this.label, `the token endpoint (${endpoint}): ${this.redact(result.detail)}`);
+		}
+
+		this.rememberTokenSecrets(result.data);
+		const fresh = parseTokenData(result.data, this.now(), 'refreshed');
+		if (!fresh) throw new TokenRefreshFailedError(this.node, this.label, 'the token endpoint returned no access token');
+		const rotated = stringField(result.data, 'refresh_token');
+		if (rotated) this.unsavedRefreshToken = rotated;
+		this.context.logger.debug(
+			`This n8n version offers nodes no refreshOAuth2Token helper: refreshed the OAuth2 access token of ${this.credentialType} ` +
+				`directly at ${endpoint}${expiryNote(fresh, this.now())}. The new token could not be saved to the credential; it ` +
+				'is used only by this execution or trigger activation.',
+		);
+		return fresh;
+	}
+
+	/** Turns whatever a refresh threw into one of our error classes, with every secret removed. */
+	private mapRefreshError(error: unknown, data: ICredentialDataDecryptedObject): Error {
+		const detail = describeErrorSafely(error, this.secrets);
+		const shape = (typeof error === 'object' && error !== null ? error : {}) as {
+			message?: unknown;
+			code?: unknown;
+			status?: unknown;
+			body?: { error?: unknown; error_description?: unknown };
+			response?: { status?: unknown };
+			cause?: { code?: unknown };
+			failure?: { cause?: unknown };
+		};
+		const message = typeof shape.message === 'string' ? shape.message : '';
+		const endpoint = endpointLabel(stringField(data, 'accessTokenUrl'));
+
+		// n8n ≥ 2.x turns invalid_grant into "The credential ... needs to be reconnected." (Google's reason is dropped).
+		if (shape.failure?.cause === 'credential-invalid' || /needs to be reconnected/i.test(message)) {
+			return new CredentialReconnectRequiredError(this.node, this.label, {
+				cause: 'n8n could not refresh the access token: the token endpoint refused the stored refresh token (invalid_grant).',
+			});
+		}
+		// Older n8n passes the OAuth2 client's error on: message = error_description, body = the error response.
+		if (shape.body?.error === 'invalid_grant' || /\binvalid_grant\b/.test(message)) {
+			const description = shape.body?.error_description;
+			return new CredentialReconnectRequiredError(this.node, this.label, {
+				reason: this.redact(typeof description === 'string' ? description : message || 'invalid_grant'),
+				cause: `The token endpoint (${endpoint}) refused the stored refresh token (invalid_grant).`,
+			});
+		}
+		if (/no refresh token is available/i.test(message)) {
+			return new CredentialReconnectRequiredError(this.node, this.label, {
+				reason: 'no refresh token is stored',
+				cause: 'n8n has no refresh token for this credential.',
+			});
+		}
+		if (/credentials? not connected/i.test(message)) {
+			return new CredentialReconnectRequiredError(this.node, this.label, {
+				reason: 'it is not connected to an account yet',
+				cause: 'No OAuth2 token is stored in the credential.',
+			});
+		}
+
+		const code = [shape.code, shape.cause?.code].find((value): value is string => typeof value === 'string');
+		if (code && TRANSIENT_NETWORK_CODES.has(code)) {
+			return new TokenEndpointUnavailableError(this.node, this.label, { endpoint, code, detail });
+		}
+		const status = [shape.response?.status, shape.status].find((value): value is number => typeof value === 'number');
+		if (status !== undefined && isTransientStatus(status)) {
+			return new TokenEndpointUnavailableError(this.node, this.label, { endpoint, httpStatus: status, detail });
+		}
+		return new TokenRefreshFailedError(this.node, this.label, detail);
+	}
+
+	private isUsable(token: TokenState): boolean {
+		const now = this.now();
+		if (token.origin === 'refreshed' && now - token.obtainedAt < MIN_REFRESH_INTERVAL_MS) return true;
+		// Unknown expiry: trust a token we just obtained until a server refuses it; refresh one of unknown age first.
+		if (token.expiresAt === undefined) return token.origin === 'refreshed';
+		return now < token.expiresAt - this.marginFor(token);
+	}
+
+	private marginFor(token: TokenState): number {
+		if (token.lifetimeMs === undefined) return this.marginMs;
+		return Math.min(this.marginMs, token.lifetimeMs * SHORT_LIVED_MARGIN_FRACTION);
+	}
+
+	private rememberSecrets(data: ICredentialDataDecryptedObject): void {
+		const clientSecret = stringField(data, 'clientSecret');
+		if (clientSecret) this.secrets.add(clientSecret);
+		this.rememberTokenSecrets(asRecord(data.oauthTokenData));
+	}
+
+	private rememberTokenSecrets(tokenData: Record<string, unknown> | undefined): void {
+		for (const key of ['access_token', 'refresh_token', 'id_token']) {
+			const value = stringField(tokenData, key);
+			if (value) this.secrets.add(value);
+		}
+	}
+}
+
+/**
+ * Reads n8n's token data. Expiry: `n8n_expires_at` (epoch ms, a string in n8n's data), else the JWT `exp`, else —
+ * only for a token just obtained by a refresh — now + `expires_in`.
+ */
+export function parseTokenData(
+	raw: unknown,
+	now: number,
+	origin: TokenState['origin'],
+): TokenState | undefined {
+	const data = asRecord(raw);
+	const accessToken = stringField(data, 'access_token');
+	if (!data || !accessToken) return undefined;
+
+	const expiresInSeconds = positiveNumber(data.expires_in);
+	const jwt = readJwtTimes(accessToken);
+	let expiresAt = positiveNumber(data.n8n_expires_at) ?? jwt.expiresAt;
+	if (expiresAt === undefined && origin === 'refreshed' && expiresInSeconds !== undefined) {
+		expiresAt = now + expiresInSeconds * 1000;
+	}
+	const lifetimeMs =
+		expiresInSeconds !== undefined
+			? expiresInSeconds * 1000
+			: jwt.expiresAt !== undefined && jwt.issuedAt !== undefined
+				? jwt.expiresAt - jwt.issuedAt
+				: undefined;
+	return { accessToken, expiresAt, lifetimeMs: lifetimeMs && lifetimeMs > 0 ? lifetimeMs : undefined, obtainedAt: now, origin };
+}
+
+/** `exp` and `iat` of a JWT access token, in epoch ms; empty for opaque tokens (e.g. Google's ya29.*). */
+export function readJwtTimes(token: string): { expiresAt?: number; issuedAt?: number } {
+	const parts = token.split('.');
+	if (parts.length !== 3 || !parts[1]) return {};
+	try {
+		const payload: unknown = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+		const claims = asRecord(payload);
+		if (!claims) return {};
+		const exp = positiveNumber(claims.exp);
+		const iat = positiveNumber(claims.iat);
+		return { expiresAt: exp !== undefined ? exp * 1000 : undefined, issuedAt: iat !== undefined ? iat * 1000 : undefined };
+	} catch {
+		return {};
+	}
+}
+
+function isTransientStatus(status: number): boolean {
+	return status >= 500 || status === 429 || status === 408;
+}
+
+function endpointLabel(tokenUrl: string | undefined): string {
+	if (!tokenUrl) return 'token URL';
+	try {
+		return new URL(tokenUrl).host || 'token URL';
+	} catch {
+		return 'token URL';
+	}
+}
+
+function expiryNote(token: TokenState, now: number): string {
+	return token.expiresAt === undefined ? ' (expiry unknown)' : ` (valid for ${Math.round((token.expiresAt - now) / 1000)} s)`;
+}
+
+function asRecord(value: unknown): Record<string, unknown> | undefined {
+	return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function stringField(record: Readonly<Record<string, unknown>> | undefined, key: string): string | undefined {
+	const value = record?.[key];
+	return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function positiveNumber(value: unknown): number | undefined {
+	const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+	return typeof number === 'number' && Number.isFinite(number) && number > 0 ? number : undefined;
+}
