@@ -156,6 +156,8 @@ class OAuth2TokenSource implements TokenSource {
 	/** A refresh token rotated by a direct refresh: n8n's copy is outdated and could not be updated. */
 	private unsavedRefreshToken: string | undefined;
 	private readonly secrets = new Set<string>();
+	/** Tokens a server has refused: never adopted again, even if the credential still stores one as valid. */
+	private readonly refusedTokens = new Set<string>();
 	private readonly label: CredentialLabel;
 	private readonly marginMs: number;
 	private readonly now: () => number;
@@ -190,6 +192,7 @@ class OAuth2TokenSource implements TokenSource {
 
 	async refresh(rejectedToken?: string): Promise<string> {
 		if (rejectedToken !== undefined) {
+			this.refusedTokens.add(rejectedToken);
 			this.context.logger.debug(`The mail server refused the OAuth2 access token of ${this.credentialType}; getting a new one`);
 			const current = this.current;
 			if (current && current.accessToken !== rejectedToken && this.isUsable(current)) return current.accessToken;
@@ -240,6 +243,7 @@ class OAuth2TokenSource implements TokenSource {
 			stored &&
 			stored.accessToken !== this.current?.accessToken &&
 			stored.accessToken !== rejectedToken &&
+			!this.refusedTokens.has(stored.accessToken) &&
 			this.isUsable(stored)
 		) {
 			this.context.logger.debug(`Using the OAuth2 access token of ${this.credentialType} that was refreshed elsewhere`);

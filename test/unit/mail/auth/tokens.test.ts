@@ -667,6 +667,20 @@ describe('refreshing directly where n8n has no refresh helper', () => {
 		expect(server.requests.map((request) => request.form.get('refresh_token'))).toEqual([REFRESH_TOKEN, 'rt-rotated-1']);
 	});
 
+	it('never goes back to a stored token the server has refused, though it cannot replace it in the credential', async () => {
+		let issued = 0;
+		server = await startTokenServer(() => {
+			issued++;
+			return { status: 200, body: { access_token: secret(`at-direct-${issued}`), expires_in: 600 } };
+		});
+		// The stored token looks valid for an hour, but the server refuses it.
+		const context = new FakeContext(genericData(server.url, validStoredToken()));
+		const tokens = await createTokenSource(context, GENERIC, { now: () => NOW });
+		expect(await tokens.refresh(STORED_ACCESS_TOKEN)).toBe('at-direct-1');
+		expect(await tokens.refresh('at-direct-1')).toBe('at-direct-2');
+		expect(server.requests).toHaveLength(2);
+	});
+
 	it('shares one request among concurrent callers', async () => {
 		server = await startTokenServer(() => ({ status: 200, body: { access_token: secret('at-shared'), expires_in: 600 } }));
 		const context = new FakeContext(genericData(server.url, { access_token: STORED_ACCESS_TOKEN }));
