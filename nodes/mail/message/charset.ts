@@ -7,7 +7,23 @@
  */
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-const latin1Fallback = new TextDecoder('windows-1252');
+
+/**
+ * windows-1252 bytes 0x80-0x9F (€, ‚, „, …, ‘, ’, “, ”, –, — ...). Node 20's TextDecoder drops these bytes
+ * for every label that maps to windows-1252 (latin1, iso-8859-1, us-ascii included), so that charset is
+ * decoded here; the five bytes windows-1252 leaves undefined map to the C1 control of the same number.
+ */
+const WINDOWS_1252_0X80 =
+	'\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f' +
+	'\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+function decodeWindows1252(bytes: Uint8Array): string {
+	let text = '';
+	for (const byte of bytes) {
+		text += byte >= 0x80 && byte <= 0x9f ? WINDOWS_1252_0X80[byte - 0x80] : String.fromCharCode(byte);
+	}
+	return text;
+}
 
 /**
  * Decodes bytes that claim a charset. An unknown or refused charset never throws and never drops bytes
@@ -17,11 +33,14 @@ const latin1Fallback = new TextDecoder('windows-1252');
 export function decodeBytes(bytes: Uint8Array, charset: string | undefined): string {
 	const label = normaliseCharsetLabel(charset);
 	if (label && !REFUSED_CHARSETS.has(label.replace(/[^a-z0-9]/g, ''))) {
+		let decoder: InstanceType<typeof TextDecoder> | undefined;
 		try {
-			return new TextDecoder(label).decode(bytes);
+			decoder = new TextDecoder(label);
 		} catch {
 			// unknown label: fall through to the byte-preserving fallback
 		}
+		if (decoder?.encoding === 'windows-1252') return decodeWindows1252(bytes);
+		if (decoder) return decoder.decode(bytes);
 	}
 	return decodeUtf8OrLatin1(bytes);
 }
@@ -31,7 +50,7 @@ export function decodeUtf8OrLatin1(bytes: Uint8Array): string {
 	try {
 		return strictUtf8.decode(bytes);
 	} catch {
-		return latin1Fallback.decode(bytes);
+		return decodeWindows1252(bytes);
 	}
 }
 
