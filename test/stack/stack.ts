@@ -11,6 +11,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
+import { decodeJwtPayload } from './oauth/jwt';
 import type { StackPorts } from './ports';
 import type { TokenRequestRecord, TokenServerSettings, TokenSet } from './oauth/tokenServer';
 
@@ -52,8 +53,9 @@ export interface StackInfo {
 
 export interface MessageState {
 	uid: number;
+	/** Stored flags (\Seen, \Flagged, keywords); \Recent is left out: it belongs to an IMAP session, not the message. */
 	flags: string[];
-	/** Physical size in bytes (what POP3 LIST and IMAP RFC822.SIZE report). */
+	/** Size in bytes with CRLF line ends: what IMAP RFC822.SIZE and POP3 LIST/STAT report. */
 	size: number;
 	/** The whole message, when asked for with `includeRaw`. */
 	raw?: string;
@@ -127,6 +129,17 @@ export interface TokenEndpointResponse {
 
 function sleep(ms: number): Promise<void> {
 	return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Resolves once the access token is past its `exp` for Dovecot too (whole seconds: the first second after `exp`).
+ * For tests of refused expired tokens: issue with `lifetimeSeconds: 1`, do other work, then await this.
+ */
+export async function waitForTokenExpiry(accessToken: string): Promise<void> {
+	const expiry = decodeJwtPayload(accessToken).exp;
+	if (typeof expiry !== 'number') throw new Error('the access token has no exp claim');
+	const expiredAt = (expiry + 1) * 1000;
+	if (Date.now() < expiredAt) await sleep(expiredAt - Date.now());
 }
 
 function runDoveadm(configFile: string, args: string[], input?: string): Promise<string> {
@@ -379,10 +392,13 @@ export class Stack {
 		return runDoveadm(this.info.files.dovecotConfig, args, input);
 	}
 
-	/** The folder as the server stores it (via doveadm, not IMAP). */
+	/**
+	 * The folder as the server stores it (via doveadm, not IMAP). Sizes are what IMAP (RFC822.SIZE) and POP3 (LIST,
+	 * STAT) report; `raw` is the message with CRLF line ends, as those clients receive it, so its length is `size`.
+	 */
 	async mailboxState(user: string, folder = 'INBOX', options: { includeRaw?: boolean } = {}): Promise<MailboxState> {
 		const status = JSON.parse(await this.doveadm(['-f', 'json', 'mailbox', 'status', '-u', user, 'uidvalidity uidnext', folder])) as Array<Record<string, string>>;
-		const fields = ['uid', 'flags', 'size.physical', ...(options.includeRaw ? ['text'] : [])].join(' ');
+		const fields = ['uid', 'flags', 'size.virtual', ...(options.includeRaw ? ['text'] : [])].join(' ');
 		const fetched = JSON.parse(await this.doveadm(['-f', 'json', 'fetch', '-u', user, fields, 'mailbox', folder, 'all'])) as Array<Record<string, string>>;
 		return {
 			folder,
@@ -391,12 +407,27 @@ export class Stack {
 			messages: fetched
 				.map((entry) => ({
 					uid: Number(entry.uid),
-					flags: entry.flags ? entry.flags.split(' ').filter(Boolean) : [],
-					size: Number(entry['size.physical']),
-					...(options.includeRaw ? { raw: entry.text } : {}),
+					// \Recent belongs to IMAP sessions, not to the message; the first session to look clears it.
+					flags: (entry.flags ?? '').split(' ').filter((flag) => flag !== '' && flag !== '\\Recent'),
+					size: Number(entry['size.virtual']),
+					// Maildir stores LF line ends; IMAP and POP3 serve CRLF.
+					...(options.includeRaw ? { raw: entry.text.replace(/\r?\n/g, '\r\n') } : {}),
 				}))
 				.sort((a, b) => a.uid - b.uid),
 		};
+	}
+
+	/** Waits until the folder holds at least `count` messages (mail sent by the code under test, not by deliver()). */
+	async waitForMessages(user: string, count: number, options: { folder?: string; timeoutMs?: number; includeRaw?: boolean } = {}): Promise<MailboxState> {
+		const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+		for (;;) {
+			const state = await this.mailboxState(user, options.folder ?? 'INBOX', { includeRaw: options.includeRaw });
+			if (state.messages.length >= count) return state;
+			if (Date.now() > deadline) {
+				throw new Error(`${user} ${state.folder}: ${state.messages.length} message(s) after ${options.timeoutMs ?? 10_000} ms, expected ${count}`);
+			}
+			await sleep(50);
+		}
 	}
 
 	/** Every folder of the mailbox. */

@@ -124,6 +124,18 @@ function createPostfixDirectories(layout: StackLayout): void {
 	fs.mkdirSync(path.join(layout.postfixQueueDir, 'pid'), { recursive: true, mode: 0o755 });
 }
 
+/**
+ * Absolute path of tsx's CommonJS require hook. Resolved through tsx's package.json because `require.resolve` is
+ * rewritten (with a query string) when this module is itself loaded through tsx's API, as jest's global setup does.
+ */
+function tsxCommonJsHook(): string {
+	const packageFile = require.resolve('tsx/package.json').replace(/\?.*$/, '');
+	const manifest = JSON.parse(fs.readFileSync(packageFile, 'utf8')) as { exports: Record<string, unknown> };
+	const target = manifest.exports['./cjs'];
+	if (typeof target !== 'string') throw new Error(`tsx ${packageFile} does not export ./cjs as a file`);
+	return path.resolve(path.dirname(packageFile), target);
+}
+
 function tail(file: string, lines = 15): string {
 	if (!fs.existsSync(file)) return '(no log)';
 	return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -265,7 +277,7 @@ async function startOnce(dir: string, ports: StackPorts, options: StartStackOpti
 		dovecot = spawn('dovecot', ['-F', '-c', layout.dovecotConfigFile], { stdio: ['ignore', dovecotOut, dovecotOut], detached: true });
 		children.push(dovecot);
 		// The token server runs as TypeScript through tsx's CommonJS hook (about 0.2 s to start, in parallel with the rest).
-		tokenServer = spawn(process.execPath, ['--require', require.resolve('tsx/cjs'), path.join(__dirname, 'oauth', 'main.ts'), oauthPaths.configFile], {
+		tokenServer = spawn(process.execPath, ['--require', tsxCommonJsHook(), path.join(__dirname, 'oauth', 'main.ts'), oauthPaths.configFile], {
 			stdio: ['ignore', oauthOut, oauthOut],
 			detached: true,
 		});
