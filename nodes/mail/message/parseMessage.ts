@@ -231,7 +231,11 @@ async function readAttachment(
 		disposition: attachment.contentDisposition,
 		contentId: attachment.cid,
 	};
-	if (!tooLarge) collected.binary = await options.store(Buffer.concat(chunks, size), fileName, mimeType);
+	if (!tooLarge) {
+		// one chunk (the common case for small parts) is handed over as is instead of being copied
+		const content = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+		collected.binary = await options.store(content, fileName, mimeType);
+	}
 	return collected;
 }
 

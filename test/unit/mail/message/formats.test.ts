@@ -2,7 +2,9 @@
  * The three item shapes, pinned on one ordinary message (multipart/alternative body + a PDF attachment).
  * Each expectation is the complete item: every json field and every binary (name, type, checksum).
  */
-import { messageToItem, type MessageToItemOptions } from '../../../../nodes/mail/message/toItem';
+import type { IExecuteFunctions, ITriggerFunctions } from 'n8n-workflow';
+
+import { messageToItem, type BinarySink, type MessageToItemOptions } from '../../../../nodes/mail/message/toItem';
 import {
 	CONTENT,
 	asStored,
@@ -169,6 +171,18 @@ describe('raw format', () => {
 		const fromBuffer = await messageToItem(source, options({ format: 'raw' }));
 
 		expect(fromStream).toEqual(fromBuffer);
+	});
+});
+
+describe('the binary sink', () => {
+	it('accepts n8n’s own prepareBinaryData from a trigger or an action node as is', () => {
+		type TriggerHelpers = ITriggerFunctions['helpers'];
+		type ActionHelpers = IExecuteFunctions['helpers'];
+		const fromTrigger = (helpers: TriggerHelpers): BinarySink => helpers.prepareBinaryData;
+		const fromAction = (helpers: ActionHelpers): BinarySink => helpers.prepareBinaryData;
+
+		// the assignments above are the test (they must compile); the functions exist to hold them
+		expect([fromTrigger, fromAction]).toHaveLength(2);
 	});
 });
 
