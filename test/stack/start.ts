@@ -230,7 +230,8 @@ async function startOnce(dir: string, ports: StackPorts, options: StartStackOpti
 	const secrets = readOrCreateSecrets(dir);
 	const caCertPem = fs.readFileSync(layout.certFile, 'utf8');
 	const issuer = `http://127.0.0.1:${ports.oauth}`;
-	const instanceName = `gx-stack-${path.basename(dir)}`;
+	// Dovecot shows it in every process title (`dovecot-<instance>/imap`), which tells stacks apart in `ps`.
+	const instanceName = path.basename(dir).startsWith('gx-stack-') ? path.basename(dir) : `gx-stack-${path.basename(dir)}`;
 
 	fs.writeFileSync(
 		layout.dovecotConfigFile,

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import { getStack, PORT_NAMES, startStack, type RunningStack } from '../../stack';
-import { portClosed, processAlive } from '../../stack/processes';
+import { descendantsOf, portClosed, processAlive } from '../../stack/processes';
 
 async function imapLogin(stack: RunningStack, user: string, accessToken: string): Promise<void> {
 	const client = new ImapFlow({
@@ -56,5 +56,19 @@ describe('a second stack instance', () => {
 		expect(refreshed.status).toBe(200);
 		await imapLogin(second, user, String(refreshed.body.access_token));
 		expect(second.crashes()).toEqual([]);
+	});
+
+	it('notices a crashed Dovecot auth process in the log (the check that fails a run on `signal 11`)', async () => {
+		const stack = second;
+		if (!stack) throw new Error('needs the stack of the previous test');
+		// Dovecot 2.3.19's auth process has been seen to SIGSEGV on some JWTs; here we make it crash on purpose.
+		// Process titles look like `dovecot-<instance>/auth`.
+		const auth = descendantsOf(stack.info.pids.dovecot).find((pid) => /\/auth\b/.test(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')));
+		expect(auth).toBeDefined();
+		process.kill(auth as number, 'SIGSEGV');
+		const deadline = Date.now() + 5000;
+		while (stack.crashes().length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+		expect(stack.crashes()).toEqual([expect.stringMatching(/service\(auth\).*killed with signal 11/)]);
+		expect(() => stack.assertHealthy()).toThrow(/The mail stack crashed/);
 	});
 });

@@ -28,6 +28,8 @@ function stopOrphanedServers(): void {
 			// already gone
 		}
 	}
+	// Stale PIDs could later name unrelated processes.
+	fs.rmSync(config.pidsFile, { force: true });
 }
 
 const parentAtStart = process.ppid;
