@@ -563,6 +563,7 @@ export class Pop3Client {
 			});
 		}
 		if (!allowed.includes(this.state)) {
+			if (this.state === 'authenticated') throw new Error(`POP3 ${action} is not possible: the session is already authenticated`);
 			const needed = allowed.includes('authenticated') ? 'after authenticateXOAuth2()' : 'after connect()';
 			throw new Error(`POP3 ${action} is only possible ${needed}`);
 		}

@@ -189,7 +189,7 @@ describe('Pop3Client redaction', () => {
 		const log: string[] = [];
 		const client = clientFor(server, {
 			logger: (line) => log.push(line),
-			timeouts: { connect: 2000, greeting: 2000, command: 300, idle: 300 },
+			timeouts: { connect: 3000, greeting: 3000, command: expectedClass === Pop3TimeoutError ? 300 : 3000, idle: 3000 },
 		});
 		clients.push(client);
 		await client.connect();

@@ -11,7 +11,8 @@ import {
 import { clientFor, GOOD_TOKEN, readAll, USER } from './clientTestKit';
 import { type CommandHandler, type FakePop3Server, multiLineWire, pause, startFakePop3Server } from './fakePop3Server';
 
-const SHORT: Pop3Timeouts = { connect: 1000, greeting: 250, command: 250, idle: 250 };
+/** Generous for replies that do come (the machine may be loaded); each timeout test shortens only the step it tests. */
+const SHORT: Pop3Timeouts = { connect: 3000, greeting: 3000, command: 3000, idle: 3000 };
 
 let servers: FakePop3Server[] = [];
 const clients: Pop3Client[] = [];
@@ -52,7 +53,7 @@ async function serverSawClose(fake: FakePop3Server): Promise<void> {
 describe('Pop3Client timeouts', () => {
 	it('names the greeting step when the server never greets, and closes the socket', async () => {
 		const fake = await server(() => undefined, null);
-		const client = clientFor(fake, { timeouts: SHORT });
+		const client = clientFor(fake, { timeouts: { ...SHORT, greeting: 250 } });
 		clients.push(client);
 		const started = Date.now();
 		const error = await client.connect().catch((caught: unknown) => caught);
@@ -79,7 +80,7 @@ describe('Pop3Client timeouts', () => {
 
 	it('names the command when its reply never comes', async () => {
 		const fake = await server(() => undefined);
-		const client = await loggedIn(fake);
+		const client = await loggedIn(fake, { ...SHORT, command: 250 });
 		const error = await client.stat().catch((caught: unknown) => caught);
 		expect(error).toMatchObject({ code: 'POP3_TIMEOUT', step: 'STAT' });
 		await expect(client.noop()).rejects.toBeInstanceOf(Pop3ConnectionError);
@@ -90,7 +91,7 @@ describe('Pop3Client timeouts', () => {
 		const fake = await server(async (command, session) => {
 			if (command === 'RETR 1') await session.send('+OK\r\nSubject: cut off\r\n\r\nfirst half of the bo');
 		});
-		const client = await loggedIn(fake);
+		const client = await loggedIn(fake, { ...SHORT, idle: 250 });
 		const stream = await client.retr(1);
 		const error = await readAll(stream).catch((caught: unknown) => caught);
 		expect(error).toBeInstanceOf(Pop3TimeoutError);
@@ -100,7 +101,7 @@ describe('Pop3Client timeouts', () => {
 	});
 
 	it('counts idle time between chunks, not the whole transfer', async () => {
-		const lines = Array.from({ length: 8 }, (_value, index) => `line ${index}\r\n`).join('');
+		const lines = Array.from({ length: 10 }, (_value, index) => `line ${index}\r\n`).join('');
 		const fake = await server(async (command, session) => {
 			if (command !== 'RETR 1') return;
 			await session.send('+OK\r\n');
@@ -110,8 +111,8 @@ describe('Pop3Client timeouts', () => {
 			}
 			await session.send('.\r\n');
 		});
-		const client = await loggedIn(fake, { ...SHORT, idle: 200 });
-		// 8 × 80 ms is well over the 200 ms idle limit in total, but no single gap is.
+		const client = await loggedIn(fake, { ...SHORT, idle: 400 });
+		// 10 × 80 ms is well over the 400 ms idle limit in total, but no single gap is.
 		expect((await readAll(await client.retr(1))).toString('latin1')).toBe(lines);
 	});
 });

@@ -197,12 +197,12 @@ describe('Pop3Client session', () => {
 		big[big.length - 1] = 0x0a;
 		const mailbox = new FakeMailbox({ messages: [big], validToken: GOOD_TOKEN });
 		const server = await mailboxServer(mailbox);
-		const client = clientFor(server, { timeouts: { connect: 5000, greeting: 5000, command: 5000, idle: 150 } });
+		const client = clientFor(server, { timeouts: { connect: 5000, greeting: 5000, command: 5000, idle: 300 } });
 		await client.connect();
 		await client.authenticateXOAuth2(USER, GOOD_TOKEN);
 		const stream = await client.retr(1);
 		stream.pause();
-		await pause(500);
+		await pause(900);
 		// The client stopped reading from the socket: far less than the message sits in memory on its side.
 		expect(stream.readableLength).toBeLessThan(512 * 1024);
 		const serverSocket = server.sessions[0].socket;
