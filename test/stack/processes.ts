@@ -120,14 +120,25 @@ export async function waitForExit(pids: number[], timeoutMs: number): Promise<nu
 	return alive;
 }
 
+function processGroupOf(pid: number): number | undefined {
+	try {
+		const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+		return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+	} catch {
+		return undefined;
+	}
+}
+
 /**
- * SIGTERM the process, wait for it and every descendant it had to go; SIGKILL what remains after `graceMs`.
+ * SIGTERM the process and wait for it and every descendant it had to go; SIGKILL what remains after `graceMs`.
+ * The stack starts each server as the leader of its own process group, and then the whole group gets the SIGTERM:
+ * Dovecot's master alone takes a second to exit and leaves its log, stats and auth processes running for 30 s more.
  * Returns the PIDs that had to be killed hard (empty when the shutdown was clean). Throws if anything survives.
  */
 export async function stopProcessTree(name: string, pid: number, graceMs = 5000): Promise<number[]> {
 	const tree = [pid, ...descendantsOf(pid)];
 	try {
-		process.kill(pid, 'SIGTERM');
+		process.kill(processGroupOf(pid) === pid ? -pid : pid, 'SIGTERM');
 	} catch {
 		// already gone
 	}

@@ -85,11 +85,17 @@ function readOrCreateSecrets(dir: string): Secrets {
  * The RS256 signing key, kept in the directory: Dovecot caches public keys per key id for the life of its auth
  * process, so a key must never change under a running Dovecot. Publishes the public key where Dovecot looks.
  */
-function ensureSigningKey(dir: string): void {
+async function ensureSigningKey(dir: string): Promise<void> {
 	const paths = tokenServerPaths(dir);
 	if (!fs.existsSync(paths.privateKeyFile)) {
-		const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
-		fs.writeFileSync(paths.privateKeyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+		// Generated on libuv's thread pool, so it overlaps with the certificate's openssl run.
+		const privateKeyPem = await new Promise<string>((resolve, reject) => {
+			crypto.generateKeyPair('rsa', { modulusLength: 2048 }, (error, _publicKey, privateKey) => {
+				if (error) reject(error);
+				else resolve(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+			});
+		});
+		fs.writeFileSync(paths.privateKeyFile, privateKeyPem, { mode: 0o600 });
 	}
 	const publicKeyPem = crypto.createPublicKey(fs.readFileSync(paths.privateKeyFile, 'utf8')).export({ type: 'spki', format: 'pem' }).toString();
 	const keyDir = path.join(paths.keysDir, 'default', 'RS256');
@@ -225,8 +231,9 @@ async function startOnce(dir: string, ports: StackPorts, options: StartStackOpti
 	fs.chownSync(layout.mailDir, mailUser.uid, mailUser.gid);
 	createPostfixDirectories(layout);
 
+	const signingKey = ensureSigningKey(dir);
 	ensureCertificate(path.join(dir, 'tls'));
-	ensureSigningKey(dir);
+	await signingKey;
 	const secrets = readOrCreateSecrets(dir);
 	const caCertPem = fs.readFileSync(layout.certFile, 'utf8');
 	const issuer = `http://127.0.0.1:${ports.oauth}`;
@@ -381,6 +388,30 @@ async function startOnce(dir: string, ports: StackPorts, options: StartStackOpti
 	}
 }
 
+const RUN_DIR_PREFIX = 'gx-stack-';
+const KEEP_RUN_DIRS_MS = 3 * 24 * 3600 * 1000;
+
+/**
+ * Runs keep their directories (logs, mail, queue) for inspection; this removes those older than three days whose
+ * stack is no longer running (no pids.json), so a machine that runs the tests for months does not fill its /tmp.
+ */
+function pruneOldRunDirs(log: (line: string) => void): void {
+	const parent = os.tmpdir();
+	for (const name of fs.readdirSync(parent)) {
+		if (!name.startsWith(RUN_DIR_PREFIX)) continue;
+		const dir = path.join(parent, name);
+		try {
+			const stat = fs.statSync(dir);
+			if (!stat.isDirectory() || Date.now() - stat.mtimeMs < KEEP_RUN_DIRS_MS) continue;
+			if (fs.existsSync(path.join(dir, 'pids.json')) || !fs.existsSync(path.join(dir, 'stack.json'))) continue;
+			fs.rmSync(dir, { recursive: true, force: true });
+			log(`removed old run directory ${dir}`);
+		} catch {
+			// another run is pruning too, or the directory is not ours to read
+		}
+	}
+}
+
 /** Starts a stack; see StartStackOptions. Needs root (Dovecot and Postfix switch to their own users). */
 export async function startStack(options: StartStackOptions = {}): Promise<RunningStack> {
 	const log = options.log ?? ((line: string) => process.stderr.write(`[mail-stack] ${line}\n`));
@@ -389,7 +420,8 @@ export async function startStack(options: StartStackOptions = {}): Promise<Runni
 		throw new StackSetupError('The mail stack must run as root: Dovecot and Postfix start as root and switch to their own users.');
 	}
 	ensureMailUser();
-	const dir = options.dir ? path.resolve(options.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'gx-stack-'));
+	if (!options.dir) pruneOldRunDirs(log);
+	const dir = options.dir ? path.resolve(options.dir) : fs.mkdtempSync(path.join(os.tmpdir(), RUN_DIR_PREFIX));
 	fs.mkdirSync(dir, { recursive: true });
 	// Dovecot and Postfix open files here as their own users (dovecot, vmail, postfix): the directory must be traversable.
 	fs.chmodSync(dir, 0o755);
