@@ -36,6 +36,7 @@ export interface ImapClient {
 	logout(): Promise<void>;
 	close(): void;
 	getMailboxLock(path: string, options?: MailboxLockOptions): Promise<MailboxLockObject>;
+	mailboxClose(): Promise<boolean>;
 	status(path: string, query: StatusQuery): Promise<StatusObject | false>;
 	search(query: SearchObject, options?: MessageRangeOptions): Promise<number[] | false | undefined>;
 	fetch(range: string, query: FetchQueryObject, options?: FetchOptions): AsyncGenerator<FetchMessageObject, false | void, undefined>;

@@ -174,14 +174,19 @@ export class MailboxWatcher {
 	private retryTimer?: NodeJS.Timeout;
 	private readonly postActionQueue: PendingPostAction[] = [];
 	private readonly folderStates = new Map<string, FolderState>();
-	private idleFolder?: string;
-	private idleFolderExists = 0;
+	/** The IDLE folder's path as the server spells it (INBOX is case-insensitive). */
+	private idlePath?: string;
 	private emitted = 0;
 	private consecutiveFailures = 0;
 	private consecutiveTokenRejections = 0;
 	private outageStartedAt?: number;
 	private outageReported = false;
 	private gmail = false;
+	private rolloverFailures = 0;
+	/** Next cycle asks STATUS about the selected folder too (poll cycles and the first cycle of a session). */
+	private verifySelected = true;
+	private rolloverFailingSince?: number;
+	private rolloverReported = false;
 
 	constructor(
 		config: WatcherConfig,
@@ -189,6 +194,7 @@ export class MailboxWatcher {
 	) {
 		if (config.folders.length === 0) throw new WatcherConfigurationError('Choose at least one folder to watch');
 		this.config = { ...config, folders: [...new Set(config.folders)] };
+		this.idlePath = this.config.folders[0];
 		this.now = deps.now ?? Date.now;
 		this.random = deps.random ?? Math.random;
 	}
@@ -227,7 +233,10 @@ export class MailboxWatcher {
 			session = undefined;
 		}
 		this.current = session;
-		this.pollTimer = setInterval(() => this.requestCycle(), this.config.pollIntervalMs);
+		this.pollTimer = setInterval(() => {
+			this.verifySelected = true;
+			this.requestCycle();
+		}, this.config.pollIntervalMs);
 		this.loop = this.run();
 	}
 
@@ -280,8 +289,9 @@ export class MailboxWatcher {
 	}
 
 	private onExists(path: string, count: number, prevCount: number): void {
-		// Only growth of the folder we IDLE on means new mail; our own SELECTs and expunges must not cause cycles.
-		if (path !== this.idleFolder || count <= prevCount || count <= this.idleFolderExists) return;
+		// Growth of the folder we IDLE on means new mail. (imapflow reports no 'exists' when SELECT switches folders,
+		// so our own folder switches cannot cause cycles; expunges shrink the count and are ignored.)
+		if (path !== this.idlePath || count <= prevCount) return;
 		this.requestCycle();
 	}
 
@@ -373,6 +383,7 @@ export class MailboxWatcher {
 	private async serve(session: ImapSession): Promise<void> {
 		this.scheduleRollover(session);
 		this.dirty = true;
+		this.verifySelected = true;
 		let active = session;
 		while (!this.stopped) {
 			if (!active.isOpen) throw new SessionEndedError(await active.ended);
@@ -382,12 +393,15 @@ export class MailboxWatcher {
 				if (next) {
 					active = next;
 					this.dirty = true;
+					this.verifySelected = true;
 				}
 				continue;
 			}
 			if ((this.dirty || this.postActionQueue.length > 0) && !this.emitLimitReached()) {
 				this.dirty = false;
+				const verified = this.verifySelected;
 				await this.cycle(active);
+				if (verified) this.verifySelected = false;
 				this.madeProgress();
 				continue;
 			}
@@ -443,15 +457,37 @@ export class MailboxWatcher {
 				this.fatal(error);
 				return undefined;
 			}
-			// Keep the old session; try again shortly (the old one still works until its token runs out).
-			this.deps.logger.debug('Gmail IMAP Trigger: session rollover failed, retrying', { error: errorText(error) });
-			const retryIn = clamp((expiresAt - this.now()) / 3, 500, 30_000);
-			this.rolloverTimer = setTimeout(() => {
-				this.rolloverDue = true;
-				this.wake?.();
-			}, retryIn);
+			// Keep the old session (it works until the server ends it) and try again with backoff: the token endpoint
+			// may be down, and hammering it would not bring it back sooner.
+			this.rolloverFailures++;
+			this.rolloverFailingSince ??= this.now();
+			const failingFor = this.now() - this.rolloverFailingSince;
+			const level = this.rolloverFailures >= 3 ? 'warn' : 'debug';
+			this.deps.logger[level]('Gmail IMAP Trigger: could not open the next session before the token expires, retrying', {
+				attempts: this.rolloverFailures,
+				error: errorText(error),
+			});
+			if (failingFor >= this.config.persistentFaultMs && !this.rolloverReported) {
+				this.rolloverReported = true;
+				this.deps.reportPersistentFault(
+					new Error(
+						`Renewing the mailbox session has failed for ${Math.round(failingFor / 1000)} s; the trigger keeps watching on the current session and retrying. Last error: ${errorText(error)}`,
+					),
+				);
+			}
+			const base = Math.min(30_000, this.config.initialBackoffMs * 2 ** (this.rolloverFailures - 1));
+			this.rolloverTimer = setTimeout(
+				() => {
+					this.rolloverDue = true;
+					this.wake?.();
+				},
+				Math.round(base * (0.5 + this.random() * 0.5)),
+			);
 			return undefined;
 		}
+		this.rolloverFailures = 0;
+		this.rolloverFailingSince = undefined;
+		this.rolloverReported = false;
 		this.current = next;
 		this.deps.logger.debug('Gmail IMAP Trigger: rolled over to a new session before the token expired', {
 			old: old.description,
@@ -581,31 +617,37 @@ export class MailboxWatcher {
 
 	// ---------------------------------------------------------------- one cycle
 
+	/**
+	 * One pass over every folder. The IDLE folder comes last and is checked while SELECTed, and stays selected:
+	 * a message that arrives after its SELECT produces an EXISTS (→ another cycle), one that arrived before is found
+	 * by the search, so nothing can slip between the check and the IDLE. If that folder is missing, IDLE moves to the
+	 * first other folder that exists (checked again while selected, for the same reason).
+	 */
 	private async cycle(session: ImapSession): Promise<void> {
 		const client = session.client;
-		let idleCandidate: string | undefined;
-		for (const folder of this.config.folders) {
+		const preferred = this.config.folders[0];
+		const present: string[] = [];
+		for (const folder of this.config.folders.slice(1)) {
 			if (this.stopped) return;
-			const exists = await this.checkFolder(session, folder);
-			if (exists && idleCandidate === undefined) idleCandidate = folder;
+			if (await this.checkFolder(session, folder, false)) present.push(folder);
 		}
-		// Leave the IDLE folder selected: imapflow starts IDLE on it after autoIdleDelay.
-		if (idleCandidate !== undefined && !this.stopped) {
-			this.idleFolder = idleCandidate;
-			const lock = await client.getMailboxLock(idleCandidate);
-			this.idleFolderExists = client.mailbox ? client.mailbox.exists : 0;
-			lock.release();
+		if (this.stopped) return;
+		let idleFolder: string | undefined = preferred;
+		if (!(await this.checkFolder(session, preferred, true))) {
+			idleFolder = present[0];
+			if (idleFolder !== undefined && !this.stopped) await this.checkFolder(session, idleFolder, true);
 		}
+		if (idleFolder !== undefined && client.mailbox) this.idlePath = client.mailbox.path;
 	}
 
 	/** Catches one folder up. Returns false when the folder does not exist (right now). */
-	private async checkFolder(session: ImapSession, folder: string): Promise<boolean> {
+	private async checkFolder(session: ImapSession, folder: string, select: boolean): Promise<boolean> {
 		const client = session.client;
 		const state = this.folderState(folder);
 		let checkpoint = this.deps.checkpoints.get(folder);
 		const hasPostActions = this.postActionQueue.some((job) => job.folder === folder);
 		try {
-			if (folder !== this.idleFolder && checkpoint?.uidValidity !== undefined && !checkpoint.backlog && !hasPostActions) {
+			if (!select && checkpoint?.uidValidity !== undefined && !checkpoint.backlog && !hasPostActions) {
 				const status = await client.status(folder, { uidNext: true, uidValidity: true });
 				if (
 					status &&
@@ -617,6 +659,7 @@ export class MailboxWatcher {
 					return true;
 				}
 			}
+			if (select && this.verifySelected) await this.reselectIfReplaced(client, folder);
 			const lock = await client.getMailboxLock(folder);
 			try {
 				this.folderFound(folder, state);
@@ -636,6 +679,20 @@ export class MailboxWatcher {
 			if (!isMailboxMissing(error) || !session.isOpen) throw error;
 			this.folderMissing(folder, state, error);
 			return false;
+		}
+	}
+
+	/**
+	 * A folder deleted and recreated while it is selected: Dovecot neither ends the session nor tells it, and keeps
+	 * answering for the old folder. STATUS sees the new UIDVALIDITY; closing the mailbox makes the next lock SELECT
+	 * the new one.
+	 */
+	private async reselectIfReplaced(client: ImapClient, folder: string): Promise<void> {
+		const selected = client.mailbox;
+		if (!selected) return;
+		const status = await client.status(folder, { uidValidity: true });
+		if (status && status.uidValidity !== undefined && selected.path === status.path && status.uidValidity !== selected.uidValidity) {
+			await client.mailboxClose();
 		}
 	}
 

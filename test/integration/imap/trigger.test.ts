@@ -1,0 +1,248 @@
+/**
+ * The Gmail IMAP Trigger node against the real stack (Dovecot + Postfix + token server), through a trigger context
+ * that behaves like n8n's (triggerHarness.ts). These are the "Done when" checks of issue 7 that a server can prove.
+ */
+import * as crypto from 'node:crypto';
+import { ImapFlow } from 'imapflow';
+import type { IDataObject } from 'n8n-workflow';
+
+import { getStack } from '../../stack';
+import { CredentialStore, TriggerHarness } from './triggerHarness';
+
+const stack = getStack();
+jest.setTimeout(30_000);
+
+const running: TriggerHarness[] = [];
+
+async function setup(options: { lifetimeSeconds?: number; parameters?: IDataObject; user?: string } = {}) {
+	const user = options.user ?? stack.newMailbox('trig');
+	const tokens = await stack.issueTokens(user, { lifetimeSeconds: options.lifetimeSeconds ?? 3600 });
+	const credentials = new CredentialStore(stack, user, tokens);
+	return { user, tokens, credentials };
+}
+
+function harness(options: ConstructorParameters<typeof TriggerHarness>[0]): TriggerHarness {
+	const created = new TriggerHarness(options);
+	running.push(created);
+	return created;
+}
+
+afterEach(async () => {
+	for (const trigger of running.splice(0)) await trigger.deactivate();
+});
+
+function sleep(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A plain imapflow client of the test itself (another mail client, or the user in Gmail's web UI). */
+async function userClient(user: string): Promise<ImapFlow> {
+	const client = new ImapFlow({
+		host: stack.host,
+		port: stack.ports.imaps,
+		secure: true,
+		tls: stack.tlsOptions(),
+		auth: { user, accessToken: await stack.accessToken(user) },
+		logger: false,
+	});
+	client.on('error', () => undefined);
+	await client.connect();
+	return client;
+}
+
+function savedCheckpoint(database: IDataObject, folder: string): IDataObject | undefined {
+	const nodeData = database['node:Gmail IMAP Trigger'] as IDataObject | undefined;
+	const state = nodeData?.gmailImapTrigger as { folders?: Record<string, IDataObject> } | undefined;
+	return state?.folders?.[folder];
+}
+
+const BASE_PARAMETERS: IDataObject = { mailbox: 'INBOX', postProcessAction: 'nothing', format: 'simple', options: {} };
+
+describe('Gmail IMAP Trigger on the mail stack', () => {
+	it('emits a delivered message once, within about a second, with the attachment byte-exact; nothing left open after close', async () => {
+		const { user, credentials } = await setup();
+		const trigger = harness({
+			stack,
+			credentials,
+			parameters: { ...BASE_PARAMETERS, downloadAttachments: true, dataPropertyAttachmentsPrefixName: 'attachment_' },
+		});
+		await trigger.activate();
+		const attachment = crypto.randomBytes(200_000);
+		const sentAt = Date.now();
+		await stack.deliver({
+			to: user,
+			subject: 'Invoice 42',
+			text: 'Please find the invoice attached.',
+			attachments: [{ filename: 'invoice.bin', content: attachment, contentType: 'application/octet-stream' }],
+		});
+		await trigger.waitFor(() => trigger.emits.length === 1, 5000, 'the emit');
+		const latency = trigger.emits[0].at - sentAt;
+		expect(latency).toBeLessThan(2500);
+
+		const item = trigger.emits[0].items[0];
+		expect(item.json.subject).toBe('Invoice 42');
+		expect(String(item.json.textPlain)).toContain('Please find the invoice attached.');
+		expect(item.json.attributes).toMatchObject({ uid: 1, mailbox: 'INBOX', uidValidity: expect.any(String) });
+		expect((item.json.attributes as IDataObject).flags).not.toContain('\\Seen');
+		const binary = item.binary?.attachment_0;
+		expect(binary?.fileName).toBe('invoice.bin');
+		expect(Buffer.from(binary?.data ?? '', 'base64').equals(attachment)).toBe(true);
+
+		await sleep(500);
+		expect(trigger.emits).toHaveLength(1);
+		expect((await stack.connectedSessions(user)).length).toBe(1);
+		const closeMs = await trigger.deactivate();
+		expect(closeMs).toBeLessThan(2000);
+		await stack.waitForNoSessions(user, 3000);
+	});
+
+	it('gives the same message in simple, resolved and raw format', async () => {
+		const { user, credentials } = await setup();
+		const triggers = (['simple', 'resolved', 'raw'] as const).map((format) =>
+			harness({ stack, credentials, parameters: { ...BASE_PARAMETERS, format } }),
+		);
+		for (const trigger of triggers) await trigger.activate();
+		await stack.deliver({
+			to: user,
+			subject: 'Formats',
+			text: 'plain body',
+			html: '<p>html body</p>',
+			attachments: [{ filename: 'a.txt', content: 'attached text' }],
+		});
+		for (const trigger of triggers) await trigger.waitFor(() => trigger.emits.length === 1, 5000, 'emit');
+		const [simple, resolved, raw] = triggers.map((trigger) => trigger.emits[0].items[0]);
+		expect(simple.json).toMatchObject({ subject: 'Formats', textHtml: expect.stringContaining('html body') });
+		expect(simple.binary).toBeUndefined();
+		expect(resolved.json).toMatchObject({ subject: 'Formats', text: expect.stringContaining('plain body') });
+		expect(Buffer.from(resolved.binary?.attachment_0.data ?? '', 'base64').toString()).toBe('attached text');
+		expect(String(raw.json.raw)).toContain('plain body');
+		expect(String(raw.json.rawHeaders)).toContain('Subject: Formats');
+		for (const item of [simple, resolved, raw]) expect(item.json.attributes).toMatchObject({ uid: 1, mailbox: 'INBOX' });
+	});
+
+	it('after deactivation, emits the 20 messages that arrived meanwhile once, and nothing older again', async () => {
+		const { user, credentials } = await setup();
+		const first = harness({ stack, credentials, parameters: BASE_PARAMETERS });
+		await first.activate();
+		await stack.deliver({ to: user, subject: 'before' });
+		await first.waitFor(() => first.emits.length === 1, 5000, 'first emit');
+		await first.deactivate();
+		await stack.waitForNoSessions(user, 3000);
+
+		for (let index = 0; index < 20; index++) await stack.deliver({ to: user, subject: `meanwhile ${index}` }, { via: 'lmtp' });
+		const second = harness({ stack, credentials, parameters: BASE_PARAMETERS, database: first.database });
+		await second.activate();
+		await second.waitFor(() => second.emits.length === 20, 10_000, '20 emits');
+		await sleep(1000);
+		expect(second.emittedSubjects()).toEqual(Array.from({ length: 20 }, (_v, index) => `meanwhile ${index}`));
+	});
+
+	it('closes the hole before the first emit: mail that arrived while stopped is emitted after reactivation', async () => {
+		const { user, credentials } = await setup();
+		await stack.deliver({ to: user, subject: 'old, before the first activation' }, { via: 'lmtp' });
+		const first = harness({ stack, credentials, parameters: BASE_PARAMETERS });
+		await first.activate();
+		// Saved at activation (as n8n's ActiveWorkflowManager does), although nothing was emitted.
+		expect(first.emits).toHaveLength(0);
+		expect(savedCheckpoint(first.database, 'INBOX')).toMatchObject({ lastUid: 1 });
+		await first.deactivate();
+
+		for (let index = 0; index < 10; index++) await stack.deliver({ to: user, subject: `while stopped ${index}` }, { via: 'lmtp' });
+		const second = harness({ stack, credentials, parameters: BASE_PARAMETERS, database: first.database, activationMode: 'init' });
+		await second.activate();
+		await second.waitFor(() => second.emits.length === 10, 10_000, '10 emits');
+		await sleep(1000);
+		expect(second.emittedSubjects()).toEqual(Array.from({ length: 10 }, (_v, index) => `while stopped ${index}`));
+	});
+
+	it('folder deleted and recreated (new UIDVALIDITY): old mail is not emitted again, new mail is, no duplicates', async () => {
+		const { user, credentials } = await setup();
+		await stack.createFolder(user, 'Work');
+		const client = await userClient(user);
+		try {
+			const oldRaw = Buffer.from(`Message-ID: <old-${Date.now()}@example.test>\r\nSubject: old mail\r\nFrom: a@example.test\r\n\r\nold\r\n`);
+			await client.append('Work', oldRaw, [], new Date(Date.now() - 2 * 24 * 3600 * 1000));
+			// Dovecot does not tell an IDLE session that its folder was deleted; the next poll notices.
+			const trigger = harness({ stack, credentials, parameters: { ...BASE_PARAMETERS, mailbox: 'Work', options: { pollIntervalSeconds: 5 } } });
+			await trigger.activate();
+			const seenRaw = Buffer.from(`Message-ID: <seen-${Date.now()}@example.test>\r\nSubject: seen mail\r\nFrom: a@example.test\r\n\r\nseen\r\n`);
+			const seenDate = new Date();
+			await client.append('Work', seenRaw, [], seenDate);
+			await trigger.waitFor(() => trigger.emits.length === 1, 5000, 'first emit');
+			const firstValidity = (trigger.emits[0].items[0].json.attributes as IDataObject).uidValidity;
+
+			// Replace the folder: the old messages come back (same Message-IDs and dates), plus one new message.
+			await client.mailboxDelete('Work');
+			await client.mailboxCreate('Work');
+			await client.append('Work', oldRaw, [], new Date(Date.now() - 2 * 24 * 3600 * 1000));
+			await client.append('Work', seenRaw, [], seenDate);
+			const newRaw = Buffer.from(`Message-ID: <new-${Date.now()}@example.test>\r\nSubject: new mail\r\nFrom: a@example.test\r\n\r\nnew\r\n`);
+			await client.append('Work', newRaw, [], new Date());
+
+			await trigger.waitFor(() => trigger.emits.length >= 2, 15_000, 'the new message');
+			await sleep(1500);
+			expect(trigger.emittedSubjects()).toEqual(['seen mail', 'new mail']);
+			const secondValidity = (trigger.emits[1].items[0].json.attributes as IDataObject).uidValidity;
+			expect(secondValidity).not.toBe(firstValidity);
+			expect(trigger.emitErrors).toHaveLength(0);
+		} finally {
+			await client.logout();
+		}
+	}, 40_000);
+
+	it('runs post-actions only after a successful run: a failing run leaves its message unread and in place', async () => {
+		const { user, credentials } = await setup();
+		await stack.createFolder(user, 'Processed');
+		const trigger = harness({
+			stack,
+			credentials,
+			parameters: { ...BASE_PARAMETERS, postProcessAction: 'read', options: { moveToFolder: 'Processed' } },
+			run: async (items) => {
+				await sleep(300);
+				if (String(items[0].json.subject).startsWith('fail')) throw new Error('downstream node failed');
+			},
+		});
+		await trigger.activate();
+		await stack.deliver({ to: user, subject: 'ok 1' });
+		await stack.deliver({ to: user, subject: 'fail 2' });
+		await trigger.waitFor(() => trigger.emits.length === 2, 5000, 'both emits');
+		// Nothing happens before the runs finish.
+		let inbox = await stack.mailboxState(user, 'INBOX');
+		expect(inbox.messages.every((message) => !message.flags.includes('\\Seen'))).toBe(true);
+
+		await trigger.waitFor(() => trigger.runs.length === 2, 5000, 'both runs');
+		const deadline = Date.now() + 5000;
+		let processed = await stack.mailboxState(user, 'Processed', { includeRaw: true });
+		while (processed.messages.length < 1 && Date.now() < deadline) {
+			await sleep(100);
+			processed = await stack.mailboxState(user, 'Processed', { includeRaw: true });
+		}
+		expect(processed.messages).toHaveLength(1);
+		expect(processed.messages[0].raw).toContain('Subject: ok 1');
+		expect(processed.messages[0].flags).toContain('\\Seen');
+		await sleep(500);
+		inbox = await stack.mailboxState(user, 'INBOX', { includeRaw: true });
+		expect(inbox.messages).toHaveLength(1);
+		expect(inbox.messages[0].raw).toContain('Subject: fail 2');
+		expect(inbox.messages[0].flags).not.toContain('\\Seen');
+	});
+
+	it('"Test step" emits the newest matching message at once and changes nothing in the mailbox', async () => {
+		const { user, credentials } = await setup();
+		await stack.deliver({ to: user, subject: 'older' }, { via: 'lmtp' });
+		await stack.deliver({ to: user, subject: 'newest' }, { via: 'lmtp' });
+		const trigger = harness({
+			stack,
+			credentials,
+			mode: 'manual',
+			parameters: { ...BASE_PARAMETERS, postProcessAction: 'read', options: { customEmailConfig: '["UNSEEN"]' } },
+		});
+		await trigger.testStep();
+		await trigger.waitFor(() => trigger.emits.length === 1, 5000, 'the test emit');
+		expect(trigger.emittedSubjects()).toEqual(['newest']);
+		await sleep(300);
+		const inbox = await stack.mailboxState(user, 'INBOX');
+		expect(inbox.messages.every((message) => !message.flags.includes('\\Seen'))).toBe(true);
+		expect(trigger.database).toEqual({});
+	});
+});

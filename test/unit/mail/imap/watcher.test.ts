@@ -1,0 +1,442 @@
+import { FakeImapServer } from './fakeImap';
+import type { Harness } from './watcherHarness';
+import { createHarness, n8nReconnectError, newAuthority, sleep } from './watcherHarness';
+
+const running: Harness[] = [];
+
+async function start(server: FakeImapServer, ...args: Parameters<typeof createHarness> extends [unknown, ...infer Rest] ? Rest : never) {
+	const harness = await createHarness(server, ...args);
+	running.push(harness);
+	return harness;
+}
+
+afterEach(async () => {
+	for (const harness of running.splice(0)) await harness.watcher.stop();
+});
+
+describe('MailboxWatcher: catch-up and exactly once', () => {
+	it('positions a new folder at activation (before start() returns) and emits only mail that arrives afterwards', async () => {
+		const server = new FakeImapServer();
+		server.deliver('INBOX');
+		server.deliver('INBOX');
+		const h = await start(server, {});
+		await h.watcher.start({ failFast: true });
+		// The checkpoint exists as soon as start() resolved: n8n saves it with the activation.
+		expect(h.checkpoint('INBOX')).toMatchObject({ lastUid: 2 });
+		expect(h.emits).toHaveLength(0);
+
+		const third = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1, 3000, 'IDLE notification');
+		expect(h.emittedUids()).toEqual([third.uid]);
+		await sleep(100);
+		expect(h.emits).toHaveLength(1);
+	});
+
+	it('stores the checkpoint of a message before the emit that carries it', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {});
+		await h.watcher.start({ failFast: true });
+		for (let index = 0; index < 5; index++) server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 5);
+		for (const emit of h.emits) {
+			const saved = (emit.savedAtEmit.gmailImapTrigger as { folders: Record<string, { lastUid: number }> }).folders.INBOX;
+			expect(saved.lastUid).toBe(emit.uids[0]);
+		}
+		expect(h.emittedUids()).toEqual([1, 2, 3, 4, 5]);
+	});
+
+	it('continues from a saved checkpoint after reactivation: the missed mail once, nothing older again', async () => {
+		const server = new FakeImapServer();
+		const first = await start(server, {});
+		await first.watcher.start({ failFast: true });
+		server.deliver('INBOX');
+		await first.waitFor(() => first.emits.length === 1);
+		await first.watcher.stop();
+		// What n8n saved with the last emit.
+		const saved = JSON.parse(JSON.stringify(first.emits[0].savedAtEmit));
+
+		for (let index = 0; index < 20; index++) server.deliver('INBOX');
+		const second = await start(server, {}, { staticData: saved });
+		await second.watcher.start({ failFast: true });
+		await second.waitFor(() => second.emits.length === 20);
+		await sleep(100);
+		expect(second.emittedUids()).toEqual(Array.from({ length: 20 }, (_v, index) => index + 2));
+	});
+
+	it('applies the custom filter to new mail and still moves past the messages it rejects', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { filter: { seen: false } });
+		await h.watcher.start({ failFast: true });
+		server.deliver('INBOX', { flags: ['\\Seen'] });
+		const unread = server.deliver('INBOX');
+		server.deliver('INBOX', { flags: ['\\Seen'] });
+		await h.waitFor(() => h.checkpoint('INBOX')?.lastUid === 3);
+		expect(h.emittedUids()).toEqual([unread.uid]);
+		expect(server.commands.some((command) => command.includes('"seen":false') && command.includes('"uid":"1:3"'))).toBe(true);
+	});
+
+	it('watches additional folders with STATUS over the same connection', async () => {
+		const server = new FakeImapServer(['INBOX', 'Support']);
+		const h = await start(server, { folders: ['INBOX', 'Support'], pollIntervalMs: 100 });
+		await h.watcher.start({ failFast: true });
+		const support = server.deliver('Support');
+		await h.waitFor(() => h.emits.length === 1, 3000, 'poll of the second folder');
+		expect(h.emits[0]).toMatchObject({ uids: [support.uid], folders: ['Support'] });
+		expect(server.commands.filter((command) => command === 'LOGIN')).toHaveLength(1);
+		expect(server.commands).toContain('STATUS Support');
+	});
+
+	it('groups a catch-up into batches when asked, the checkpoint at the last message of each batch', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { output: { mode: 'batch', size: 4 }, start: { mode: 'unread' } });
+		for (let index = 0; index < 10; index++) server.deliver('INBOX');
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emittedUids().length === 10);
+		expect(h.emits.map((emit) => emit.uids)).toEqual([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]);
+		const savedLast = (h.emits[1].savedAtEmit.gmailImapTrigger as { folders: Record<string, { lastUid: number }> }).folders;
+		expect(savedLast.INBOX.lastUid).toBe(8);
+	});
+
+	it('streams messages above the size bound one by one and fetches small ones together', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { streamAboveBytes: 10_000 });
+		await h.watcher.start({ failFast: true });
+		server.deliver('INBOX');
+		const large = server.deliver('INBOX', { padTo: 50_000 });
+		server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 3);
+		expect(server.commands).toContain(`DOWNLOAD ${large.uid}`);
+		expect(h.emits[1].items[0].json.sourceBytes).toBe(large.source.length);
+	});
+});
+
+describe('MailboxWatcher: start positions', () => {
+	it('"unread" emits the unread mail already there, then new mail', async () => {
+		const server = new FakeImapServer();
+		server.deliver('INBOX', { flags: ['\\Seen'] });
+		const unread = server.deliver('INBOX');
+		const h = await start(server, { start: { mode: 'unread' } });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emits.length === 1);
+		const later = server.deliver('INBOX', { flags: ['\\Seen'] });
+		await h.waitFor(() => h.emits.length === 2);
+		expect(h.emittedUids()).toEqual([unread.uid, later.uid]);
+		expect(h.checkpoint('INBOX')?.backlog).toBeUndefined();
+	});
+
+	it('"since" emits existing mail received at or after the date', async () => {
+		const server = new FakeImapServer();
+		const now = Date.now();
+		server.deliver('INBOX', { date: new Date(now - 3 * 24 * 3600 * 1000) });
+		const recent = server.deliver('INBOX', { date: new Date(now - 3600 * 1000) });
+		const h = await start(server, { start: { mode: 'since', since: now - 2 * 3600 * 1000 } });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emits.length === 1);
+		await sleep(100);
+		expect(h.emittedUids()).toEqual([recent.uid]);
+	});
+
+	it('without the server at startup (n8n restart), positions by time and emits mail that arrived meanwhile', async () => {
+		const server = new FakeImapServer();
+		server.deliver('INBOX', { date: new Date(Date.now() - 24 * 3600 * 1000) });
+		let down = true;
+		server.connectFailure = () => (down ? Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) : undefined);
+		const h = await start(server, {});
+		await h.watcher.start({ failFast: false });
+		expect(h.checkpoint('INBOX')).toMatchObject({ lastUid: 0, backlog: { notBefore: expect.any(Number) } });
+		const arrived = server.deliver('INBOX');
+		down = false;
+		await h.waitFor(() => h.emits.length === 1, 4000, 'reconnect');
+		await sleep(100);
+		expect(h.emittedUids()).toEqual([arrived.uid]);
+		expect(h.checkpoint('INBOX')).toMatchObject({ lastUid: arrived.uid, uidValidity: expect.any(String) });
+	});
+
+	it('fails the activation when the user activates and the server is unreachable', async () => {
+		const server = new FakeImapServer();
+		server.connectFailure = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+		const h = await start(server, {});
+		await expect(h.watcher.start({ failFast: true })).rejects.toThrow(/Could not connect to the IMAP server/);
+		expect(server.openClientCount()).toBe(0);
+	});
+
+	it('fails the activation when a watched folder does not exist', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { folders: ['INBOX', 'Nope'] });
+		await expect(h.watcher.start({ failFast: false })).rejects.toThrow(/does not exist/);
+	});
+});
+
+describe('MailboxWatcher: sessions', () => {
+	it('reconnects after a kick with a short first delay and catches up without duplicates', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {});
+		await h.watcher.start({ failFast: true });
+		server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1);
+		server.kick();
+		server.deliver('INBOX');
+		server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 3, 3000, 'catch-up after kick');
+		await sleep(100);
+		expect(h.emittedUids()).toEqual([1, 2, 3]);
+		expect(server.openClientCount()).toBe(1);
+	});
+
+	it('backs off exponentially with jitter while the server stays unreachable, and reports the lasting fault once', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { firstRetryMs: 20, initialBackoffMs: 40, maxBackoffMs: 200, persistentFaultAttempts: 5 });
+		await h.watcher.start({ failFast: true });
+		server.connectFailure = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+		const attemptsBefore = server.connectAttempts.length;
+		server.kick();
+		await h.waitFor(() => server.connectAttempts.length - attemptsBefore >= 7, 5000, 'retries');
+		const times = server.connectAttempts.slice(attemptsBefore).map((attempt) => attempt.at);
+		const gaps = times.slice(1).map((time, index) => time - times[index]);
+		// 40, 80, 160, 200 (cap) ms bases, each jittered to 50-100 %.
+		expect(gaps[0]).toBeGreaterThanOrEqual(15);
+		expect(gaps[3]).toBeGreaterThanOrEqual(75);
+		expect(Math.max(...gaps)).toBeLessThan(400);
+		expect(h.faults).toHaveLength(1);
+		expect(h.faults[0].message).toMatch(/unreachable.*keeps retrying/);
+		expect(h.fatal).toHaveLength(0);
+
+		server.connectFailure = undefined;
+		const message = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1, 3000, 'recovery');
+		expect(h.emittedUids()).toEqual([message.uid]);
+	});
+
+	it('rolls over to a fresh token before the old one expires, without a gap and without a failed login', async () => {
+		const server = new FakeImapServer();
+		const authority = newAuthority(server, 2);
+		const h = await start(server, { rolloverMinLeadMs: 500 }, { authority });
+		await h.watcher.start({ failFast: true });
+		const delivered: number[] = [];
+		const started = Date.now();
+		while (Date.now() - started < 5000) {
+			delivered.push(server.deliver('INBOX').uid);
+			await sleep(150);
+		}
+		await h.waitFor(() => h.emits.length === delivered.length, 3000, 'all messages');
+		expect(h.emittedUids()).toEqual(delivered);
+		expect(authority.refreshCount).toBeGreaterThanOrEqual(3);
+		// Every login used a token the server accepted: no refused token, no retry.
+		expect(h.logger.entries.filter((entry) => /refused/.test(entry.message))).toHaveLength(0);
+		expect(server.commands.filter((command) => command === 'LOGOUT').length).toBeGreaterThanOrEqual(2);
+		expect(server.openClientCount()).toBe(1);
+	}, 15_000);
+
+	it('refreshes once and retries when the server refuses the token', async () => {
+		const server = new FakeImapServer();
+		const authority = newAuthority(server);
+		server.acceptedTokens.delete('tok-initial');
+		server.acceptedTokens.add('something-else');
+		const h = await start(server, {}, { authority });
+		await h.watcher.start({ failFast: true });
+		expect(authority.refreshCount).toBe(1);
+		expect(server.connectAttempts.map((attempt) => attempt.token)[0]).toBe('tok-initial');
+	});
+
+	it('ends with one clear error and a bounded number of token requests when the refresh token is revoked', async () => {
+		const server = new FakeImapServer();
+		const authority = newAuthority(server, 1);
+		const h = await start(server, { rolloverMinLeadMs: 300 }, { authority });
+		await h.watcher.start({ failFast: true });
+		authority.refreshFailure = () => n8nReconnectError();
+		await h.waitFor(() => h.fatal.length === 1, 5000, 'fatal error');
+		await sleep(1500);
+		expect(h.fatal).toHaveLength(1);
+		expect(h.fatal[0].message).toMatch(/must be reconnected/);
+		expect(authority.refreshCount).toBeLessThanOrEqual(2);
+		expect(server.openClientCount()).toBe(0);
+	});
+
+	it('stops after a few logins refused even with fresh tokens (configuration problem), not in a loop', async () => {
+		const server = new FakeImapServer();
+		const authority = newAuthority(server);
+		const h = await start(server, { maxConsecutiveTokenRejections: 3 }, { authority });
+		await h.watcher.start({ failFast: true });
+		// From now on the server refuses every token (e.g. IMAP disabled for the account).
+		server.refuseAllTokens = true;
+		server.kick();
+		await h.waitFor(() => h.fatal.length === 1, 5000, 'fatal error');
+		expect(h.fatal[0].message).toMatch(/refused a freshly refreshed access token/);
+		expect(authority.refreshCount).toBeLessThanOrEqual(3);
+	});
+
+	it('closes every connection within 2 s even while a fetch is in flight', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {});
+		await h.watcher.start({ failFast: true });
+		server.fetchGate = new Promise(() => undefined);
+		server.deliver('INBOX');
+		await h.waitFor(() => server.commands.some((command) => command.startsWith('FETCH') && command.includes('source')));
+		const before = Date.now();
+		await h.watcher.stop();
+		expect(Date.now() - before).toBeLessThan(2000);
+		expect(server.openClientCount()).toBe(0);
+		expect(h.watcher.openClientCount).toBe(0);
+	});
+
+	it('closes a connection that is still logging in when stopped', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {});
+		await h.watcher.start({ failFast: true });
+		server.connectFailure = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+		server.kick();
+		await sleep(50);
+		await h.watcher.stop();
+		server.connectFailure = undefined;
+		await sleep(300);
+		expect(server.openClientCount()).toBe(0);
+	});
+});
+
+describe('MailboxWatcher: post-actions', () => {
+	const plan = { markRead: true, addLabels: [], removeLabels: [], delete: false };
+
+	it('marks as read only after the run succeeded; a failed run leaves the message untouched', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { postActions: plan }, { runMs: 50 });
+		h.outcome = (uids) => (uids[0] === 2 ? 'failed' : 'succeeded');
+		await h.watcher.start({ failFast: true });
+		server.deliver('INBOX');
+		server.deliver('INBOX');
+		server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 3);
+		// Not before the run finished.
+		expect(server.message('INBOX', 1)?.flags.has('\\Seen')).toBe(false);
+		await h.waitFor(() => server.message('INBOX', 3)?.flags.has('\\Seen') === true, 3000, 'post-action');
+		expect(server.message('INBOX', 1)?.flags.has('\\Seen')).toBe(true);
+		expect(server.message('INBOX', 2)?.flags.has('\\Seen')).toBe(false);
+	});
+
+	it('moves after success, and reports (once) an action the server refuses', async () => {
+		const server = new FakeImapServer(['INBOX', 'Done']);
+		const h = await start(server, { postActions: { ...plan, markRead: false, moveTo: 'Done' } });
+		await h.watcher.start({ failFast: true });
+		server.deliver('INBOX');
+		await h.waitFor(() => server.folders.get('Done')?.messages.length === 1, 3000, 'move');
+		expect(server.folders.get('INBOX')?.messages).toHaveLength(0);
+
+		server.folders.delete('Done');
+		server.deliver('INBOX');
+		await h.waitFor(() => h.faults.length === 1, 3000, 'reported failure');
+		expect(h.faults[0].message).toMatch(/refused to move/);
+		expect(h.fatal).toHaveLength(0);
+	});
+
+	it('drops post-actions of runs that finish after the trigger stopped', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { postActions: plan }, { runMs: 300 });
+		await h.watcher.start({ failFast: true });
+		server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1);
+		await h.watcher.stop();
+		await sleep(400);
+		expect(server.message('INBOX', 1)?.flags.has('\\Seen')).toBe(false);
+	});
+});
+
+describe('MailboxWatcher: Gmail (exact commands at the imapflow boundary)', () => {
+	it('sends X-GM-RAW with the filter, fetches labels and thread ids, and stores labels with X-GM-LABELS', async () => {
+		const server = new FakeImapServer();
+		server.enableGmail();
+		server.gmailRaw = (query, message) => query === 'has:attachment' && message.subject.includes('invoice');
+		const h = await start(server, {
+			filter: { gmraw: 'has:attachment' },
+			postActions: { markRead: false, addLabels: ['Processed'], removeLabels: ['\\Inbox'], delete: false },
+		});
+		await h.watcher.start({ failFast: true });
+		server.deliver('INBOX', { subject: 'hello' });
+		const invoice = server.deliver('INBOX', { subject: 'invoice 7', labels: ['\\Inbox'] });
+		await h.waitFor(() => !server.message('INBOX', invoice.uid)?.labels.has('\\Inbox'), 3000, 'label change');
+		expect(h.emittedUids()).toEqual([invoice.uid]);
+		expect(h.emits[0].items[0].json).toMatchObject({ labels: ['\\Inbox'], threadId: invoice.threadId, emailId: invoice.emailId });
+		expect(server.commands).toContain(`STORE ${invoice.uid} +X-GM-LABELS (Processed)`);
+		expect(server.commands).toContain(`STORE ${invoice.uid} -X-GM-LABELS (\\Inbox)`);
+		expect(server.commands.some((command) => command.startsWith('SEARCH') && command.includes('"gmraw":"has:attachment"'))).toBe(true);
+		expect(server.commands.some((command) => command.startsWith('FETCH') && command.includes('labels') && command.includes('threadId'))).toBe(true);
+	});
+
+	it('refuses Gmail-only options on a server without X-GM-EXT-1 at activation', async () => {
+		const server = new FakeImapServer();
+		const labels = await start(server, { postActions: { markRead: false, addLabels: ['x'], removeLabels: [], delete: false } });
+		await expect(labels.watcher.start({ failFast: false })).rejects.toThrow(/needs a Gmail server/);
+		const search = await start(server, { filter: { gmraw: 'from:a' } });
+		await expect(search.watcher.start({ failFast: false })).rejects.toThrow(/needs a Gmail server/);
+	});
+});
+
+describe('MailboxWatcher: UIDVALIDITY and missing folders', () => {
+	it('after a folder is recreated, emits only mail newer than what it had seen, never old mail again', async () => {
+		const server = new FakeImapServer(['INBOX', 'Work']);
+		const old = server.deliver('Work', { date: new Date(Date.now() - 3600_000) });
+		const h = await start(server, { folders: ['INBOX', 'Work'], pollIntervalMs: 100 });
+		await h.watcher.start({ failFast: true });
+		const seen = server.deliver('Work');
+		await h.waitFor(() => h.emits.length === 1);
+		// Recreated with both old messages (same Message-IDs and dates) plus a new one.
+		server.recreateFolder('Work');
+		const fresh = server.deliver('Work');
+		await h.waitFor(() => h.emits.length === 2, 3000, 'the new message');
+		await sleep(400);
+		expect(h.emits.map((emit) => emit.items[0].json.messageId)).toEqual([seen.messageId, fresh.messageId]);
+		expect(old.messageId).not.toBe(fresh.messageId);
+		expect(h.logger.entries.some((entry) => /new UIDVALIDITY/.test(entry.message))).toBe(true);
+	});
+
+	it('notices at the next poll a folder recreated while selected, when the server does not say so (Dovecot)', async () => {
+		const server = new FakeImapServer(['Work']);
+		const h = await start(server, { folders: ['Work'], pollIntervalMs: 150 });
+		await h.watcher.start({ failFast: true });
+		const seen = server.deliver('Work');
+		await h.waitFor(() => h.emits.length === 1);
+		server.recreateFolder('Work', () => true, { quietly: true });
+		const fresh = server.deliver('Work');
+		await h.waitFor(() => h.emits.length === 2, 3000, 'the new message');
+		await sleep(400);
+		expect(h.emits.map((emit) => emit.items[0].json.messageId)).toEqual([seen.messageId, fresh.messageId]);
+		expect(server.commands).toContain('CLOSE');
+		expect(server.openClientCount()).toBe(1);
+	});
+
+	it('keeps the other folders going while one is briefly missing, and ends only after the grace period', async () => {
+		const server = new FakeImapServer(['INBOX', 'Work']);
+		const h = await start(server, { folders: ['INBOX', 'Work'], pollIntervalMs: 100, missingFolderGraceMs: 600 });
+		await h.watcher.start({ failFast: true });
+		server.deleteFolder('Work');
+		const inbox = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1);
+		expect(h.emittedUids()).toEqual([inbox.uid]);
+		await h.waitFor(() => h.fatal.length === 1, 3000, 'missing folder error');
+		expect(h.fatal[0].message).toMatch(/"Work" has not existed/);
+	});
+});
+
+describe('MailboxWatcher: manual "Test step"', () => {
+	it('emits the newest matching message at once, and only one', async () => {
+		const server = new FakeImapServer();
+		server.deliver('INBOX', { flags: ['\\Seen'] });
+		const newestUnread = server.deliver('INBOX');
+		server.deliver('INBOX', { flags: ['\\Seen'] });
+		const h = await start(server, { filter: { seen: false }, maxEmits: 1, startAtNewestMatch: true }, { staticData: {} });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emits.length === 1);
+		server.deliver('INBOX');
+		await sleep(200);
+		expect(h.emittedUids()).toEqual([newestUnread.uid]);
+	});
+
+	it('waits for the next message when nothing matches yet', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { maxEmits: 1, startAtNewestMatch: true });
+		await h.watcher.start({ failFast: true });
+		await sleep(100);
+		expect(h.emits).toHaveLength(0);
+		const next = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1);
+		expect(h.emittedUids()).toEqual([next.uid]);
+	});
+});

@@ -1,0 +1,252 @@
+/**
+ * Builds a MailboxWatcher the way the trigger node does — real session code, real token source — but with the
+ * fake IMAP client and a fake n8n context for the token source, and records what it emits.
+ */
+import type { Readable } from 'node:stream';
+import type { ICredentialDataDecryptedObject, IDataObject, INode, INodeExecutionData, Logger } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+import type { TokenSource } from '../../../../nodes/mail/auth/tokens';
+import { createTokenSource } from '../../../../nodes/mail/auth/tokens';
+import { isReconnectRequiredError } from '../../../../nodes/mail/auth/tokenErrors';
+import { resolveMailConnection } from '../../../../nodes/mail/connection';
+import { CheckpointStore } from '../../../../nodes/mail/imap/checkpoint';
+import type { FolderCheckpoint } from '../../../../nodes/mail/imap/checkpoint';
+import type { RunOutcome } from '../../../../nodes/mail/imap/postActions';
+import type { SessionTiming } from '../../../../nodes/mail/imap/session';
+import { openImapSession } from '../../../../nodes/mail/imap/session';
+import type { WatchedMessage, WatcherConfig } from '../../../../nodes/mail/imap/watcher';
+import { DEFAULT_WATCHER_CONFIG, MailboxWatcher } from '../../../../nodes/mail/imap/watcher';
+import type { FakeImapServer } from './fakeImap';
+import { fakeClientFactory } from './fakeImap';
+
+export const TEST_NODE: INode = {
+	id: 'node-1',
+	name: 'Gmail IMAP Trigger',
+	type: 'n8n-nodes-gmail-xoauth2.gmailImapTrigger',
+	typeVersion: 1,
+	position: [0, 0],
+	parameters: {},
+	credentials: { mailServerOAuth2Api: { id: 'cred-1', name: 'Test mail' } },
+};
+
+export interface LogEntry {
+	level: string;
+	message: string;
+	meta?: unknown;
+}
+
+export function recordingLogger(entries: LogEntry[] = []): Logger & { entries: LogEntry[] } {
+	const log = (level: string) => (message: string, meta?: unknown) => {
+		entries.push({ level, message, meta });
+	};
+	return { entries, debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') } as unknown as Logger & {
+		entries: LogEntry[];
+	};
+}
+
+export interface TokenAuthority {
+	refreshCount: number;
+	/** Token lifetime for the next refreshes, seconds. */
+	lifetimeSeconds: number;
+	/** When set, refreshes fail with this (e.g. n8n's "needs to be reconnected"). */
+	refreshFailure?: () => Error | undefined;
+	credentials: ICredentialDataDecryptedObject;
+}
+
+/** A fake n8n context for createTokenSource: stored credential + a refreshOAuth2Token helper that issues tokens. */
+export function tokenContext(server: FakeImapServer, authority: TokenAuthority, logger: Logger) {
+	return {
+		getNode: () => TEST_NODE,
+		logger,
+		getCredentials: async <T extends object = ICredentialDataDecryptedObject>() =>
+			JSON.parse(JSON.stringify(authority.credentials)) as T,
+		helpers: {
+			async refreshOAuth2Token(this: unknown, type: string): Promise<unknown> {
+				if (type !== 'mailServerOAuth2Api') throw new Error('wrong credential type');
+				authority.refreshCount++;
+				const failure = authority.refreshFailure?.();
+				if (failure) throw failure;
+				const accessToken = `tok-${authority.refreshCount}-${Math.random().toString(36).slice(2)}`;
+				server.acceptedTokens.add(accessToken);
+				const tokenData = {
+					...(authority.credentials.oauthTokenData as IDataObject),
+					access_token: accessToken,
+					expires_in: authority.lifetimeSeconds,
+					n8n_expires_at: String(Date.now() + authority.lifetimeSeconds * 1000),
+				};
+				authority.credentials = { ...authority.credentials, oauthTokenData: tokenData };
+				return tokenData;
+			},
+		},
+	};
+}
+
+export function newAuthority(server: FakeImapServer, lifetimeSeconds = 3600): TokenAuthority {
+	const accessToken = 'tok-initial';
+	server.acceptedTokens.add(accessToken);
+	return {
+		refreshCount: 0,
+		lifetimeSeconds,
+		credentials: {
+			email: 'user@example.test',
+			imapHost: '127.0.0.1',
+			imapPort: 993,
+			accessTokenUrl: 'https://token.example.test/token',
+			clientId: 'client',
+			clientSecret: 'client-secret-value',
+			oauthTokenData: {
+				access_token: accessToken,
+				refresh_token: 'refresh-token-value',
+				expires_in: lifetimeSeconds,
+				n8n_expires_at: String(Date.now() + lifetimeSeconds * 1000),
+			},
+		},
+	};
+}
+
+/** n8n's own message for invalid_grant (what refreshOAuth2Token throws). */
+export function n8nReconnectError(): Error {
+	return new NodeOperationError(TEST_NODE, 'The credential "Test mail" needs to be reconnected.');
+}
+
+export interface EmitRecord {
+	uids: number[];
+	folders: string[];
+	items: INodeExecutionData[];
+	/** The node static data as it was when the emit went out (what n8n would save with it). */
+	savedAtEmit: IDataObject;
+	at: number;
+}
+
+export interface Harness {
+	watcher: MailboxWatcher;
+	staticData: IDataObject;
+	store: CheckpointStore;
+	emits: EmitRecord[];
+	fatal: Error[];
+	faults: Error[];
+	logger: Logger & { entries: LogEntry[] };
+	authority: TokenAuthority;
+	tokens: TokenSource;
+	/** Decide how each run ends (default: succeeded, reported after `runMs`). */
+	outcome: (uids: number[]) => RunOutcome;
+	checkpoint(folder: string): FolderCheckpoint | undefined;
+	emittedUids(folder?: string): number[];
+	waitFor(predicate: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
+}
+
+export const FAST_TIMING: SessionTiming = {
+	autoIdleDelayMs: 50,
+	maxIdleTimeMs: 60_000,
+	socketTimeoutMs: 60_000,
+	connectionTimeoutMs: 5_000,
+};
+
+export async function createHarness(
+	server: FakeImapServer,
+	config: Partial<WatcherConfig> & { folders?: string[] },
+	options: { authority?: TokenAuthority; staticData?: IDataObject; runMs?: number } = {},
+): Promise<Harness> {
+	const logger = recordingLogger();
+	const authority = options.authority ?? newAuthority(server);
+	const context = tokenContext(server, authority, logger);
+	const tokens = await createTokenSource(context, 'mailServerOAuth2Api');
+	const connection = resolveMailConnection('mailServerOAuth2Api', authority.credentials, ['imap']);
+	const staticData: IDataObject = options.staticData ?? {};
+	const store = new CheckpointStore(staticData);
+	const emits: EmitRecord[] = [];
+	const fatal: Error[] = [];
+	const faults: Error[] = [];
+	const runMs = options.runMs ?? 5;
+
+	const fullConfig: WatcherConfig = {
+		...DEFAULT_WATCHER_CONFIG,
+		folders: ['INBOX'],
+		start: { mode: 'new' },
+		output: { mode: 'perMessage' },
+		firstRetryMs: 20,
+		initialBackoffMs: 40,
+		maxBackoffMs: 400,
+		...config,
+	};
+
+	const harness = {} as Harness;
+	const watcher: MailboxWatcher = new MailboxWatcher(fullConfig, {
+		openSession: async (label, sessionOptions) =>
+			await openImapSession({
+				endpoint: connection.imap,
+				tokens,
+				createClient: fakeClientFactory(server),
+				logger,
+				timing: FAST_TIMING,
+				track: (client) => watcher.trackClient(client),
+				onExists: (event) => sessionOptions.onExists(event.path, event.count, event.prevCount),
+				label,
+				minTokenValidityMs: sessionOptions.minTokenValidityMs,
+			}),
+		checkpoints: store,
+		buildItem: async (message: WatchedMessage) => ({
+			json: {
+				uid: message.uid,
+				folder: message.folder,
+				uidValidity: message.uidValidity,
+				messageId: message.messageId ?? null,
+				labels: message.labels ?? null,
+				threadId: message.threadId ?? null,
+				emailId: message.emailId ?? null,
+				sourceBytes: (await readAll(message.source)).length,
+			},
+		}),
+		emit: (items, onRunFinished) => {
+			const uids = items.map((item) => item.json.uid as number);
+			emits.push({
+				uids,
+				folders: items.map((item) => item.json.folder as string),
+				items,
+				savedAtEmit: JSON.parse(JSON.stringify(staticData)) as IDataObject,
+				at: Date.now(),
+			});
+			if (onRunFinished) setTimeout(() => onRunFinished(harness.outcome(uids)), runMs);
+		},
+		reportPersistentFault: (error) => faults.push(error),
+		reportFatal: (error) => fatal.push(error),
+		isUnrecoverable: (error) => isReconnectRequiredError(error),
+		logger,
+	});
+
+	Object.assign(harness, {
+		watcher,
+		staticData,
+		store,
+		emits,
+		fatal,
+		faults,
+		logger,
+		authority,
+		tokens,
+		outcome: () => 'succeeded' as RunOutcome,
+		checkpoint: (folder: string) => store.get(folder),
+		emittedUids: (folder?: string) =>
+			emits.flatMap((emit) => emit.uids.filter((_uid, index) => folder === undefined || emit.folders[index] === folder)),
+		waitFor: async (predicate: () => boolean, timeoutMs = 5000, what = 'condition') => {
+			const started = Date.now();
+			while (!predicate()) {
+				if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+				await new Promise((resolve) => setTimeout(resolve, 10));
+			}
+		},
+	});
+	return harness;
+}
+
+async function readAll(source: Buffer | Readable): Promise<Buffer> {
+	if (Buffer.isBuffer(source)) return source;
+	const chunks: Buffer[] = [];
+	for await (const chunk of source) chunks.push(Buffer.from(chunk as Buffer));
+	return Buffer.concat(chunks);
+}
+
+export function sleep(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}
