@@ -2,7 +2,7 @@
 /**
  * `npm test`: everything a fresh clone needs, then every suite, then one plain totals line for CI.
  *
- * Steps: install dependencies when missing, build, install the mail stack's Debian packages when
+* Steps: install dependencies when missing, build, type-check, install the mail stack's Debian packages when
  * missing (root only; the stack explains what to install otherwise), run jest over all projects.
  * The last line is `N passed, N failed` over every suite that ran; a run that executed no test fails.
  */
@@ -38,6 +38,8 @@ if (!dependenciesInstalled()) {
 	if (run('npm', ['ci', '--no-audit', '--no-fund']) !== 0) fail('npm ci failed');
 }
 if (run('npm', ['run', 'build']) !== 0) fail('build failed');
+// jest only transpiles (see jest.config.js); the type check over sources and tests happens here, once.
+if (run('npm', ['run', 'typecheck']) !== 0) fail('type check failed');
 
 const stackCli = path.join(root, 'test', 'stack', 'cli.ts');
 if (fs.existsSync(stackCli)) {
