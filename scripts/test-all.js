@@ -2,7 +2,7 @@
 /**
  * `npm test`: everything a fresh clone needs, then every suite, then one plain totals line for CI.
  *
-* Steps: install dependencies when missing, build, type-check, install the mail stack's Debian packages when
+ * Steps: install dependencies when missing, build, type-check, install the mail stack's Debian packages when
  * missing (root only; the stack explains what to install otherwise), run jest over all projects.
  * The last line is `N passed, N failed` over every suite that ran; a run that executed no test fails.
  */
