@@ -1,0 +1,181 @@
+import type { INodeProperties } from 'n8n-workflow';
+
+import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mail/connection';
+import { DEFAULT_SEEN_CAP, MIN_SEEN_CAP } from '../mail/pop3/seenState';
+
+/**
+ * Parameters of the Gmail POP node. `format`, `downloadAttachments` and `dataPropertyAttachmentsPrefixName` keep the
+ * names, values and meaning of n8n's Email Trigger (IMAP) v2.2 (and of this package's IMAP trigger), so items look
+ * the same whichever node fetched the message.
+ */
+const messageOperations = ['getAll', 'get'];
+
+export const popProperties: INodeProperties[] = [
+	{
+		displayName: 'Authentication',
+		name: 'authentication',
+		type: 'options',
+		options: [
+			{ name: 'Google Mail OAuth2', value: GOOGLE_MAIL_CREDENTIAL_TYPE },
+			{ name: 'Other Mail Server (XOAUTH2)', value: MAIL_SERVER_CREDENTIAL_TYPE },
+		],
+		default: GOOGLE_MAIL_CREDENTIAL_TYPE,
+	},
+	{
+		displayName: 'Operation',
+		name: 'operation',
+		type: 'options',
+		noDataExpression: true,
+		options: [
+			{
+				name: 'Delete',
+				value: 'delete',
+				action: 'Delete a message',
+				description: 'Delete one message, found by its UIDL',
+			},
+			{
+				name: 'Get',
+				value: 'get',
+				action: 'Get a message',
+				description: 'Download one message, found by its UIDL',
+			},
+			{
+				name: 'Get Count',
+				value: 'getCount',
+				action: 'Count the messages',
+				description: 'Number and total size of the messages in the POP mailbox (STAT)',
+			},
+			{
+				name: 'Get Many',
+				value: 'getAll',
+				action: 'Get new messages',
+				description: 'Download the messages this node has not returned before',
+			},
+		],
+		default: 'getAll',
+	},
+	{
+		displayName: 'UIDL',
+		name: 'uidl',
+		type: 'string',
+		required: true,
+		default: '',
+		placeholder: 'e.g. 000000017e3b0a54',
+		displayOptions: { show: { operation: ['get', 'delete'] } },
+		description: "The message's unique ID on the POP server, as output by Get Many in attributes.uidl",
+	},
+	{
+		displayName: 'Return All',
+		name: 'returnAll',
+		type: 'boolean',
+		default: false,
+		displayOptions: { show: { operation: ['getAll'] } },
+		description:
+			'Whether to return every new message or only up to a given limit. Gmail lists at most about 250 messages per session in normal mode either way.',
+	},
+	{
+		displayName: 'Limit',
+		name: 'limit',
+		type: 'number',
+		typeOptions: { minValue: 1 },
+		default: 50,
+		displayOptions: { show: { operation: ['getAll'], returnAll: [false] } },
+		description: 'Max number of results to return',
+	},
+	{
+		displayName: 'Format',
+		name: 'format',
+		type: 'options',
+		options: [
+			{
+				name: 'RAW',
+				value: 'raw',
+				description: 'The message body as text in "raw", the header section in "rawHeaders"',
+			},
+			{
+				name: 'Resolved',
+				value: 'resolved',
+				description: 'Parsed message with every header; attachments always as binary data',
+			},
+			{
+				name: 'Simple',
+				value: 'simple',
+				description: 'Text and HTML body, main headers; attachments as binary data only when asked',
+			},
+		],
+		default: 'simple',
+		displayOptions: { show: { operation: messageOperations } },
+		description: 'The format of the message data the node outputs',
+	},
+	{
+		displayName: 'Download Attachments',
+		name: 'downloadAttachments',
+		type: 'boolean',
+		default: false,
+		displayOptions: { show: { operation: messageOperations, format: ['simple'] } },
+		description: 'Whether attachments (and every other non-body MIME part) are output as binary data',
+	},
+	{
+		displayName: 'Property Prefix Name',
+		name: 'dataPropertyAttachmentsPrefixName',
+		type: 'string',
+		default: 'attachment_',
+		displayOptions: { show: { operation: messageOperations, format: ['resolved'] } },
+		description: 'Prefix of the binary properties holding the attachments: attachment_0, attachment_1, ...',
+	},
+	{
+		displayName: 'Property Prefix Name',
+		name: 'dataPropertyAttachmentsPrefixName',
+		type: 'string',
+		default: 'attachment_',
+		displayOptions: { show: { operation: messageOperations, format: ['simple'], downloadAttachments: [true] } },
+		description: 'Prefix of the binary properties holding the attachments: attachment_0, attachment_1, ...',
+	},
+	{
+		displayName: 'Options',
+		name: 'options',
+		type: 'collection',
+		placeholder: 'Add option',
+		default: {},
+		options: [
+			{
+				displayName: 'Delete After Download',
+				name: 'deleteAfterDownload',
+				type: 'boolean',
+				default: false,
+				displayOptions: { show: { '/operation': ['getAll'] } },
+				description:
+					'Whether to delete each message from the server once its item was produced. The server applies deletions only when the session ends cleanly, so a failed run deletes nothing. Not done in manual test runs. On Gmail, what happens to downloaded mail is decided by the "When messages are accessed with POP" setting.',
+			},
+			{
+				displayName: 'Gmail Recent Mode',
+				name: 'gmailRecentMode',
+				type: 'boolean',
+				default: false,
+				displayOptions: { show: { '/authentication': [GOOGLE_MAIL_CREDENTIAL_TYPE] } },
+				description:
+					'Whether to log in as "recent:" + the account address: Gmail then lists the last 30 days of mail, including mail already downloaded by other POP clients, instead of about 250 not-yet-downloaded messages. Not verified with OAuth2 logins by this package; check it with your account.',
+			},
+			{
+				displayName: 'Max Attachment Size (MB)',
+				name: 'maxAttachmentSizeMb',
+				type: 'number',
+				typeOptions: { minValue: 0 },
+				default: 0,
+				displayOptions: { show: { '/operation': messageOperations } },
+				description:
+					'Attachments larger than this are not output as binary data (they stay listed in attachmentInfo). 0 means no limit.',
+			},
+			{
+				displayName: 'Remember Up To',
+				name: 'maxRemembered',
+				type: 'number',
+				typeOptions: { minValue: MIN_SEEN_CAP },
+				default: DEFAULT_SEEN_CAP,
+				displayOptions: { show: { '/operation': ['getAll'] } },
+				description:
+					'How many message IDs (UIDLs) Get Many keeps to recognise messages it returned before. Only messages still on the server are kept; past this number the oldest are folded into a position marker.',
+			},
+		],
+	},
+];

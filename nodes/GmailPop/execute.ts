@@ -1,0 +1,296 @@
+import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+import { createTokenSource, type TokenSource } from '../mail/auth/tokens';
+import {
+	GOOGLE_MAIL_CREDENTIAL_TYPE,
+	type MailConnection,
+	MailCredentialFieldError,
+	resolveMailConnection,
+} from '../mail/connection';
+import { messageToItem, type MessageFormat } from '../mail/message/toItem';
+import type { Pop3TlsOptions, Pop3Timeouts } from '../mail/pop3/client';
+import { describePop3Failure } from '../mail/pop3/describeError';
+import { GMAIL_RECENT_MODE_PREFIX, openPop3Mailbox, type Pop3Mailbox } from '../mail/pop3/mailbox';
+import { DEFAULT_SEEN_CAP, type ListingEntry, sameSeenState, SeenTracker, type StoredSeenState } from '../mail/pop3/seenState';
+
+export const NODE_TYPE = 'n8n-nodes-gmail-xoauth2.gmailPop';
+/** Key of the Get Many record in the node's static data (`getWorkflowStaticData('node')`). */
+export const SEEN_STATE_KEY = 'pop3Fetched';
+
+type Operation = 'getAll' | 'getCount' | 'get' | 'delete';
+
+/** Settings no user can reach: tests pass the mail stack's CA and short timeouts here. */
+export interface PopExecuteOverrides {
+	tls?: Pop3TlsOptions;
+	timeouts?: Partial<Pop3Timeouts>;
+}
+
+interface Setup {
+	connection: MailConnection<'pop3'>;
+	tokens: TokenSource;
+	/** The XOAUTH2 user: the account, or `recent:` + the account in Gmail's recent mode. */
+	loginUser: string;
+}
+
+/** A Delete result that only becomes true once QUIT confirms it. */
+interface PendingDeletion {
+	resultIndex: number;
+	itemIndex: number;
+	uidl: string;
+}
+
+/**
+ * Runs the chosen operation for every input item over ONE POP3 session, ended with QUIT when everything is done.
+ *
+ * Get Many returns the messages this node has not returned before (UIDLs in static data, see seenState.ts). The
+ * record is written only when execute() succeeds, after QUIT, so a failed run changes nothing: n8n saves static
+ * data after every non-manual execution, failed ones included, and a record written before a failure would hide
+ * messages whose items were thrown away with the failed run.
+ *
+ * Manual runs ("Test step", mode `manual`) leave the mailbox as it was: no deletion by Get Many, and the session
+ * ends without QUIT (Gmail marks downloaded messages as popped only at QUIT; Dovecot sets \Seen only then). n8n never
+ * saves static data of manual runs, so none is written. An explicit Delete operation still deletes.
+ */
+export async function executePop(this: IExecuteFunctions, overrides: PopExecuteOverrides = {}): Promise<INodeExecutionData[][]> {
+	const items = this.getInputData();
+	const node = this.getNode();
+	const operation = this.getNodeParameter('operation', 0) as Operation;
+	const manual = this.getMode() === 'manual';
+	const results: INodeExecutionData[] = [];
+	const pendingDeletions: PendingDeletion[] = [];
+
+	let setup: Setup | undefined;
+	let mailbox: Pop3Mailbox | undefined;
+	let tracker: SeenTracker | undefined;
+	let lasting: NodeOperationError | undefined;
+
+	const fail = (error: unknown, itemIndex: number): NodeOperationError => toNodeError(node, error, itemIndex, setup);
+
+	try {
+		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+			try {
+				if (lasting) throw lasting;
+				setup ??= await prepare(this, node);
+				mailbox ??= await openPop3Mailbox({
+					endpoint: setup.connection.pop3,
+					tokens: setup.tokens,
+					user: setup.loginUser,
+					tls: overrides.tls,
+					timeouts: overrides.timeouts,
+					logger: (line) => this.logger.debug(`POP3 ${line}`),
+				});
+				const session = mailbox;
+				if (operation === 'getCount') {
+					const { count, size } = await session.stat();
+					results.push({ json: { count, size }, pairedItem: { item: itemIndex } });
+				} else if (operation === 'get') {
+					const entry = await session.find(readUidl(this, node, itemIndex));
+					const item = await session.retrieve(entry, (stream) => messageToItem(stream, itemOptions(this, itemIndex, entry)));
+					results.push({ ...item, pairedItem: { item: itemIndex } });
+				} else if (operation === 'delete') {
+					const entry = await session.find(readUidl(this, node, itemIndex));
+					await session.delete(entry);
+					pendingDeletions.push({ resultIndex: results.length, itemIndex, uidl: entry.uidl });
+					results.push({ json: { uidl: entry.uidl, deleted: false }, pairedItem: { item: itemIndex } });
+				} else if (operation === 'getAll') {
+					const options = (this.getNodeParameter('options', itemIndex, {}) ?? {}) as IDataObject;
+					tracker ??= loadTracker(this, setup);
+					const deleteAfter = options.deleteAfterDownload === true && !manual;
+					if (!deleteAfter && !manual) tracker.forgetPendingDeletions();
+					const returnAll = this.getNodeParameter('returnAll', itemIndex, false) as boolean;
+					const limit = returnAll ? undefined : Number(this.getNodeParameter('limit', itemIndex, 50));
+					const fetched = await session.fetchNew(tracker, {
+						limit,
+						deleteAfter,
+						continueOnMessageError: this.continueOnFail(),
+						consume: (stream, entry) => messageToItem(stream, itemOptions(this, itemIndex, entry)),
+					});
+					for (const outcome of fetched.outcomes) {
+						if ('value' in outcome) {
+							results.push({ ...outcome.value, pairedItem: { item: itemIndex } });
+						} else {
+							const error = fail(outcome.error, itemIndex);
+							results.push({ json: { error: error.message, uidl: outcome.entry.uidl }, pairedItem: { item: itemIndex } });
+						}
+					}
+					if (fetched.remaining > 0) {
+						this.logger.info(`Gmail POP: ${fetched.remaining} more new message(s) are left for the next run (limit ${limit})`);
+					}
+				} else {
+					throw new NodeOperationError(node, `Unknown operation "${String(operation)}"`, { itemIndex });
+				}
+			} catch (error) {
+				const nodeError = fail(error, itemIndex);
+				// Without a usable session every further item would fail the same way: report, do not retry each.
+				if (!mailbox?.usable) lasting = nodeError;
+				if (!this.continueOnFail()) throw nodeError;
+				results.push({ json: { error: nodeError.message }, pairedItem: { item: itemIndex } });
+			}
+		}
+
+		const confirmedDeletions = await endSession(this, mailbox, { quit: !manual || pendingDeletions.length > 0 });
+		if (confirmedDeletions) tracker?.confirmDeleted(confirmedDeletions);
+		settleDeletions(this, node, results, pendingDeletions, confirmedDeletions, setup);
+		if (tracker && setup && !manual) saveTracker(this, tracker, this.getNodeParameter('options', 0, {}) as IDataObject);
+	} catch (error) {
+		// No QUIT after a failure: the server applies no deletion and (Gmail) marks nothing as popped.
+		mailbox?.destroy();
+		throw fail(error, 0);
+	}
+	return [results];
+}
+
+async function prepare(context: IExecuteFunctions, node: INode): Promise<Setup> {
+	const credentialType = context.getNodeParameter('authentication', 0, GOOGLE_MAIL_CREDENTIAL_TYPE) as string;
+	const credentials = await context.getCredentials(credentialType);
+	let connection: MailConnection<'pop3'>;
+	try {
+		connection = resolveMailConnection(credentialType, credentials, ['pop3']);
+	} catch (error) {
+		if (error instanceof MailCredentialFieldError) {
+			throw new NodeOperationError(node, error.message, { description: 'Check the POP3 settings of the credential' });
+		}
+		throw new NodeOperationError(node, error instanceof Error ? error : new Error(String(error)));
+	}
+	const tokens = await createTokenSource(context, credentialType);
+	const options = (context.getNodeParameter('options', 0, {}) ?? {}) as IDataObject;
+	const recentMode = credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE && options.gmailRecentMode === true;
+	return { connection, tokens, loginUser: recentMode ? `${GMAIL_RECENT_MODE_PREFIX}${connection.email}` : connection.email };
+}
+
+function readUidl(context: IExecuteFunctions, node: INode, itemIndex: number): string {
+	const uidl = String(context.getNodeParameter('uidl', itemIndex, '') ?? '').trim();
+	if (!uidl) {
+		throw new NodeOperationError(node, 'Enter the UIDL of the message', {
+			itemIndex,
+			description: 'Get Many outputs it in attributes.uidl; in an expression: {{ $json.attributes.uidl }}',
+		});
+	}
+	return uidl;
+}
+
+function itemOptions(context: IExecuteFunctions, itemIndex: number, entry: ListingEntry) {
+	const format = context.getNodeParameter('format', itemIndex, 'simple') as MessageFormat;
+	const downloadAttachments =
+		format === 'resolved' || (format === 'simple' && (context.getNodeParameter('downloadAttachments', itemIndex, false) as boolean));
+	const attachmentPrefix = downloadAttachments
+		? String(context.getNodeParameter('dataPropertyAttachmentsPrefixName', itemIndex, 'attachment_') || 'attachment_')
+		: 'attachment_';
+	const options = (context.getNodeParameter('options', itemIndex, {}) ?? {}) as IDataObject;
+	const maxMb = Number(options.maxAttachmentSizeMb ?? 0);
+	return {
+		format,
+		downloadAttachments,
+		attachmentPrefix,
+		maxAttachmentBytes: maxMb > 0 ? Math.round(maxMb * 1024 * 1024) : undefined,
+		attributes: { uidl: entry.uidl, messageNumber: entry.messageNumber, size: entry.size },
+		prepareBinaryData: (content: Buffer, fileName: string, mimeType: string) =>
+			context.helpers.prepareBinaryData(content, fileName, mimeType),
+	};
+}
+
+function accountKey(setup: Setup): string {
+	const endpoint = setup.connection.pop3;
+	return `${endpoint.host}:${endpoint.port}/${setup.connection.email}`;
+}
+
+function loadTracker(context: IExecuteFunctions, setup: Setup): SeenTracker {
+	const staticData = context.getWorkflowStaticData('node');
+	const { tracker, discarded } = SeenTracker.load(staticData[SEEN_STATE_KEY], accountKey(setup));
+	if (discarded) context.logger.warn(`Gmail POP: ${discarded}; every message on the server counts as new`);
+	return tracker;
+}
+
+function saveTracker(context: IExecuteFunctions, tracker: SeenTracker, options: IDataObject): void {
+	const cap = Number(options.maxRemembered ?? DEFAULT_SEEN_CAP);
+	const { state, markerLost, dropped } = tracker.compact(Number.isFinite(cap) ? cap : DEFAULT_SEEN_CAP);
+	if (markerLost) {
+		context.logger.warn('Gmail POP: every message of the position marker was removed from the server; older messages may be returned again');
+	}
+	if (dropped > 0) {
+		context.logger.warn(`Gmail POP: forgot ${dropped} fetched message ID(s) over the "Remember Up To" limit; they may be returned again`);
+	}
+	const staticData = context.getWorkflowStaticData('node');
+	const previous = staticData[SEEN_STATE_KEY] as StoredSeenState | undefined;
+	// Assign a new object (never mutate in place): n8n notices the change only through its proxy's setter.
+	if (!sameSeenState(previous, state)) staticData[SEEN_STATE_KEY] = state as unknown as IDataObject;
+}
+
+/**
+ * Ends the session. With `quit`, sends QUIT and returns the UIDLs whose deletion the server thereby confirmed; a QUIT
+ * the server does not confirm is logged and returns undefined (nothing confirmed). Without `quit` the connection is
+ * simply dropped: the server applies nothing.
+ */
+async function endSession(
+	context: IExecuteFunctions,
+	mailbox: Pop3Mailbox | undefined,
+	options: { quit: boolean },
+): Promise<string[] | undefined> {
+	if (!mailbox) return undefined;
+	if (!mailbox.usable || !options.quit) {
+		mailbox.destroy();
+		return undefined;
+	}
+	try {
+		return await mailbox.quit();
+	} catch (error) {
+		mailbox.destroy();
+		context.logger.warn(
+			`Gmail POP: the server did not confirm the end of the session (${error instanceof Error ? error.message : String(error)}); ` +
+				'deletions of this run may not have been applied and will be retried',
+		);
+		return undefined;
+	}
+}
+
+/** Delete results become `deleted: true` only when QUIT confirmed them; otherwise they fail. */
+function settleDeletions(
+	context: IExecuteFunctions,
+	node: INode,
+	results: INodeExecutionData[],
+	pending: PendingDeletion[],
+	confirmed: string[] | undefined,
+	setup: Setup | undefined,
+): void {
+	if (pending.length === 0) return;
+	const done = new Set(confirmed ?? []);
+	for (const deletion of pending) {
+		if (done.has(deletion.uidl)) {
+			results[deletion.resultIndex].json.deleted = true;
+			continue;
+		}
+		const error = new NodeOperationError(node, `The POP3 server did not confirm the deletion of message "${deletion.uidl}"`, {
+			itemIndex: deletion.itemIndex,
+			description:
+				'POP3 servers delete messages only when the session ends cleanly (QUIT), and this session ended without it. ' +
+				`The message is most likely still on the server${setup ? ` (${setup.connection.pop3.host})` : ''}; run the node again.`,
+		});
+		if (!context.continueOnFail()) throw error;
+		results[deletion.resultIndex] = { json: { error: error.message, uidl: deletion.uidl }, pairedItem: { item: deletion.itemIndex } };
+	}
+}
+
+function toNodeError(node: INode, error: unknown, itemIndex: number, setup: Setup | undefined): NodeOperationError {
+	const redact = (text: string) => (setup ? setup.tokens.redact(text) : text);
+	if (error instanceof NodeOperationError) {
+		if (error.context.itemIndex === undefined) error.context.itemIndex = itemIndex;
+		return error;
+	}
+	const described = setup
+		? describePop3Failure(error, {
+				host: setup.connection.pop3.host,
+				port: setup.connection.pop3.port,
+				account: setup.loginUser,
+				gmail: setup.connection.credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE,
+			})
+		: undefined;
+	if (described) {
+		return new NodeOperationError(node, redact(described.message), {
+			itemIndex,
+			description: redact(described.description),
+		});
+	}
+	const message = error instanceof Error ? error.message : String(error);
+	return new NodeOperationError(node, redact(message), { itemIndex });
+}

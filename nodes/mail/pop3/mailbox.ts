@@ -1,0 +1,233 @@
+/* eslint-disable @n8n/community-nodes/no-restricted-imports --
+ * RETR bodies are node:stream Readables handed to the MIME parser; this package targets self-hosted n8n only
+ * (see eslint.config.mjs). */
+import type { Readable } from 'node:stream';
+
+import { withTokenRetry, type TokenSource } from '../auth/tokens';
+import type { MailEndpoint } from '../connection';
+import { Pop3Client, type Pop3ClientOptions, type Pop3Stat, type Pop3TlsOptions, type Pop3Timeouts } from './client';
+import { Pop3ProtocolError } from './errors';
+import type { ListingEntry, SeenTracker } from './seenState';
+
+/**
+ * The mailbox operations of the Gmail POP node on top of Pop3Client: one authenticated session, the message listing
+ * (UIDL joined with LIST), "fetch what is new" with a seen-record, get/delete by UIDL, and the end of the session.
+ *
+ * Order of effects, so that no message is lost and none is returned twice by a run that succeeds:
+ * a message is marked seen only after its item was produced; it is deleted (DELE) only after that; deletions take
+ * effect only at a clean QUIT (RFC 1939 §6), and a failed run ends with destroy(), so the server deletes nothing.
+ */
+
+/** Gmail's POP "recent mode": the last 30 days, whether or not already downloaded by another client. */
+export const GMAIL_RECENT_MODE_PREFIX = 'recent:';
+
+/** The UIDL asked for is not in the mailbox (deleted, or from another account). */
+export class Pop3MessageNotFoundError extends Error {
+	readonly code = 'POP3_MESSAGE_NOT_FOUND';
+
+	constructor(readonly uidl: string) {
+		super(`No message with UIDL "${uidl}" is in the POP3 mailbox`);
+		this.name = 'Pop3MessageNotFoundError';
+	}
+}
+
+export interface OpenPop3MailboxOptions {
+	endpoint: Pick<MailEndpoint, 'host' | 'port' | 'security' | 'tls'>;
+	tokens: TokenSource;
+	/** The XOAUTH2 `user=` value: the account address, with `recent:` in front for Gmail's recent mode. */
+	user: string;
+	/** Extra TLS settings over the endpoint's (a private CA for tests or self-hosted servers). */
+	tls?: Pop3TlsOptions;
+	timeouts?: Partial<Pop3Timeouts>;
+	/** Protocol transcript, token redacted by the client. */
+	logger?: (line: string) => void;
+}
+
+/**
+ * Connects and logs in with XOAUTH2. A refused token is refreshed once and tried again on the same connection (the
+ * client stays in the authorization state); if the server closed the connection after refusing, a new one is opened.
+ * On any failure the connection is destroyed before the error is thrown.
+ */
+export async function openPop3Mailbox(options: OpenPop3MailboxOptions): Promise<Pop3Mailbox> {
+	const clientOptions: Pop3ClientOptions = {
+		host: options.endpoint.host,
+		port: options.endpoint.port,
+		security: options.endpoint.security,
+		tls: {
+			rejectUnauthorized: options.endpoint.tls.rejectUnauthorized,
+			servername: options.endpoint.tls.servername,
+			minVersion: options.endpoint.tls.minVersion,
+			...options.tls,
+		},
+		timeouts: options.timeouts,
+		logger: options.logger,
+	};
+	let client: Pop3Client | undefined;
+	try {
+		await withTokenRetry(options.tokens, async (accessToken) => {
+			if (!client?.usable) {
+				client?.destroy();
+				client = new Pop3Client(clientOptions);
+				await client.connect();
+			}
+			await client.authenticateXOAuth2(options.user, accessToken);
+		});
+	} catch (error) {
+		client?.destroy();
+		// The caller (the node) turns protocol and token errors into n8n errors; this layer keeps their classes.
+		// eslint-disable-next-line @n8n/community-nodes/require-node-api-error
+		throw error;
+	}
+	if (!client) throw new Error('POP3 login finished without a connection');
+	return new Pop3Mailbox(client);
+}
+
+export interface FetchNewOptions<T> {
+	/** Most messages to return in this call; undefined = every new message. */
+	limit?: number;
+	/** DELE each message once its item exists (and earlier ones whose deletion was never confirmed). */
+	deleteAfter: boolean;
+	/** Turns one message into a result. The stream must be read to the end (or destroyed) before it resolves. */
+	consume: (stream: Readable, entry: ListingEntry) => Promise<T>;
+	/**
+	 * When consume fails but the session is still usable: true records the failure and goes on with the next message
+	 * (the failed one stays unseen and is tried again next time); false throws.
+	 */
+	continueOnMessageError: boolean;
+}
+
+export type FetchOutcome<T> = { entry: ListingEntry; value: T } | { entry: ListingEntry; error: Error };
+
+export interface FetchNewResult<T> {
+	outcomes: Array<FetchOutcome<T>>;
+	/** New messages left for the next run because of the limit. */
+	remaining: number;
+	/** Messages from earlier runs deleted now (their deletion had not been confirmed). */
+	retriedDeletions: number;
+}
+
+export class Pop3Mailbox {
+	/** UIDLs marked with DELE in this session: gone once quit() succeeds. */
+	private readonly markedForDeletion = new Set<string>();
+
+	constructor(private readonly client: Pop3Client) {}
+
+	get usable(): boolean {
+		return this.client.usable;
+	}
+
+	/** STAT: messages in the mailbox (not counting those marked deleted in this session) and their total size. */
+	stat(): Promise<Pop3Stat> {
+		return this.client.stat();
+	}
+
+	/**
+	 * Every message with its UIDL and size, oldest first. Both listings come from the same session snapshot, so they
+	 * must name the same message numbers; anything else is a broken server.
+	 */
+	async listing(): Promise<ListingEntry[]> {
+		const uids = await this.client.uidl();
+		const sizes = await this.client.list();
+		const sizeOf = new Map(sizes.map((entry) => [entry.messageNumber, entry.size]));
+		const seenUidls = new Set<string>();
+		const entries: ListingEntry[] = [];
+		for (const { messageNumber, uid } of uids) {
+			const size = sizeOf.get(messageNumber);
+			if (size === undefined || seenUidls.has(uid)) {
+				throw new Pop3ProtocolError(
+					size === undefined
+						? `The POP3 server listed message ${messageNumber} in UIDL but not in LIST`
+						: `The POP3 server gave the same UIDL to two messages ("${uid}")`,
+					{ step: 'UIDL' },
+				);
+			}
+			seenUidls.add(uid);
+			entries.push({ messageNumber, uidl: uid, size });
+		}
+		if (sizes.length !== uids.length) {
+			throw new Pop3ProtocolError(
+				`The POP3 server listed ${sizes.length} messages in LIST but ${uids.length} in UIDL`,
+				{ step: 'LIST' },
+			);
+		}
+		return entries.sort((a, b) => a.messageNumber - b.messageNumber);
+	}
+
+	/** @throws Pop3MessageNotFoundError */
+	async find(uidl: string): Promise<ListingEntry> {
+		const wanted = uidl.trim();
+		const entry = (await this.listing()).find((candidate) => candidate.uidl === wanted);
+		if (!entry) throw new Pop3MessageNotFoundError(wanted);
+		return entry;
+	}
+
+	/** RETR the message and hand its stream to `consume`; the stream is destroyed if consume fails or leaves it open. */
+	async retrieve<T>(entry: ListingEntry, consume: (stream: Readable, entry: ListingEntry) => Promise<T>): Promise<T> {
+		const stream = await this.client.retr(entry.messageNumber);
+		try {
+			return await consume(stream, entry);
+		} finally {
+			// Releases the session either way: a finished stream is already closed, an abandoned one is skipped.
+			if (!stream.destroyed) stream.destroy();
+		}
+	}
+
+	/** Marks the message deleted; the server removes it at a successful quit(). */
+	async delete(entry: ListingEntry): Promise<void> {
+		await this.client.dele(entry.messageNumber);
+		this.markedForDeletion.add(entry.uidl);
+	}
+
+	/**
+	 * Returns the messages `tracker` has not seen, oldest first, up to `limit`, marking each seen once consumed.
+	 * With deleteAfter, each consumed message is marked for deletion, and so is every message of an earlier run whose
+	 * deletion the server never confirmed.
+	 */
+	async fetchNew<T>(tracker: SeenTracker, options: FetchNewOptions<T>): Promise<FetchNewResult<T>> {
+		const { unseen, awaitingDeletion } = tracker.observe(await this.listing());
+		let retriedDeletions = 0;
+		if (options.deleteAfter) {
+			for (const entry of awaitingDeletion) {
+				await this.delete(entry);
+				retriedDeletions++;
+			}
+		}
+		const limit = options.limit === undefined ? unseen.length : Math.max(0, Math.floor(options.limit));
+		const batch = unseen.slice(0, limit);
+		const outcomes: Array<FetchOutcome<T>> = [];
+		for (const entry of batch) {
+			let value: T;
+			try {
+				value = await this.retrieve(entry, options.consume);
+			} catch (error) {
+				// A broken session (timeout, closed connection) ends the run; a message the consumer could not turn
+				// into an item is skipped only when the caller asked for that, and stays unseen.
+				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- the node maps it, see openPop3Mailbox
+				if (!options.continueOnMessageError || !this.client.usable) throw error;
+				outcomes.push({ entry, error: error instanceof Error ? error : new Error(String(error)) });
+				continue;
+			}
+			tracker.markSeen(entry.uidl, { deletionPending: options.deleteAfter });
+			outcomes.push({ entry, value });
+			if (options.deleteAfter) await this.delete(entry);
+		}
+		return { outcomes, remaining: unseen.length - batch.length, retriedDeletions };
+	}
+
+	/**
+	 * QUIT: the server now applies the deletions (and Gmail marks downloaded messages as popped). Returns the UIDLs
+	 * whose deletion is thereby confirmed. Throws if the server does not confirm; the connection is closed either way.
+	 */
+	async quit(): Promise<string[]> {
+		await this.client.quit();
+		return [...this.markedForDeletion];
+	}
+
+	/**
+	 * Ends the session without QUIT: the server applies no deletion and (Gmail) marks nothing as popped.
+	 * Used after a failure, and by runs that must leave the mailbox as it was.
+	 */
+	destroy(): void {
+		this.client.destroy();
+	}
+}
