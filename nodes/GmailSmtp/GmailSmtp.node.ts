@@ -1,0 +1,49 @@
+import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import { NodeConnectionTypes } from 'n8n-workflow';
+
+import { MAIL_CREDENTIAL_TEST_NAME, testMailCredential } from '../mail/auth/credentialTest';
+import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mail/connection';
+import { sendProperties } from './description';
+import { executeSend } from './execute';
+
+export class GmailSmtp implements INodeType {
+	description: INodeTypeDescription = {
+		displayName: 'Gmail SMTP',
+		name: 'gmailSmtp',
+		icon: { light: 'file:gmailSmtp.svg', dark: 'file:gmailSmtp.dark.svg' },
+		group: ['output'],
+		version: 1,
+		subtitle: '={{"Send: " + ($parameter["subject"] || "")}}',
+		description: 'Sends email over SMTP with OAuth2 (Gmail or any XOAUTH2 mail server), one connection per run',
+		defaults: { name: 'Gmail SMTP' },
+		usableAsTool: true,
+		// The two lint plugins disagree here; NodeConnectionTypes.Main is n8n's current form (the value is 'main').
+		// eslint-disable-next-line n8n-nodes-base/node-class-description-inputs-wrong-regular-node
+		inputs: [NodeConnectionTypes.Main],
+		// eslint-disable-next-line n8n-nodes-base/node-class-description-outputs-wrong
+		outputs: [NodeConnectionTypes.Main],
+		credentials: [
+			{
+				name: GOOGLE_MAIL_CREDENTIAL_TYPE,
+				required: true,
+				testedBy: MAIL_CREDENTIAL_TEST_NAME,
+				displayOptions: { show: { authentication: [GOOGLE_MAIL_CREDENTIAL_TYPE] } },
+			},
+			{
+				name: MAIL_SERVER_CREDENTIAL_TYPE,
+				required: true,
+				testedBy: MAIL_CREDENTIAL_TEST_NAME,
+				displayOptions: { show: { authentication: [MAIL_SERVER_CREDENTIAL_TYPE] } },
+			},
+		],
+		properties: sendProperties,
+	};
+
+	methods = {
+		credentialTest: { [MAIL_CREDENTIAL_TEST_NAME]: testMailCredential },
+	};
+
+	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+		return await executeSend.call(this);
+	}
+}

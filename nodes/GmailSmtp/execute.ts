@@ -1,0 +1,183 @@
+import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+import {
+	AccessTokenRejectedError,
+	CredentialReconnectRequiredError,
+	TokenRefreshFailedError,
+} from '../mail/auth/tokenErrors';
+import { createTokenSource } from '../mail/auth/tokens';
+import type { EndpointOverride } from '../mail/connection';
+import { GOOGLE_MAIL_CREDENTIAL_TYPE, MailCredentialFieldError, resolveMailConnection } from '../mail/connection';
+import { collectAttachments } from '../mail/smtp/attachments';
+import type { ComposeInput, CustomHeader } from '../mail/smtp/message';
+import { attributionLink, composeMessage } from '../mail/smtp/message';
+import { readReplySource } from '../mail/smtp/reply';
+import { SmtpSender, SmtpSendError } from '../mail/smtp/transport';
+import { MessageInputError } from '../mail/smtp/validate';
+
+export const NODE_TYPE = 'n8n-nodes-gmail-xoauth2.gmailSmtp';
+
+interface Session {
+	sender: SmtpSender;
+	accountEmail: string;
+}
+
+/**
+ * Sends one email per input item over one SMTP connection. Items are sent in order; each output item is paired
+ * with its input item. With "Continue On Fail" a failed item yields `{ error }` and the rest are still sent;
+ * failures no retry can fix (the credential must be reconnected, the server refuses the token or the certificate)
+ * are then reported for the remaining items without trying each of them again.
+ */
+export async function executeSend(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+	const items = this.getInputData();
+	const node = this.getNode();
+	const link = attributionLink(NODE_TYPE, typeof this.getInstanceId === 'function' ? this.getInstanceId() : undefined);
+	const results: INodeExecutionData[] = [];
+
+	let session: Promise<Session> | undefined;
+	let lasting: NodeOperationError | undefined;
+	try {
+		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+			try {
+				if (lasting) throw lasting;
+				const input = await readComposeInput(this, itemIndex, items[itemIndex], link);
+				// Connect only once an item is ready to go: a run whose items are all invalid opens no connection.
+				// A failed setup (credential fields, no token) stays failed: every later item gets the same error.
+				session ??= openSession(this, node);
+				const { sender, accountEmail } = await session;
+				const message = composeMessage({ ...input, accountEmail });
+				const sent = await sender.send(message);
+				results.push({ json: { ...sent }, pairedItem: { item: itemIndex } });
+			} catch (error) {
+				const nodeError = toNodeError(node, error, itemIndex);
+				if (isLasting(error)) lasting = nodeError;
+				if (!this.continueOnFail()) throw nodeError;
+				results.push({ json: { error: nodeError.message }, pairedItem: { item: itemIndex } });
+			}
+		}
+	} finally {
+		if (session) await session.then((opened) => opened.sender.close(), () => undefined);
+	}
+	return [results];
+}
+
+async function openSession(context: IExecuteFunctions, node: INode): Promise<Session> {
+	const credentialType = context.getNodeParameter('authentication', 0, GOOGLE_MAIL_CREDENTIAL_TYPE) as string;
+	const overrides: { smtp?: EndpointOverride } = {};
+	if (credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE) {
+		overrides.smtp = { port: Number(context.getNodeParameter('gmailPort', 0, 465)) };
+	}
+	const credentials = await context.getCredentials(credentialType);
+	let connection;
+	try {
+		connection = resolveMailConnection(credentialType, credentials, ['smtp'], overrides);
+	} catch (error) {
+		if (error instanceof MailCredentialFieldError) {
+			throw new NodeOperationError(node, error.message, { description: 'Check the SMTP settings of the credential' });
+		}
+		throw new NodeOperationError(node, error instanceof Error ? error : new Error(String(error)));
+	}
+	const tokens = await createTokenSource(context, credentialType);
+	const sender = new SmtpSender({ endpoint: connection.smtp, tokens, logger: context.logger });
+	return { sender, accountEmail: connection.email };
+}
+
+/** The parameters of one item; attachments are read from its binary data here. */
+async function readComposeInput(
+	context: IExecuteFunctions,
+	itemIndex: number,
+	item: INodeExecutionData,
+	link: string,
+): Promise<Omit<ComposeInput, 'accountEmail'>> {
+	const parameter = (name: string, fallback: unknown) => context.getNodeParameter(name, itemIndex, fallback) as unknown;
+	const emailFormat = parameter('emailFormat', 'html');
+	const options = (parameter('options', {}) ?? {}) as IDataObject;
+	const customHeaders = ((options.customHeaders as IDataObject | undefined)?.header ?? []) as CustomHeader[];
+
+	const attachments = await collectAttachments(
+		{ inline: options.attachments, files: options.fileAttachments },
+		{
+			item,
+			assertBinaryData: (property) => context.helpers.assertBinaryData(itemIndex, property),
+			getBinaryDataBuffer: async (property) => await context.helpers.getBinaryDataBuffer(itemIndex, property),
+		},
+	);
+
+	return {
+		fromEmail: parameter('fromEmail', ''),
+		senderName: options.senderName,
+		toEmail: parameter('toEmail', ''),
+		ccEmail: options.ccEmail,
+		bccEmail: options.bccEmail,
+		replyTo: options.replyTo,
+		subject: parameter('subject', ''),
+		emailFormat,
+		text: emailFormat === 'text' || emailFormat === 'both' ? parameter('text', '') : undefined,
+		html: emailFormat === 'html' || emailFormat === 'both' ? parameter('html', '') : undefined,
+		appendAttribution: options.appendAttribution,
+		attributionLink: link,
+		replySource: options.replyToInputEmail === true ? readReplySource(item.json) : undefined,
+		inReplyTo: options.inReplyTo,
+		references: options.references,
+		messageId: options.messageId,
+		priority: options.priority,
+		customHeaders,
+		attachments,
+	};
+}
+
+/** Failures that would repeat for every further item: reported once per item without another attempt. */
+function isLasting(error: unknown): boolean {
+	return (
+		error instanceof CredentialReconnectRequiredError ||
+		error instanceof AccessTokenRejectedError ||
+		error instanceof TokenRefreshFailedError ||
+		(error instanceof SmtpSendError && error.certificateRejected)
+	);
+}
+
+function toNodeError(node: INode, error: unknown, itemIndex: number): NodeOperationError {
+	const where = ` (item ${itemIndex})`;
+	if (error instanceof MessageInputError) {
+		return new NodeOperationError(node, `${error.message}${where}`, {
+			itemIndex,
+			description: 'The email was not sent.',
+		});
+	}
+	if (error instanceof SmtpSendError) {
+		return new NodeOperationError(node, `${smtpSummary(error)}${where}`, {
+			itemIndex,
+			description: smtpDescription(error),
+		});
+	}
+	if (error instanceof NodeOperationError) {
+		if (error.context.itemIndex === undefined) error.context.itemIndex = itemIndex;
+		return error;
+	}
+	return new NodeOperationError(node, error instanceof Error ? error : new Error(String(error)), { itemIndex });
+}
+
+function smtpSummary(error: SmtpSendError): string {
+	if (error.certificateRejected) return error.message;
+	if (error.delivery === 'unknown') {
+		return `The connection to the SMTP server broke while the email was being sent: it may or may not have been delivered (${error.message})`;
+	}
+	if (error.code === 'EENVELOPE') return `The SMTP server refused the sender or recipients: ${error.response ?? error.message}`;
+	if (error.code === 'EMESSAGE') return `The SMTP server refused the email: ${error.response ?? error.message}`;
+	return `Sending failed: ${error.message}`;
+}
+
+function smtpDescription(error: SmtpSendError): string {
+	if (error.certificateRejected) {
+		return (
+			'The server’s TLS certificate could not be verified, so the access token was not sent. For a server you trust ' +
+			'that uses a self-signed certificate, turn on "Ignore Mail Server Certificate Errors (Insecure)" in the Mail ' +
+			'Server (XOAUTH2) credential.'
+		);
+	}
+	if (error.delivery === 'unknown') {
+		return 'Check the Sent folder or ask the recipient before sending this email again, or it may arrive twice.';
+	}
+	return 'The email was not sent.';
+}
