@@ -10,6 +10,8 @@ const tsTransform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' 
 const roots = ['<rootDir>/test', '<rootDir>/nodes', '<rootDir>/credentials'];
 
 module.exports = {
+	// jest-circus reads the timeout only at the top level, not per project. Integration tests wait for real servers.
+	testTimeout: 30000,
 	projects: [
 		{
 			displayName: 'unit',
@@ -28,7 +30,6 @@ module.exports = {
 			globalSetup: '<rootDir>/test/stack/jest/globalSetup.js',
 			globalTeardown: '<rootDir>/test/stack/jest/globalTeardown.js',
 			setupFilesAfterEnv: ['<rootDir>/test/stack/jest/afterEachFile.ts'],
-			testTimeout: 30000,
 		},
 	],
 };

@@ -66,10 +66,14 @@ export function redact(text: unknown, knownSecrets: Iterable<string | undefined 
 
 /** One line describing an error (name, code, message), redacted. Never includes stacks, bodies or request configs. */
 export function describeErrorSafely(error: unknown, knownSecrets: Iterable<string | undefined | null> = []): string {
-	if (error instanceof Error) {
-		const code = (error as { code?: unknown }).code;
-		const codeText = typeof code === 'string' && code && !error.message.includes(code) ? ` (${code})` : '';
-		return redact(`${error.message}${codeText}`, knownSecrets);
+	// Duck-typed rather than `instanceof Error`: errors made by Node in another realm (a vm context, jest's sandbox)
+	// fail instanceof and would otherwise be dumped as JSON instead of their message.
+	const shape = error as { message?: unknown; code?: unknown } | null;
+	if (shape && typeof shape === 'object' && typeof shape.message === 'string') {
+		const message = shape.message;
+		const code = shape.code;
+		const codeText = typeof code === 'string' && code && !message.includes(code) ? ` (${code})` : '';
+		return redact(`${message}${codeText}`, knownSecrets);
 	}
 	return redact(error, knownSecrets);
 }

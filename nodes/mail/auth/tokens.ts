@@ -418,7 +418,12 @@ class OAuth2TokenSource implements TokenSource {
 
 	private isUsable(token: TokenState): boolean {
 		const now = this.now();
-		if (token.origin === 'refreshed' && now - token.obtainedAt < MIN_REFRESH_INTERVAL_MS) return true;
+		// A token refreshed moments ago is reused rather than refreshed again (no refresh loop), but not past an expiry
+		// it really had: one that arrived already "expired" means our clock is off from the issuer's, and only then is
+		// the expiry ignored for the short window; a very short-lived token that simply ran out is refreshed.
+		const arrivedStale = token.expiresAt !== undefined && token.expiresAt <= token.obtainedAt;
+		const notExpired = token.expiresAt === undefined || now < token.expiresAt || arrivedStale;
+		if (token.origin === 'refreshed' && now - token.obtainedAt < MIN_REFRESH_INTERVAL_MS && notExpired) return true;
 		// Unknown expiry: trust a token we just obtained until a server refuses it; refresh one of unknown age first.
 		if (token.expiresAt === undefined) return token.origin === 'refreshed';
 		return now < token.expiresAt - this.marginFor(token);

@@ -344,6 +344,22 @@ describe('expiry: when the stored token is used and when it is refreshed', () =>
 		expect(helper).toHaveBeenCalledTimes(1);
 	});
 
+	it('refreshes a just-refreshed very short-lived token once it has really expired', async () => {
+		const time = clock();
+		const context = new FakeContext(googleData(validStoredToken(-1_000)));
+		let issued = 0;
+		const helper = context.useRefreshHelper(async () => {
+			issued += 1;
+			return { access_token: jwt({ exp: (time.now() + 3_000) / 1000, n: issued }) };
+		});
+		const tokens = await createTokenSource(context, GOOGLE, { now: () => time.now() });
+		const first = await tokens.getAccessToken();
+		time.advance(3_800);
+		const second = await tokens.getAccessToken();
+		expect(second).not.toBe(first);
+		expect(helper).toHaveBeenCalledTimes(2);
+	});
+
 	it('uses a token saved by another execution or process instead of refreshing again', async () => {
 		const context = new FakeContext(googleData(validStoredToken(10_000)));
 		const helper = context.useSavingRefreshHelper('ya29.should-not-be-used');
