@@ -13,6 +13,7 @@ import type {
 	MailboxLockObject,
 	MailboxLockOptions,
 	MailboxObject,
+	MailboxOpenOptions,
 	MessageRangeOptions,
 	SearchObject,
 	StatusObject,
@@ -36,7 +37,7 @@ export interface ImapClient {
 	logout(): Promise<void>;
 	close(): void;
 	getMailboxLock(path: string, options?: MailboxLockOptions): Promise<MailboxLockObject>;
-	mailboxClose(): Promise<boolean>;
+	mailboxOpen(path: string, options?: MailboxOpenOptions): Promise<MailboxObject>;
 	status(path: string, query: StatusQuery): Promise<StatusObject | false>;
 	search(query: SearchObject, options?: MessageRangeOptions): Promise<number[] | false | undefined>;
 	fetch(range: string, query: FetchQueryObject, options?: FetchOptions): AsyncGenerator<FetchMessageObject, false | void, undefined>;

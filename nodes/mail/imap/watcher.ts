@@ -683,17 +683,13 @@ export class MailboxWatcher {
 	}
 
 	/**
-	 * A folder deleted and recreated while it is selected: Dovecot neither ends the session nor tells it, and keeps
-	 * answering for the old folder. STATUS sees the new UIDVALIDITY; closing the mailbox makes the next lock SELECT
-	 * the new one.
+	 * A folder deleted and recreated while it is selected: Dovecot does not tell the session, keeps answering for the
+	 * old folder (even STATUS gives the old UIDVALIDITY), and sometimes ends it later with "session state is
+	 * inconsistent". Selecting the folder again by name opens whatever now has that name; the UIDVALIDITY rule does
+	 * the rest. Done on poll cycles and the first cycle of each session (a SELECT is cheap).
 	 */
 	private async reselectIfReplaced(client: ImapClient, folder: string): Promise<void> {
-		const selected = client.mailbox;
-		if (!selected) return;
-		const status = await client.status(folder, { uidValidity: true });
-		if (status && status.uidValidity !== undefined && selected.path === status.path && status.uidValidity !== selected.uidValidity) {
-			await client.mailboxClose();
-		}
+		await client.mailboxOpen(folder);
 	}
 
 	private folderState(folder: string): FolderState {

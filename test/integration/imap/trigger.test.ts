@@ -3,9 +3,12 @@
  * that behaves like n8n's (triggerHarness.ts). These are the "Done when" checks of issue 7 that a server can prove.
  */
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import type { IDataObject } from 'n8n-workflow';
 
+import { messageToItem } from '../../../nodes/mail/message/toItem';
 import { getStack } from '../../stack';
 import { CredentialStore, TriggerHarness } from './triggerHarness';
 
@@ -245,4 +248,46 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 		expect(inbox.messages.every((message) => !message.flags.includes('\\Seen'))).toBe(true);
 		expect(trigger.database).toEqual({});
 	});
+
+	it('delivers the hand-built tricky messages through IMAP with every part intact (same item as parsing the file)', async () => {
+		const { user, credentials } = await setup();
+		const fixtureDir = path.join(__dirname, '../../fixtures/mail');
+		const files = fs.readdirSync(fixtureDir).filter((name) => name.endsWith('.eml')).sort();
+		const trigger = harness({
+			stack,
+			credentials,
+			parameters: { ...BASE_PARAMETERS, format: 'resolved', dataPropertyAttachmentsPrefixName: 'attachment_' },
+		});
+		await trigger.activate();
+		// Raw bytes over LMTP (8-bit parts must arrive untouched; saveMessage takes text).
+		for (const file of files) await stack.deliver(fs.readFileSync(path.join(fixtureDir, file)), { via: 'lmtp', to: [user] });
+		await trigger.waitFor(() => trigger.emits.length === files.length, 15_000, 'every fixture');
+		await sleep(500);
+		expect(trigger.emits).toHaveLength(files.length);
+
+		for (const [index, file] of files.entries()) {
+			const emitted = trigger.emits[index].items[0];
+			const direct = await messageToItem(fs.readFileSync(path.join(fixtureDir, file)), {
+				format: 'resolved',
+				downloadAttachments: true,
+				attachmentPrefix: 'attachment_',
+				attributes: {},
+				prepareBinaryData: async (content, fileName, mimeType) => ({ data: content.toString('base64'), mimeType, fileName }),
+			});
+			const binaries = (item: typeof emitted) =>
+				Object.fromEntries(Object.entries(item.binary ?? {}).map(([key, value]) => [key, [value.fileName, value.mimeType, value.data]]));
+			// Attachments byte-exact (base64 of the decoded part), names and types as when parsing the file itself.
+			expect({ file, binaries: binaries(emitted) }).toEqual({ file, binaries: binaries(direct) });
+			if (file !== 'bare-lf.eml') {
+				// IMAP serves bare LF as CRLF; every other message must come out exactly as parsed from disk.
+				// (The trace headers LMTP adds are left out of the comparison.)
+				const withoutTransport = (json: IDataObject) => {
+					const { attributes: _attributes, headers, ...rest } = json;
+					const { 'delivered-to': _to, 'return-path': _path, received: _received, ...kept } = headers as IDataObject;
+					return { ...rest, headers: kept };
+				};
+				expect({ file, json: withoutTransport(emitted.json) }).toEqual({ file, json: withoutTransport(direct.json) });
+			}
+		}
+	}, 40_000);
 });

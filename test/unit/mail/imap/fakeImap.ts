@@ -268,12 +268,11 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		return { path, release: () => undefined };
 	}
 
-	async mailboxClose(): Promise<boolean> {
-		await tick();
-		this.ensureUsable();
-		this.server.commands.push('CLOSE');
+	/** SELECT by name, also of the folder already selected (then it may turn out to be a different folder now). */
+	async mailboxOpen(path: string): Promise<MailboxObject> {
 		this.mailbox = false;
-		return true;
+		await this.getMailboxLock(path);
+		return this.mailbox as unknown as MailboxObject;
 	}
 
 	async status(path: string, query: StatusQuery): Promise<StatusObject | false> {
