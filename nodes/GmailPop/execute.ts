@@ -11,7 +11,7 @@ import {
 import { messageToItem, type MessageFormat } from '../mail/message/toItem';
 import type { Pop3TlsOptions, Pop3Timeouts } from '../mail/pop3/client';
 import { describePop3Failure } from '../mail/pop3/describeError';
-import { GMAIL_RECENT_MODE_PREFIX, openPop3Mailbox, type Pop3Mailbox } from '../mail/pop3/mailbox';
+import { openPop3Mailbox, type Pop3Mailbox, xoauth2LoginUser } from '../mail/pop3/mailbox';
 import { DEFAULT_SEEN_CAP, type ListingEntry, sameSeenState, SeenTracker, type StoredSeenState } from '../mail/pop3/seenState';
 
 export const NODE_TYPE = 'n8n-nodes-gmail-xoauth2.gmailPop';
@@ -155,8 +155,11 @@ async function prepare(context: IExecuteFunctions, node: INode): Promise<Setup> 
 	}
 	const tokens = await createTokenSource(context, credentialType);
 	const options = (context.getNodeParameter('options', 0, {}) ?? {}) as IDataObject;
-	const recentMode = credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE && options.gmailRecentMode === true;
-	return { connection, tokens, loginUser: recentMode ? `${GMAIL_RECENT_MODE_PREFIX}${connection.email}` : connection.email };
+	const loginUser = xoauth2LoginUser(connection.email, {
+		gmail: credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE,
+		recentMode: options.gmailRecentMode === true,
+	});
+	return { connection, tokens, loginUser };
 }
 
 function readUidl(context: IExecuteFunctions, node: INode, itemIndex: number): string {

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { withTokenRetry, type TokenSource } from '../auth/tokens';
 import type { MailEndpoint } from '../connection';
 import { Pop3Client, type Pop3ClientOptions, type Pop3Stat, type Pop3TlsOptions, type Pop3Timeouts } from './client';
-import { Pop3ProtocolError } from './errors';
+import { Pop3ConnectionError, Pop3ProtocolError } from './errors';
 import type { ListingEntry, SeenTracker } from './seenState';
 
 /**
@@ -20,6 +20,15 @@ import type { ListingEntry, SeenTracker } from './seenState';
 
 /** Gmail's POP "recent mode": the last 30 days, whether or not already downloaded by another client. */
 export const GMAIL_RECENT_MODE_PREFIX = 'recent:';
+
+/**
+ * The XOAUTH2 `user=` value. Gmail documents `recent:` in front of the username for POP logins with a password;
+ * that it works the same in the XOAUTH2 user field is NOT verified here (no test may contact Google). Only Gmail
+ * knows the prefix, so it is applied for the Google credential only.
+ */
+export function xoauth2LoginUser(email: string, options: { gmail: boolean; recentMode: boolean }): string {
+	return options.gmail && options.recentMode ? `${GMAIL_RECENT_MODE_PREFIX}${email}` : email;
+}
 
 /** The UIDL asked for is not in the mailbox (deleted, or from another account). */
 export class Pop3MessageNotFoundError extends Error {
@@ -63,14 +72,26 @@ export async function openPop3Mailbox(options: OpenPop3MailboxOptions): Promise<
 		logger: options.logger,
 	};
 	let client: Pop3Client | undefined;
+	const connectFresh = async (): Promise<Pop3Client> => {
+		client?.destroy();
+		const fresh = new Pop3Client(clientOptions);
+		client = fresh;
+		await fresh.connect();
+		return fresh;
+	};
 	try {
 		await withTokenRetry(options.tokens, async (accessToken) => {
-			if (!client?.usable) {
-				client?.destroy();
-				client = new Pop3Client(clientOptions);
-				await client.connect();
+			const reused = client?.usable === true ? client : undefined;
+			const session = reused ?? (await connectFresh());
+			try {
+				await session.authenticateXOAuth2(options.user, accessToken);
+			} catch (error) {
+				// A server may hang up after refusing a token; its close can arrive after the refusal, when the retry
+				// has already started on the old connection. Then the retry gets one new connection.
+				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the caller
+				if (!reused || !(error instanceof Pop3ConnectionError)) throw error;
+				await (await connectFresh()).authenticateXOAuth2(options.user, accessToken);
 			}
-			await client.authenticateXOAuth2(options.user, accessToken);
 		});
 	} catch (error) {
 		client?.destroy();

@@ -30,7 +30,11 @@ export interface LogEntry {
 	message: string;
 }
 
+/** A parameter computed per item, like an n8n expression over `$json`. */
+export type ParameterExpression = (item: INodeExecutionData, itemIndex: number) => unknown;
+
 export interface PopRunOptions {
+	/** Node parameters; a function value is evaluated per item (an expression). */
 	parameters: Record<string, unknown>;
 	/** Input items (default: one empty item, as after a Manual Trigger). */
 	items?: INodeExecutionData[];
@@ -112,8 +116,12 @@ export class PopNodeHarness {
 		const items = options.items ?? [{ json: {} }];
 		const record = (level: LogEntry['level']) => (message: string) => logs.push({ level, message });
 		const logger = { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') } as unknown as Logger;
-		const parameter = (name: string, _itemIndex: number, fallback?: unknown): unknown => {
-			if (Object.prototype.hasOwnProperty.call(options.parameters, name)) return options.parameters[name];
+		const parameter = (name: string, itemIndex: number, fallback?: unknown): unknown => {
+			if (Object.prototype.hasOwnProperty.call(options.parameters, name)) {
+				const value = options.parameters[name];
+				// A function stands for an n8n expression: evaluated per item.
+				return typeof value === 'function' ? (value as ParameterExpression)(items[itemIndex], itemIndex) : value;
+			}
 			if (fallback === undefined) throw new Error(`Could not get parameter "${name}"`);
 			return fallback;
 		};

@@ -1,0 +1,269 @@
+/**
+ * The POP3 mailbox operations (login with one token retry, listing, fetch-new with a seen record, delete, end of
+ * session) over the real client and a scripted server, and the user-facing texts of every POP3 failure.
+ */
+import type { INode } from 'n8n-workflow';
+
+import type { TokenRejectedError } from '../../../../nodes/mail/auth/errors';
+import { AccessTokenRejectedError } from '../../../../nodes/mail/auth/tokenErrors';
+import type { TokenSource } from '../../../../nodes/mail/auth/tokens';
+import { describePop3Failure } from '../../../../nodes/mail/pop3/describeError';
+import {
+	Pop3AccessDisabledError,
+	Pop3CertificateError,
+	Pop3CommandError,
+	Pop3ConnectionError,
+	Pop3MechanismUnsupportedError,
+	Pop3ProtocolError,
+	Pop3ServerBusyError,
+	Pop3StlsUnavailableError,
+	Pop3TimeoutError,
+} from '../../../../nodes/mail/pop3/errors';
+import {
+	openPop3Mailbox,
+	Pop3MessageNotFoundError,
+	type Pop3Mailbox,
+	xoauth2LoginUser,
+} from '../../../../nodes/mail/pop3/mailbox';
+import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
+import { BAD_TOKEN, everythingIn, GOOD_TOKEN, readAll, secretForms, USER } from './clientTestKit';
+import { FakeMailbox, type FakePop3Server, type FakeSession, startFakePop3Server } from './fakePop3Server';
+
+const NODE: INode = { id: 'n', name: 'Gmail POP', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} };
+
+/** A token source that hands out `tokens` in order: the first from getAccessToken, the next on each refresh. */
+function tokenSource(tokens: string[]): TokenSource & { refreshed: Array<string | undefined> } {
+	let index = 0;
+	const refreshed: Array<string | undefined> = [];
+	return {
+		refreshed,
+		credentialType: 'mailServerOAuth2Api',
+		email: USER,
+		node: NODE,
+		getAccessToken: async () => tokens[index],
+		refresh: async (rejected?: string) => {
+			refreshed.push(rejected);
+			index = Math.min(index + 1, tokens.length - 1);
+			return tokens[index];
+		},
+		expiresAt: () => undefined,
+		renewAt: () => undefined,
+		redact: (text: unknown) => String(text),
+		rejectedAfterRefreshError: (error: TokenRejectedError) =>
+			new AccessTokenRejectedError(NODE, { type: 'mailServerOAuth2Api' }, { protocol: error.protocol, email: USER, challenge: error.challenge }),
+	};
+}
+
+let servers: FakePop3Server[] = [];
+let opened: Pop3Mailbox[] = [];
+afterEach(async () => {
+	for (const mailbox of opened) mailbox.destroy();
+	opened = [];
+	await Promise.all(servers.map((server) => server.close()));
+	servers = [];
+});
+
+type Override = (command: string, session: FakeSession) => Promise<boolean> | boolean;
+
+async function serve(mailbox: FakeMailbox, override?: Override): Promise<FakePop3Server> {
+	const fallback = mailbox.handler();
+	const server = await startFakePop3Server({
+		onCommand: async (command, session) => {
+			if (override && (await override(command, session))) return;
+			await fallback(command, session);
+		},
+	});
+	servers.push(server);
+	return server;
+}
+
+async function open(server: FakePop3Server, tokens: TokenSource, user = USER): Promise<Pop3Mailbox> {
+	const mailbox = await openPop3Mailbox({
+		endpoint: { host: '127.0.0.1', port: server.port, security: 'none', tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2' } },
+		tokens,
+		user,
+		timeouts: { connect: 3000, greeting: 3000, command: 3000, idle: 3000 },
+	});
+	opened.push(mailbox);
+	return mailbox;
+}
+
+const message = (subject: string) => `Subject: ${subject}\r\n\r\nbody of ${subject}\r\n`;
+
+describe('openPop3Mailbox', () => {
+	it('a refused token is refreshed once and retried on the same connection', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox);
+		const tokens = tokenSource([BAD_TOKEN, GOOD_TOKEN]);
+		const session = await open(server, tokens);
+		expect(tokens.refreshed).toEqual([BAD_TOKEN]);
+		expect(server.sessions).toHaveLength(1);
+		expect(server.allCommands.filter((command) => command.startsWith('AUTH'))).toHaveLength(2);
+		expect((await session.stat()).count).toBe(1);
+	});
+
+	it('when the server hangs up after refusing, the retry opens a new connection', async () => {
+		const mailbox = new FakeMailbox({ messages: [], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox, async (command, session) => {
+			if (command !== '') return false;
+			await session.send('-ERR [AUTH] Invalid credentials.\r\n');
+			session.end();
+			return true;
+		});
+		await open(server, tokenSource([BAD_TOKEN, GOOD_TOKEN]));
+		expect(server.sessions).toHaveLength(2);
+	});
+
+	it('refused again after the refresh: AccessTokenRejectedError, connection closed, no token anywhere in the error', async () => {
+		const mailbox = new FakeMailbox({ messages: [], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox);
+		const error = await open(server, tokenSource([BAD_TOKEN, `${BAD_TOKEN}-2`])).catch((caught: unknown) => caught);
+		expect(error).toBeInstanceOf(AccessTokenRejectedError);
+		expect((error as Error).message).toMatch(/status 400/);
+		for (const secret of [...secretForms(USER, BAD_TOKEN), ...secretForms(USER, `${BAD_TOKEN}-2`)]) {
+			expect(everythingIn(error)).not.toContain(secret);
+		}
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		expect(server.sessions.every((session) => session.closed)).toBe(true);
+	});
+
+	it('[SYS/PERM] (Gmail: POP disabled) is not a token problem: no refresh, connection closed', async () => {
+		const mailbox = new FakeMailbox({ messages: [], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox, async (command, session) => {
+			if (!command.startsWith('AUTH')) return false;
+			await session.send('-ERR [SYS/PERM] Your account is not enabled for POP access.\r\n');
+			return true;
+		});
+		const tokens = tokenSource([GOOD_TOKEN]);
+		await expect(open(server, tokens)).rejects.toBeInstanceOf(Pop3AccessDisabledError);
+		expect(tokens.refreshed).toEqual([]);
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		expect(server.sessions[0].closed).toBe(true);
+	});
+
+	it('sends the XOAUTH2 user it is given, e.g. Gmail recent mode; recent: only for the Google credential', async () => {
+		expect(xoauth2LoginUser(USER, { gmail: true, recentMode: true })).toBe(`recent:${USER}`);
+		expect(xoauth2LoginUser(USER, { gmail: true, recentMode: false })).toBe(USER);
+		expect(xoauth2LoginUser(USER, { gmail: false, recentMode: true })).toBe(USER);
+		const mailbox = new FakeMailbox({ messages: [message('a')], validToken: GOOD_TOKEN, user: `recent:${USER}` });
+		const server = await serve(mailbox);
+		const session = await open(server, tokenSource([GOOD_TOKEN]), `recent:${USER}`);
+		expect((await session.stat()).count).toBe(1);
+	});
+});
+
+describe('Pop3Mailbox operations', () => {
+	it('lists UIDL joined with LIST, oldest first; find() by UIDL; an unknown UIDL is Pop3MessageNotFoundError', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('bb')], uids: ['U1', 'U2'], validToken: GOOD_TOKEN, user: USER });
+		const session = await open(await serve(mailbox), tokenSource([GOOD_TOKEN]));
+		expect(await session.listing()).toEqual([
+			{ messageNumber: 1, uidl: 'U1', size: mailbox.messages[0].length },
+			{ messageNumber: 2, uidl: 'U2', size: mailbox.messages[1].length },
+		]);
+		expect((await session.find(' U2 ')).messageNumber).toBe(2);
+		await expect(session.find('U3')).rejects.toBeInstanceOf(Pop3MessageNotFoundError);
+	});
+
+	it('refuses a listing that gives one UIDL to two messages', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], uids: ['same', 'same'], validToken: GOOD_TOKEN, user: USER });
+		const session = await open(await serve(mailbox), tokenSource([GOOD_TOKEN]));
+		await expect(session.listing()).rejects.toThrow(new Pop3ProtocolError('The POP3 server gave the same UIDL to two messages ("same")'));
+	});
+
+	it('retrieve() releases the session even when the consumer never reads the stream', async () => {
+		const mailbox = new FakeMailbox({ messages: [`Subject: big\r\n\r\n${'x'.repeat(200_000)}\r\n`, message('b')], validToken: GOOD_TOKEN, user: USER });
+		const session = await open(await serve(mailbox), tokenSource([GOOD_TOKEN]));
+		const [first, second] = await session.listing();
+		await session.retrieve(first, async () => 'ignored');
+		const body = await session.retrieve(second, (stream) => readAll(stream));
+		expect(body.toString('latin1')).toBe(message('b'));
+	});
+
+	it('fetchNew: oldest unseen first, up to the limit, RETR then DELE per message; deletions applied only by QUIT', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('b'), message('c')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox);
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		const tracker = SeenTracker.empty('acct');
+		const result = await session.fetchNew(tracker, {
+			limit: 2,
+			deleteAfter: true,
+			continueOnMessageError: false,
+			consume: async (stream) => (await readAll(stream)).toString('latin1'),
+		});
+		expect(result.outcomes.map((outcome) => ('value' in outcome ? outcome.value : outcome.error))).toEqual([message('a'), message('b')]);
+		expect(result.remaining).toBe(1);
+		expect(server.allCommands.filter((command) => /^(RETR|DELE)/.test(command))).toEqual(['RETR 1', 'DELE 1', 'RETR 2', 'DELE 2']);
+		expect(mailbox.removed).toEqual([]);
+		expect(await session.quit()).toEqual(['uid-1', 'uid-2']);
+		expect(mailbox.removed).toEqual([1, 2]);
+		expect(tracker.compact().state.pendingDelete).toEqual(['uid-1', 'uid-2']);
+	});
+
+	it('fetchNew: a consumer failure is an outcome (message stays unseen) or, without continueOnMessageError, thrown', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('bad'), message('c')], validToken: GOOD_TOKEN, user: USER });
+		const session = await open(await serve(mailbox), tokenSource([GOOD_TOKEN]));
+		const consume = async (stream: NodeJS.ReadableStream) => {
+			const text = (await readAll(stream as never)).toString('latin1');
+			if (text.includes('bad')) throw new Error('cannot store this one');
+			return text;
+		};
+		const tracker = SeenTracker.empty('acct');
+		const result = await session.fetchNew(tracker, { deleteAfter: true, continueOnMessageError: true, consume });
+		expect(result.outcomes.map((outcome) => ('value' in outcome ? 'ok' : outcome.error.message))).toEqual(['ok', 'cannot store this one', 'ok']);
+		expect(tracker.observe(await session.listing()).unseen.map((entry) => entry.uidl)).toEqual(['uid-2']);
+
+		const strict = SeenTracker.empty('acct');
+		await expect(session.fetchNew(strict, { deleteAfter: false, continueOnMessageError: false, consume })).rejects.toThrow('cannot store this one');
+		// The session survived the consumer's failure.
+		expect(session.usable).toBe(true);
+		expect((await session.stat()).count).toBe(1);
+	});
+
+	it('fetchNew deletes messages of an earlier run whose deletion was never confirmed, without returning them again', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], validToken: GOOD_TOKEN, user: USER });
+		const session = await open(await serve(mailbox), tokenSource([GOOD_TOKEN]));
+		const { tracker } = SeenTracker.load({ version: 1, account: 'acct', uidls: ['uid-1'], pendingDelete: ['uid-1'] }, 'acct');
+		const result = await session.fetchNew(tracker, { deleteAfter: true, continueOnMessageError: false, consume: async (stream) => (await readAll(stream)).length });
+		expect(result.retriedDeletions).toBe(1);
+		expect(result.outcomes.map((outcome) => outcome.entry.uidl)).toEqual(['uid-2']);
+		await session.quit();
+		expect(mailbox.removed.sort()).toEqual([1, 2]);
+	});
+
+	it('destroy() ends without QUIT: nothing marked for deletion is removed', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox);
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		await session.delete((await session.listing())[0]);
+		session.destroy();
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		expect(server.allCommands).not.toContain('QUIT');
+		expect(mailbox.removed).toEqual([]);
+	});
+});
+
+describe('describePop3Failure', () => {
+	const context = { host: 'pop.example.com', port: 995, account: USER, gmail: true };
+	const cases: Array<[string, Error, RegExp, RegExp]> = [
+		['access disabled', new Pop3AccessDisabledError({ serverText: '[SYS/PERM] not enabled' }), /POP3 access is disabled for the account/, /Enable POP/],
+		['busy', new Pop3ServerBusyError({ serverText: '[IN-USE] locked' }), /is busy/, /try again later/],
+		['protocol', new Pop3ProtocolError('bad reply', { step: 'STAT' }), /malformed reply to STAT/, /nothing was lost/],
+		['timeout', new Pop3TimeoutError('RETR 1 (message body)', 60_000), /stopped answering \(step: RETR 1/, /Limit/],
+		['connection', new Pop3ConnectionError('connect ECONNREFUSED', { step: 'connect' }), /^The POP3 connection to pop\.example\.com:995 failed/, /pop\.gmail\.com, port 995/],
+		['certificate', new Pop3CertificateError('self-signed', { tlsCode: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), /not trusted/, /Ignore Mail Server Certificate Errors/],
+		['no STLS', new Pop3StlsUnavailableError('no STLS'), /cannot encrypt/, /SSL\/TLS/],
+		['no XOAUTH2', new Pop3MechanismUnsupportedError('offers PLAIN'), /does not accept OAuth2/, /OAuth2/],
+		['command refused', new Pop3CommandError('refused', { step: 'RETR 3', serverText: 'no such message' }), /refused RETR 3: no such message/, /run the node again/],
+		['not found', new Pop3MessageNotFoundError('X1'), /No message with UIDL "X1"/, /attributes\.uidl/],
+	];
+
+	it.each(cases)('%s: a message naming the cause and a description naming the fix', (_name, error, message, description) => {
+		const text = describePop3Failure(error, context);
+		expect(text?.message).toMatch(message);
+		expect(text?.description).toMatch(description);
+	});
+
+	it('leaves every other error to the caller', () => {
+		expect(describePop3Failure(new Error('other'), context)).toBeUndefined();
+	});
+});
