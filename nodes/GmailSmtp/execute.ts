@@ -64,14 +64,11 @@ export async function executeSend(this: IExecuteFunctions): Promise<INodeExecuti
 
 async function openSession(context: IExecuteFunctions, node: INode): Promise<Session> {
 	const credentialType = context.getNodeParameter('authentication', 0, GOOGLE_MAIL_CREDENTIAL_TYPE) as string;
-	const overrides: { smtp?: EndpointOverride } = {};
-	if (credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE) {
-		overrides.smtp = { port: Number(context.getNodeParameter('gmailPort', 0, 465)) };
-	}
+	const gmailPort = credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE ? context.getNodeParameter('gmailPort', 0, 465) : undefined;
 	const credentials = await context.getCredentials(credentialType);
 	let connection;
 	try {
-		connection = resolveMailConnection(credentialType, credentials, ['smtp'], overrides);
+		connection = resolveMailConnection(credentialType, credentials, ['smtp'], smtpOverrides(credentialType, gmailPort));
 	} catch (error) {
 		if (error instanceof MailCredentialFieldError) {
 			throw new NodeOperationError(node, error.message, { description: 'Check the SMTP settings of the credential' });
@@ -81,6 +78,15 @@ async function openSession(context: IExecuteFunctions, node: INode): Promise<Ses
 	const tokens = await createTokenSource(context, credentialType);
 	const sender = new SmtpSender({ endpoint: connection.smtp, tokens, logger: context.logger });
 	return { sender, accountEmail: connection.email };
+}
+
+/**
+ * The node's "Gmail Connection" choice (465 implicit TLS or 587 STARTTLS) for the Google credential; the generic
+ * credential brings its own host, port and security.
+ */
+export function smtpOverrides(credentialType: string, gmailPort: unknown): { smtp?: EndpointOverride } {
+	if (credentialType !== GOOGLE_MAIL_CREDENTIAL_TYPE) return {};
+	return { smtp: { port: Number(gmailPort ?? 465) } };
 }
 
 /** The parameters of one item; attachments are read from its binary data here. */

@@ -1,0 +1,84 @@
+/**
+ * The node's description: what n8n and migrating workflows rely on (type name, tool use, credentials and their
+ * test, the parameter names and defaults shared with n8n's Send Email v2.1), and the Gmail port choice.
+ */
+import type { INodeProperties } from 'n8n-workflow';
+
+import { GmailSmtp } from '../../../../nodes/GmailSmtp/GmailSmtp.node';
+import { smtpOverrides } from '../../../../nodes/GmailSmtp/execute';
+import { MAIL_CREDENTIAL_TEST_NAME } from '../../../../nodes/mail/auth/credentialTest';
+import { resolveMailConnection } from '../../../../nodes/mail/connection';
+
+const node = new GmailSmtp();
+const properties = node.description.properties;
+
+function property(name: string): INodeProperties {
+	const found = properties.find((entry) => entry.name === name);
+	if (!found) throw new Error(`no parameter ${name}`);
+	return found;
+}
+
+function option(name: string): INodeProperties {
+	const found = (property('options').options as INodeProperties[]).find((entry) => entry.name === name);
+	if (!found) throw new Error(`no option ${name}`);
+	return found;
+}
+
+describe('Gmail SMTP node description', () => {
+	it('is the action node gmailSmtp, usable as an AI tool, with either credential and the shared credential test', () => {
+		expect(node.description).toMatchObject({ name: 'gmailSmtp', displayName: 'Gmail SMTP', usableAsTool: true, inputs: ['main'], outputs: ['main'] });
+		expect(node.description.credentials).toEqual([
+			expect.objectContaining({ name: 'googleMailOAuth2Api', required: true, testedBy: MAIL_CREDENTIAL_TEST_NAME }),
+			expect.objectContaining({ name: 'mailServerOAuth2Api', required: true, testedBy: MAIL_CREDENTIAL_TEST_NAME }),
+		]);
+		expect(typeof node.methods.credentialTest[MAIL_CREDENTIAL_TEST_NAME]).toBe('function');
+	});
+
+	it('keeps n8n Send Email v2.1’s parameter names, values and defaults', () => {
+		for (const name of ['fromEmail', 'toEmail', 'subject', 'text', 'html']) expect(property(name)).toMatchObject({ type: 'string', default: '' });
+		expect(property('emailFormat').default).toBe('html');
+		expect((property('emailFormat').options ?? []).map((entry) => (entry as { value: string }).value)).toEqual(['text', 'html', 'both']);
+		expect(property('text').displayOptions).toEqual({ show: { emailFormat: ['text', 'both'] } });
+		expect(property('html').displayOptions).toEqual({ show: { emailFormat: ['html', 'both'] } });
+		for (const name of ['ccEmail', 'bccEmail', 'replyTo', 'attachments', 'fileAttachments']) expect(option(name)).toMatchObject({ type: 'string', default: '' });
+		expect(option('appendAttribution')).toMatchObject({ type: 'boolean', default: true });
+	});
+
+	it('offers threading, reply mode, Message-ID, priority, sender name and custom headers', () => {
+		for (const name of ['inReplyTo', 'references', 'messageId', 'senderName']) expect(option(name).type).toBe('string');
+		expect(option('replyToInputEmail')).toMatchObject({ type: 'boolean', default: false });
+		expect(option('priority')).toMatchObject({ type: 'options', default: 'normal' });
+		expect(option('customHeaders').type).toBe('fixedCollection');
+	});
+});
+
+describe('Gmail connection choice', () => {
+	const google = { email: 'me@gmail.com' };
+
+	it('is implicit TLS on 465 by default and STARTTLS (required) on 587', () => {
+		expect(resolveMailConnection('googleMailOAuth2Api', google, ['smtp'], smtpOverrides('googleMailOAuth2Api', undefined)).smtp).toMatchObject({
+			host: 'smtp.gmail.com',
+			port: 465,
+			security: 'tls',
+			secure: true,
+			requireTLS: false,
+		});
+		expect(resolveMailConnection('googleMailOAuth2Api', google, ['smtp'], smtpOverrides('googleMailOAuth2Api', 587)).smtp).toMatchObject({
+			host: 'smtp.gmail.com',
+			port: 587,
+			security: 'starttls',
+			secure: false,
+			requireTLS: true,
+		});
+	});
+
+	it('leaves the generic credential’s own SMTP settings alone', () => {
+		expect(smtpOverrides('mailServerOAuth2Api', 587)).toEqual({});
+		const data = { email: 'me@example.com', smtpHost: 'smtp.example.com', smtpPort: 2525, smtpSecurity: 'starttls' };
+		expect(resolveMailConnection('mailServerOAuth2Api', data, ['smtp'], smtpOverrides('mailServerOAuth2Api', 465)).smtp).toMatchObject({
+			host: 'smtp.example.com',
+			port: 2525,
+			security: 'starttls',
+		});
+	});
+});
