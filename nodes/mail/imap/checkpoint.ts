@@ -15,7 +15,7 @@ import type { IDataObject } from 'n8n-workflow';
 
 /** Tolerance for clock differences and for INTERNALDATEs that are not in strict UID order. */
 export const TIME_RULE_SKEW_MS = 5 * 60 * 1000;
-/** How many recently judged messages are remembered per folder (bounded: static data is rewritten on every emit). */
+/** How many recently emitted messages are remembered per folder (bounded: static data is rewritten on every emit). */
 export const RECENT_RING_SIZE = 100;
 
 export interface BacklogRule {
@@ -30,7 +30,7 @@ export interface BacklogRule {
 	notBefore?: number;
 	/** Skip backlog messages whose INTERNALDATE is at or before this time (epoch ms): they may have been forgotten. */
 	notThrough?: number;
-	/** Skip backlog messages whose fingerprint is in the recent ring (already judged under the old UIDVALIDITY). */
+	/** Skip backlog messages whose fingerprint is in the recent ring (already emitted under the old UIDVALIDITY). */
 	skipRecent?: boolean;
 }
 
@@ -41,9 +41,9 @@ export interface FolderCheckpoint {
 	lastUid: number;
 	/** When this position was taken (local clock, epoch ms). */
 	positionedAt: number;
-	/** Newest INTERNALDATE (server clock, epoch ms) among the judged messages. */
-	newestJudgedAt?: number;
-	/** Ring of recently judged messages, `<internalDate ms>:<fingerprint>`, sorted by time, oldest first. */
+	/** Newest INTERNALDATE (server clock, epoch ms) among the emitted messages. */
+	newestEmittedAt?: number;
+	/** Ring of recently emitted messages, `<internalDate ms>:<fingerprint>`, sorted by time, oldest first. */
 	recent: string[];
 	/** Newest INTERNALDATE that had to be dropped from the full ring (messages at or before it cannot be told apart). */
 	forgottenThrough?: number;
@@ -85,9 +85,9 @@ export function initialCheckpoint(
 
 /**
  * The UIDVALIDITY rule. Old UIDs are meaningless in the new folder, so every message in it is judged again, but a
- * message counts only when (1) its INTERNALDATE is no older than the newest message already judged minus a skew
+ * message counts only when (1) its INTERNALDATE is no older than the newest message already emitted minus a skew
  * (so old mail is never emitted again, and mail that arrived while the folder was replaced is not missed), and (2)
- * its fingerprint is not in the ring of recently judged messages (so the messages inside the skew window that were
+ * its fingerprint is not in the ring of recently emitted messages (so the messages inside the skew window that were
  * already emitted are not emitted twice). Messages restored into the new folder with older dates are treated as old.
  */
 export function repositionForNewUidValidity(
@@ -95,12 +95,12 @@ export function repositionForNewUidValidity(
 	mailbox: { uidValidity: string; uidNext: number },
 	now: number,
 ): FolderCheckpoint {
-	const reference = previous.newestJudgedAt ?? previous.positionedAt;
+	const reference = previous.newestEmittedAt ?? previous.positionedAt;
 	return {
 		uidValidity: mailbox.uidValidity,
 		lastUid: 0,
 		positionedAt: now,
-		newestJudgedAt: previous.newestJudgedAt,
+		newestEmittedAt: previous.newestEmittedAt,
 		recent: [...previous.recent],
 		forgottenThrough: previous.forgottenThrough,
 		backlog: {
@@ -139,7 +139,10 @@ export function backlogAdmits(
 	return true;
 }
 
-/** The checkpoint after judging one message (emitted or filtered out). Keeps the ring bounded and sorted. */
+/**
+ * The checkpoint after judging one message. With `internalDate` it was emitted and joins the ring (bounded, sorted by
+ * time); without, it was filtered out or vanished and only moves `lastUid`.
+ */
 export function afterJudging(
 	checkpoint: FolderCheckpoint,
 	message: { uid: number; internalDate?: number; fingerprint: string },
@@ -148,17 +151,23 @@ export function afterJudging(
 	if (next.backlog?.throughUid !== undefined && next.lastUid >= next.backlog.throughUid) delete next.backlog;
 	if (message.internalDate === undefined) return next;
 
-	next.newestJudgedAt = Math.max(checkpoint.newestJudgedAt ?? message.internalDate, message.internalDate);
-	const entries = checkpoint.recent.filter((entry) => !entry.endsWith(`:${message.fingerprint}`));
-	entries.push(`${message.internalDate}:${message.fingerprint}`);
-	entries.sort((a, b) => entryTime(a) - entryTime(b));
+	next.newestEmittedAt = Math.max(checkpoint.newestEmittedAt ?? message.internalDate, message.internalDate);
+	const entry = `${message.internalDate}:${message.fingerprint}`;
+	const entries = checkpoint.recent.filter((existing) => !existing.endsWith(`:${message.fingerprint}`));
+	// Usually the newest: insert from the end to keep the ring sorted by time.
+	let position = entries.length;
+	while (position > 0 && entryTime(entries[position - 1]) > message.internalDate) position--;
+	entries.splice(position, 0, entry);
 	// Entries older than the time rule's window can never be consulted again.
-	const windowStart = next.newestJudgedAt - TIME_RULE_SKEW_MS;
+	const windowStart = next.newestEmittedAt - TIME_RULE_SKEW_MS;
 	let forgotten = checkpoint.forgottenThrough;
-	while (entries.length > 0 && (entries.length > RECENT_RING_SIZE || entryTime(entries[0]) < windowStart)) {
-		const dropped = entryTime(entries.shift() as string);
+	let drop = 0;
+	while (drop < entries.length && (entries.length - drop > RECENT_RING_SIZE || entryTime(entries[drop]) < windowStart)) {
+		const dropped = entryTime(entries[drop]);
 		if (dropped >= windowStart) forgotten = Math.max(forgotten ?? dropped, dropped);
+		drop++;
 	}
+	if (drop > 0) entries.splice(0, drop);
 	next.recent = entries;
 	if (forgotten !== undefined) next.forgottenThrough = forgotten;
 	return next;
@@ -190,10 +199,10 @@ export class CheckpointStore {
 	}
 
 	set(folder: string, checkpoint: FolderCheckpoint): void {
-		const state = this.read();
-		const folders: Record<string, FolderCheckpoint> = {};
-		for (const [name, value] of Object.entries(state.folders)) folders[name] = cloneCheckpoint(value);
-		folders[folder] = cloneCheckpoint(checkpoint);
+		// Checkpoints are never modified in place (every change makes a new object), so the other folders' entries
+		// can be shared with the previous state; only the one written is copied away from the caller.
+		const folders: Record<string, FolderCheckpoint> = { ...this.read().folders };
+		folders[folder] = copyCheckpoint(checkpoint);
 		this.staticData[STATE_KEY] = { version: STATE_VERSION, folders } as unknown as IDataObject;
 	}
 
@@ -210,6 +219,12 @@ export class CheckpointStore {
 		}
 		return state as StoredState;
 	}
+}
+
+function copyCheckpoint(checkpoint: FolderCheckpoint): FolderCheckpoint {
+	const copy: FolderCheckpoint = { ...checkpoint, recent: [...checkpoint.recent] };
+	if (checkpoint.backlog) copy.backlog = { ...checkpoint.backlog };
+	return copy;
 }
 
 function cloneCheckpoint(checkpoint: FolderCheckpoint): FolderCheckpoint {

@@ -1,0 +1,194 @@
+/**
+ * Benchmark of the Gmail IMAP Trigger on the local mail stack (not a test: it prints numbers, asserts nothing).
+ *
+ *   npx tsx test/bench/imapTrigger.bench.ts [--latency-count 20] [--catchup-count 5000] [--big-mb 25]
+ *
+ * Side by side, in one run, on the same stack and the same messages:
+ *   1. delivery → emit latency of the trigger, against the moment a raw imapflow client IDLEing on the same
+ *      mailbox sees the `exists` notification (the floor: Dovecot batches notifications for ~0.5 s);
+ *   2. emitted messages/s for a catch-up of N waiting messages (one run per message, and in batches of 50),
+ *      against raw imapflow FETCH of the same messages' sources; peak RSS during the catch-up;
+ *   3. peak RSS while one message with a large attachment is emitted (attachment as binary data).
+ * The trigger runs inside the n8n-like context of test/integration/imap/triggerHarness.ts, so items are built
+ * exactly as in n8n (MIME parsing, binary data as base64), but no workflow runs behind the emits.
+ */
+import * as crypto from 'node:crypto';
+import { ImapFlow } from 'imapflow';
+
+import { CredentialStore, TriggerHarness } from '../integration/imap/triggerHarness';
+import { startStack, type RunningStack } from '../stack';
+
+function option(name: string, fallback: number): number {
+	const index = process.argv.indexOf(name);
+	return index >= 0 ? Number(process.argv[index + 1]) : fallback;
+}
+
+function sleep(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function percentile(values: number[], p: number): number {
+	const sorted = [...values].sort((a, b) => a - b);
+	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
+
+/** Samples RSS every 20 ms until stopped; returns the peak. */
+function rssSampler(): { stop: () => number } {
+	let peak = process.memoryUsage().rss;
+	const timer = setInterval(() => {
+		peak = Math.max(peak, process.memoryUsage().rss);
+	}, 20);
+	return {
+		stop: () => {
+			clearInterval(timer);
+			return Math.max(peak, process.memoryUsage().rss);
+		},
+	};
+}
+
+async function rawClient(stack: RunningStack, user: string): Promise<ImapFlow> {
+	const client = new ImapFlow({
+		host: stack.host,
+		port: stack.ports.imaps,
+		secure: true,
+		tls: stack.tlsOptions(),
+		auth: { user, accessToken: await stack.accessToken(user) },
+		logger: false,
+		autoIdleDelay: 50,
+	});
+	client.on('error', () => undefined);
+	await client.connect();
+	return client;
+}
+
+async function trigger(stack: RunningStack, user: string, options: Record<string, unknown>, format = 'simple') {
+	const tokens = await stack.issueTokens(user);
+	const harness = new TriggerHarness({
+		stack,
+		credentials: new CredentialStore(stack, user, tokens),
+		parameters: { mailbox: 'INBOX', postProcessAction: 'nothing', format, downloadAttachments: true, options },
+	});
+	return harness;
+}
+
+async function fill(stack: RunningStack, user: string, count: number): Promise<void> {
+	const parallel = 16;
+	let next = 0;
+	await Promise.all(
+		Array.from({ length: parallel }, async () => {
+			while (next < count) {
+				const index = next++;
+				await stack.deliver(
+					{ to: user, subject: `catch-up ${index}`, text: `message ${index}\n${'lorem ipsum '.repeat(20)}` },
+					{ via: 'lmtp' },
+				);
+			}
+		}),
+	);
+}
+
+async function latency(stack: RunningStack, count: number): Promise<void> {
+	const user = stack.newMailbox('bench-lat');
+	const raw = await rawClient(stack, user);
+	const seen: number[] = [];
+	raw.on('exists', () => seen.push(Date.now()));
+	await raw.mailboxOpen('INBOX');
+	const node = await trigger(stack, user, {});
+	await node.activate();
+	await sleep(500);
+	const rawLatency: number[] = [];
+	const nodeLatency: number[] = [];
+	for (let index = 0; index < count; index++) {
+		const rawBefore = seen.length;
+		const emitsBefore = node.emits.length;
+		const sentAt = Date.now();
+		await stack.deliver({ to: user, subject: `latency ${index}`, text: 'x' });
+		await node.waitFor(() => node.emits.length > emitsBefore && seen.length > rawBefore, 10_000, 'both observers');
+		rawLatency.push(seen[rawBefore] - sentAt);
+		nodeLatency.push(node.emits[emitsBefore].at - sentAt);
+		await sleep(300);
+	}
+	await node.deactivate();
+	await raw.logout();
+	console.log(`\n1. Delivery (SMTP, through Postfix) → notification, ${count} messages, ms`);
+	console.log(`   raw imapflow IDLE 'exists'   p50 ${percentile(rawLatency, 50)}  p90 ${percentile(rawLatency, 90)}  max ${Math.max(...rawLatency)}`);
+	console.log(`   Gmail IMAP Trigger emit      p50 ${percentile(nodeLatency, 50)}  p90 ${percentile(nodeLatency, 90)}  max ${Math.max(...nodeLatency)}`);
+	console.log(`   ratio (p50)                  ${(percentile(nodeLatency, 50) / percentile(rawLatency, 50)).toFixed(2)}×`);
+}
+
+async function catchUp(stack: RunningStack, count: number): Promise<void> {
+	const user = stack.newMailbox('bench-catchup');
+	const filled = Date.now();
+	await fill(stack, user, count);
+	console.log(`\n2. Catch-up of ${count} waiting messages (filled over LMTP in ${((Date.now() - filled) / 1000).toFixed(1)} s)`);
+
+	const raw = await rawClient(stack, user);
+	await raw.mailboxOpen('INBOX');
+	let rawStarted = Date.now();
+	let fetched = 0;
+	for await (const message of raw.fetch('1:*', { uid: true, source: true })) if (message.source) fetched++;
+	const rawSeconds = (Date.now() - rawStarted) / 1000;
+	await raw.logout();
+	console.log(`   raw imapflow FETCH sources     ${fetched} in ${rawSeconds.toFixed(2)} s = ${Math.round(fetched / rawSeconds)} msg/s`);
+
+	for (const mode of [{ outputMode: 'perMessage' }, { outputMode: 'batch', batchSize: 50 }]) {
+		if (global.gc) global.gc();
+		const baseline = process.memoryUsage().rss;
+		const sampler = rssSampler();
+		const node = await trigger(stack, user, { startFrom: 'unread', ...mode });
+		rawStarted = Date.now();
+		await node.activate();
+		const emitted = () => node.emits.reduce((sum, emit) => sum + emit.items.length, 0);
+		await node.waitFor(() => emitted() >= count, 600_000, 'catch-up');
+		const seconds = (Date.now() - rawStarted) / 1000;
+		const peak = sampler.stop();
+		await node.deactivate();
+		const label = mode.outputMode === 'batch' ? 'trigger, batches of 50      ' : 'trigger, one run per message';
+		console.log(
+			`   ${label}   ${emitted()} in ${seconds.toFixed(2)} s = ${Math.round(emitted() / seconds)} msg/s ` +
+				`(${node.emits.length} emits; ${(rawSeconds / seconds).toFixed(3)}× raw), RSS ${mb(baseline)} → peak ${mb(peak)} MB`,
+		);
+	}
+}
+
+async function bigMessage(stack: RunningStack, megabytes: number): Promise<void> {
+	const user = stack.newMailbox('bench-big');
+	const attachment = crypto.randomBytes(megabytes * 1024 * 1024);
+	await stack.deliver(
+		{ to: user, subject: 'big', text: 'a big attachment', attachments: [{ filename: 'big.bin', content: attachment }] },
+		{ via: 'lmtp' },
+	);
+	if (global.gc) global.gc();
+	const node = await trigger(stack, user, { startFrom: 'unread' });
+	const baseline = process.memoryUsage().rss;
+	const sampler = rssSampler();
+	const started = Date.now();
+	await node.activate();
+	await node.waitFor(() => node.emits.length === 1, 120_000, 'the big message');
+	const seconds = (Date.now() - started) / 1000;
+	const peak = sampler.stop();
+	const binary = node.emits[0].items[0].binary?.attachment_0;
+	const exact = Buffer.from(binary?.data ?? '', 'base64').equals(attachment);
+	await node.deactivate();
+	console.log(`\n3. One message with a ${megabytes} MB attachment (streamed, attachment kept as base64 binary data)`);
+	console.log(`   emitted in ${seconds.toFixed(2)} s, attachment byte-exact: ${exact}, RSS ${mb(baseline)} → peak ${mb(peak)} MB (+${mb(peak - baseline)} MB)`);
+}
+
+async function main(): Promise<void> {
+	const stack = await startStack();
+	try {
+		console.log(`Gmail IMAP Trigger benchmark, Node ${process.version}, ${new Date().toISOString()}`);
+		await latency(stack, option('--latency-count', 20));
+		await catchUp(stack, option('--catchup-count', 5000));
+		await bigMessage(stack, option('--big-mb', 25));
+	} finally {
+		await stack.stop();
+	}
+}
+
+main().catch((error) => {
+	console.error(error);
+	process.exitCode = 1;
+});
