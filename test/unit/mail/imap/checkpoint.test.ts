@@ -130,7 +130,7 @@ describe('CheckpointStore in n8n static data', () => {
 	it('marks n8n\'s observable static data as changed on every write, also for nested checkpoints', () => {
 		// As n8n builds it: the workflow's static data, and the node's object inside it.
 		const workflowData = ObservableObject.create({} as IDataObject, undefined, { ignoreEmptyOnFirstChild: true });
-		workflowData['node:Trigger'] = ObservableObject.create({}, workflowData);
+		workflowData['node:Trigger'] = ObservableObject.create({}, workflowData as Parameters<typeof ObservableObject.create>[1]);
 		workflowData.__dataChanged = false;
 		const store = new CheckpointStore(workflowData['node:Trigger'] as IDataObject);
 
