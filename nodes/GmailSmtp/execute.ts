@@ -36,11 +36,12 @@ export async function executeSend(this: IExecuteFunctions): Promise<INodeExecuti
 	const results: INodeExecutionData[] = [];
 
 	let session: Promise<Session> | undefined;
-	let lasting: NodeOperationError | undefined;
+	/** The original error of a failure that would repeat for every item (re-reported per item, not retried). */
+	let lasting: unknown;
 	try {
 		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 			try {
-				if (lasting) throw lasting;
+				if (lasting !== undefined) throw lasting;
 				const input = await readComposeInput(this, itemIndex, items[itemIndex], link);
 				// Connect only once an item is ready to go: a run whose items are all invalid opens no connection.
 				// A failed setup (credential fields, no token) stays failed: every later item gets the same error.
@@ -51,7 +52,7 @@ export async function executeSend(this: IExecuteFunctions): Promise<INodeExecuti
 				results.push({ json: { ...sent }, pairedItem: { item: itemIndex } });
 			} catch (error) {
 				const nodeError = toNodeError(node, error, itemIndex);
-				if (isLasting(error)) lasting = nodeError;
+				if (isLasting(error)) lasting = error;
 				if (!this.continueOnFail()) throw nodeError;
 				results.push({ json: { error: nodeError.message }, pairedItem: { item: itemIndex } });
 			}

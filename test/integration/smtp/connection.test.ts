@@ -201,6 +201,23 @@ describe('TLS certificate verification', () => {
 		expect(await messageCount(stack, recipient)).toBe(0);
 	});
 
+	it('with Continue On Fail reports the refused certificate for every item, naming each, after one attempt', async () => {
+		const user = stack.newMailbox('tls');
+		const recipient = stack.newMailbox('rcpt');
+		const log = new PostfixLog(stack);
+		const run = await runSmtpNode({
+			credential: await senderCredential(stack, user, 'smtps', { allowUnauthorizedCerts: false }),
+			parameters: { authentication: 'mailServerOAuth2Api', toEmail: recipient, subject: 's', emailFormat: 'text', text: 'x', options: {} },
+			items: [{ json: {} }, { json: {} }, { json: {} }],
+			continueOnFail: true,
+		});
+		expect(run.output?.map((item) => String(item.json.error))).toEqual(
+			[0, 1, 2].map((index) => expect.stringMatching(new RegExp(`^The TLS certificate of .* was refused: .* \\(item ${index}\\)$`))),
+		);
+		await new Promise((resolve) => setTimeout(resolve, 300));
+		expect(await log.settledConnects('smtps', 1)).toBe(1);
+	});
+
 	it('connects when the credential’s "Ignore Mail Server Certificate Errors" is on', async () => {
 		const user = stack.newMailbox('tls');
 		const recipient = stack.newMailbox('rcpt');
