@@ -1,7 +1,7 @@
 /**
  * Benchmark of the Gmail IMAP Trigger on the local mail stack (not a test: it prints numbers, asserts nothing).
  *
- *   npx tsx test/bench/imapTrigger.bench.ts [--latency-count 20] [--catchup-count 5000] [--big-mb 25]
+ *   node --expose-gc --import tsx test/bench/imapTrigger.bench.ts [--latency-count 20] [--catchup-count 5000] [--big-mb 25]
  *
  * Side by side, in one run, on the same stack and the same messages:
  *   1. delivery → emit latency of the trigger, against the moment a raw imapflow client IDLEing on the same

@@ -1,0 +1,100 @@
+import type { IDataObject, ITriggerFunctions } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
+
+import { readTriggerSettings } from '../../../../nodes/GmailImapTrigger/config';
+import { GmailImapTrigger } from '../../../../nodes/GmailImapTrigger/GmailImapTrigger.node';
+import { TEST_NODE } from './watcherHarness';
+
+function context(parameters: IDataObject): ITriggerFunctions {
+	return {
+		getNode: () => TEST_NODE,
+		getNodeParameter: (name: string, fallback?: unknown) => (parameters[name] === undefined ? fallback : parameters[name]),
+	} as unknown as ITriggerFunctions;
+}
+
+describe('Gmail IMAP Trigger parameters', () => {
+	it('reads n8n Email Trigger parameters with their defaults', () => {
+		const settings = readTriggerSettings(context({ mailbox: 'INBOX' }), false);
+		expect(settings.credentialType).toBe('googleMailOAuth2Api');
+		expect(settings.watcher).toMatchObject({
+			folders: ['INBOX'],
+			start: { mode: 'new' },
+			filter: undefined,
+			output: { mode: 'perMessage' },
+			pollIntervalMs: 60_000,
+			postActions: { markRead: true, addLabels: [], removeLabels: [], moveTo: undefined, delete: false },
+		});
+		expect(settings.items).toEqual({ format: 'simple', downloadAttachments: false, attachmentPrefix: 'attachment_', maxAttachmentBytes: undefined });
+	});
+
+	it('combines custom rules and the Gmail search, extra folders, post-actions, batching and the start position', () => {
+		const settings = readTriggerSettings(
+			context({
+				authentication: 'mailServerOAuth2Api',
+				mailbox: 'INBOX',
+				postProcessAction: 'nothing',
+				format: 'resolved',
+				dataPropertyAttachmentsPrefixName: 'file_',
+				options: {
+					additionalFolders: ['Support', ' ', 'Sales'],
+					customEmailConfig: '["UNSEEN", ["FROM", "billing@example.com"]]',
+					gmailSearch: 'has:attachment',
+					addLabels: 'Done, Invoices/2024',
+					removeLabels: '\\Inbox',
+					moveToFolder: ' Archive ',
+					outputMode: 'batch',
+					batchSize: 25,
+					startFrom: 'since',
+					since: '2024-03-01T00:00:00Z',
+					maxAttachmentSizeMb: 2,
+					pollIntervalSeconds: 30,
+				},
+			}),
+			false,
+		);
+		expect(settings.watcher).toMatchObject({
+			folders: ['INBOX', 'Support', 'Sales'],
+			filter: { seen: false, from: 'billing@example.com', gmraw: 'has:attachment' },
+			output: { mode: 'batch', size: 25 },
+			start: { mode: 'since', since: Date.parse('2024-03-01T00:00:00Z') },
+			pollIntervalMs: 30_000,
+			postActions: { markRead: false, addLabels: ['Done', 'Invoices/2024'], removeLabels: ['\\Inbox'], moveTo: 'Archive', delete: false },
+		});
+		expect(settings.items).toEqual({ format: 'resolved', downloadAttachments: true, attachmentPrefix: 'file_', maxAttachmentBytes: 2 * 1024 * 1024 });
+	});
+
+	it('makes "Test step" read-only: no post-actions, one message, the newest match first', () => {
+		const settings = readTriggerSettings(context({ mailbox: 'INBOX', postProcessAction: 'read', options: { outputMode: 'batch' } }), true);
+		expect(settings.watcher.postActions).toBeUndefined();
+		expect(settings.watcher).toMatchObject({ maxEmits: 1, startAtNewestMatch: true, output: { mode: 'perMessage' } });
+	});
+
+	it('reports bad parameters as NodeOperationErrors naming the option', () => {
+		expect(() => readTriggerSettings(context({ mailbox: 'INBOX', options: { customEmailConfig: 'UNSEEN' } }), false)).toThrow(NodeOperationError);
+		expect(() => readTriggerSettings(context({ mailbox: ' ' }), false)).toThrow(/mailbox/);
+		expect(() => readTriggerSettings(context({ mailbox: 'INBOX', options: { startFrom: 'since', since: '' } }), false)).toThrow(/Since/);
+	});
+});
+
+describe('Gmail IMAP Trigger description', () => {
+	const { description } = new GmailImapTrigger();
+
+	it('keeps n8n Email Trigger (IMAP) v2.2 parameter names and values', () => {
+		const names = description.properties.map((property) => property.name);
+		for (const name of ['mailbox', 'postProcessAction', 'format', 'downloadAttachments', 'dataPropertyAttachmentsPrefixName', 'options']) {
+			expect(names).toContain(name);
+		}
+		const options = description.properties.find((property) => property.name === 'options')?.options as IDataObject[];
+		expect(options.find((option) => option.name === 'customEmailConfig')).toMatchObject({ default: '["UNSEEN"]' });
+		expect(description.properties.find((property) => property.name === 'postProcessAction')?.default).toBe('read');
+	});
+
+	it('is a trigger with both credentials, each tested by the IMAP login check', () => {
+		expect(description).toMatchObject({ name: 'gmailImapTrigger', group: ['trigger'], inputs: [] });
+		expect(description.credentials?.map((credential) => [credential.name, credential.testedBy])).toEqual([
+			['googleMailOAuth2Api', 'mailOAuth2ImapLoginTest'],
+			['mailServerOAuth2Api', 'mailOAuth2ImapLoginTest'],
+		]);
+		expect(description.usableAsTool).toBeUndefined();
+	});
+});
