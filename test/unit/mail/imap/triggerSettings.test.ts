@@ -84,7 +84,7 @@ describe('Gmail IMAP Trigger description', () => {
 		for (const name of ['mailbox', 'postProcessAction', 'format', 'downloadAttachments', 'dataPropertyAttachmentsPrefixName', 'options']) {
 			expect(names).toContain(name);
 		}
-		const options = description.properties.find((property) => property.name === 'options')?.options as IDataObject[];
+		const options = description.properties.find((property) => property.name === 'options')?.options as unknown as IDataObject[];
 		expect(options.find((option) => option.name === 'customEmailConfig')).toMatchObject({ default: '["UNSEEN"]' });
 		expect(description.properties.find((property) => property.name === 'postProcessAction')?.default).toBe('read');
 	});
