@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { FetchMessageObject, FetchQueryObject, SearchObject } from 'imapflow';
 import type { INodeExecutionData } from 'n8n-workflow';
+import { NodeOperationError } from 'n8n-workflow';
 
 import { TokenRejectedError } from '../auth/errors';
 import { AccessTokenRejectedError, TokenRefreshFailedError } from '../auth/tokenErrors';
@@ -303,6 +304,7 @@ export class MailboxWatcher {
 		if (usesGmailOnlyKeys(this.config.filter) && !client.capabilities.has('X-GM-EXT-1')) {
 			throw new WatcherConfigurationError('The Gmail search (X-GM-RAW / labels) needs a Gmail server; this server does not offer X-GM-EXT-1');
 		}
+		let newest: { folder: string; uid: number; date: number } | undefined;
 		for (const folder of this.config.folders) {
 			const status = await client.status(folder, { uidNext: true, uidValidity: true });
 			if (!status || status.uidNext === undefined || status.uidValidity === undefined) {
@@ -310,12 +312,19 @@ export class MailboxWatcher {
 			}
 			const mailbox = { uidValidity: String(status.uidValidity), uidNext: status.uidNext };
 			if (this.config.startAtNewestMatch) {
-				await this.positionAtNewestMatch(client, folder, mailbox);
+				// Manual "Test step": nothing is saved; every folder starts at "now" and the newest match is found below.
+				this.deps.checkpoints.set(folder, initialCheckpoint({ mode: 'new' }, this.now(), mailbox));
+				const match = await this.newestMatch(client, folder);
+				if (match && (!newest || match.date > newest.date)) newest = { folder, ...match };
 				continue;
 			}
 			if (!this.deps.checkpoints.get(folder)) {
 				this.deps.checkpoints.set(folder, initialCheckpoint(this.config.start, this.now(), mailbox));
 			}
+		}
+		if (newest) {
+			const checkpoint = this.deps.checkpoints.get(newest.folder) as FolderCheckpoint;
+			this.deps.checkpoints.set(newest.folder, { ...checkpoint, lastUid: newest.uid - 1 });
 		}
 		if (this.config.filter) {
 			// Let the server judge the filter once now, so a rejected search fails the activation, not a later cycle.
@@ -329,17 +338,18 @@ export class MailboxWatcher {
 		}
 	}
 
-	/** Manual mode: make the newest message matching the filter the next one to be emitted. */
-	private async positionAtNewestMatch(client: ImapClient, folder: string, mailbox: { uidValidity: string; uidNext: number }): Promise<void> {
-		const checkpoint = initialCheckpoint({ mode: 'new' }, this.now(), mailbox);
+	/** Manual mode: the newest message of a folder that matches the filter, with its INTERNALDATE. */
+	private async newestMatch(client: ImapClient, folder: string): Promise<{ uid: number; date: number } | undefined> {
 		const lock = await client.getMailboxLock(folder);
 		try {
 			const matches = await client.search(this.config.filter ?? { all: true }, { uid: true });
-			if (matches && matches.length > 0) checkpoint.lastUid = Math.max(...matches) - 1;
+			if (!matches || matches.length === 0) return undefined;
+			const uid = Math.max(...matches);
+			const metadata = await this.fetchMetadata(client, [uid]);
+			return { uid, date: toEpoch(metadata.get(uid)?.internalDate) ?? 0 };
 		} finally {
 			lock.release();
 		}
-		this.deps.checkpoints.set(folder, checkpoint);
 	}
 
 	/** No server at activation: folders without a checkpoint start by time (see initialCheckpoint). */
@@ -352,7 +362,9 @@ export class MailboxWatcher {
 	}
 
 	private describeStartError(error: unknown): Error {
-		if (error instanceof WatcherConfigurationError || this.deps.isUnrecoverable(error)) return error as Error;
+		// n8n's own errors (token source: reconnect needed, token refused after refresh, ...) already say what to do.
+		if (error instanceof WatcherConfigurationError || error instanceof NodeOperationError) return error;
+		if (this.deps.isUnrecoverable(error)) return error as Error;
 		if (isMailboxMissing(error)) {
 			return new WatcherConfigurationError(`A watched folder does not exist on the server: ${errorText(error)}`);
 		}
@@ -381,6 +393,7 @@ export class MailboxWatcher {
 
 	/** Runs cycles on one session until it ends (or is replaced by a rollover). */
 	private async serve(session: ImapSession): Promise<void> {
+		this.wakeOnEnd(session);
 		this.scheduleRollover(session);
 		this.dirty = true;
 		this.verifySelected = true;
@@ -392,6 +405,7 @@ export class MailboxWatcher {
 				const next = await this.rollover(active);
 				if (next) {
 					active = next;
+					this.wakeOnEnd(next);
 					this.dirty = true;
 					this.verifySelected = true;
 				}
@@ -410,6 +424,7 @@ export class MailboxWatcher {
 		}
 	}
 
+	/** Waits for new mail, a poll, a rollover, a run that finished, the session's end or stop(). */
 	private waitForWake(session: ImapSession): Promise<void> {
 		return new Promise<void>((resolve) => {
 			let settled = false;
@@ -420,9 +435,13 @@ export class MailboxWatcher {
 				resolve();
 			};
 			this.wake = finish;
-			void session.ended.then(finish);
-			if (this.dirty || this.rolloverDue || this.stopped) finish();
+			if (this.dirty || this.rolloverDue || this.stopped || !session.isOpen) finish();
 		});
+	}
+
+	/** One listener per session (not per wait, which would pile up closures on a long-lived session). */
+	private wakeOnEnd(session: ImapSession): void {
+		void session.ended.then(() => this.wake?.());
 	}
 
 	private scheduleRollover(session: ImapSession): void {

@@ -428,6 +428,19 @@ describe('MailboxWatcher: manual "Test step"', () => {
 		expect(h.emittedUids()).toEqual([newestUnread.uid]);
 	});
 
+	it('takes the newest match across all watched folders', async () => {
+		const server = new FakeImapServer(['INBOX', 'Support']);
+		server.deliver('INBOX', { date: new Date(Date.now() - 60_000) });
+		const newest = server.deliver('Support', { date: new Date() });
+		server.deliver('INBOX', { date: new Date(Date.now() - 30_000) });
+		const h = await start(server, { folders: ['INBOX', 'Support'], maxEmits: 1, startAtNewestMatch: true });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emits.length === 1);
+		await sleep(200);
+		expect(h.emits).toHaveLength(1);
+		expect(h.emits[0]).toMatchObject({ uids: [newest.uid], folders: ['Support'] });
+	});
+
 	it('waits for the next message when nothing matches yet', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { maxEmits: 1, startAtNewestMatch: true });
