@@ -130,6 +130,11 @@ export interface FetchNewResult<T> {
 export class Pop3Mailbox {
 	/** UIDLs marked with DELE in this session: gone once quit() succeeds. */
 	private readonly markedForDeletion = new Set<string>();
+	/**
+	 * The listing, read once per session: a POP3 session works on a snapshot of the maildrop (RFC 1939 §5, message
+	 * numbers do not change), and the only change during it, DELE, is applied to the copy as well.
+	 */
+	private cachedListing?: ListingEntry[];
 
 	constructor(private readonly client: Pop3Client) {}
 
@@ -147,6 +152,11 @@ export class Pop3Mailbox {
 	 * must name the same message numbers; anything else is a broken server.
 	 */
 	async listing(): Promise<ListingEntry[]> {
+		this.cachedListing ??= await this.readListing();
+		return [...this.cachedListing];
+	}
+
+	private async readListing(): Promise<ListingEntry[]> {
 		const uids = await this.client.uidl();
 		const sizes = await this.client.list();
 		const sizeOf = new Map(sizes.map((entry) => [entry.messageNumber, entry.size]));
@@ -197,6 +207,7 @@ export class Pop3Mailbox {
 	async delete(entry: ListingEntry): Promise<void> {
 		await this.client.dele(entry.messageNumber);
 		this.markedForDeletion.add(entry.uidl);
+		this.cachedListing = this.cachedListing?.filter((listed) => listed.messageNumber !== entry.messageNumber);
 	}
 
 	/**

@@ -164,6 +164,17 @@ describe('Pop3Mailbox operations', () => {
 		await expect(session.find('U3')).rejects.toBeInstanceOf(Pop3MessageNotFoundError);
 	});
 
+	it('reads the listing once per session; a message marked deleted drops out of it, as on the server', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('b'), message('c')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox);
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		await session.find('uid-1');
+		await session.delete(await session.find('uid-2'));
+		await expect(session.find('uid-2')).rejects.toBeInstanceOf(Pop3MessageNotFoundError);
+		expect((await session.listing()).map((entry) => entry.uidl)).toEqual(['uid-1', 'uid-3']);
+		expect(server.allCommands.filter((command) => command === 'UIDL' || command === 'LIST')).toEqual(['UIDL', 'LIST']);
+	});
+
 	it('refuses a listing that gives one UIDL to two messages', async () => {
 		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], uids: ['same', 'same'], validToken: GOOD_TOKEN, user: USER });
 		const session = await open(await serve(mailbox), tokenSource([GOOD_TOKEN]));
