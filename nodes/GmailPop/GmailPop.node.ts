@@ -13,7 +13,7 @@ export class GmailPop implements INodeType {
 		icon: { light: 'file:gmailPop.svg', dark: 'file:gmailPop.dark.svg' },
 		group: ['input'],
 		version: 1,
-		subtitle: '={{{ getAll: "Get new messages", getCount: "Count messages", get: "Get a message", delete: "Delete a message" }[$parameter["operation"]]}}',
+		subtitle: '={{ { getAll: "Get new messages", getCount: "Count messages", get: "Get a message", delete: "Delete a message" }[$parameter["operation"]] }}',
 		description:
 			'Downloads email over POP3 with OAuth2 (Gmail or any XOAUTH2 mail server), each message once: new messages, count, get or delete by UIDL',
 		defaults: { name: 'Gmail POP' },
