@@ -133,6 +133,34 @@ describe('n8n with the package installed as a community package', () => {
 		expect(setRuns?.[0].data?.main[0]?.[0].json.marker).toBe(marker);
 	}, minutes(5));
 
+	test('a published workflow runs its trigger inside the server until it is deactivated', async () => {
+		const workflowId = await running().importWorkflow({
+			name: 'e2e smoke schedule',
+			nodes: [
+				{
+					id: randomUUID(),
+					name: 'Every second',
+					type: 'n8n-nodes-base.scheduleTrigger',
+					typeVersion: 1.2,
+					position: [0, 0],
+					parameters: { rule: { interval: [{ field: 'seconds', secondsInterval: 1 }] } },
+				},
+			],
+			connections: {},
+		});
+		expect(await running().listExecutions(workflowId)).toEqual([]);
+
+		// Published through the CLI, as an operator would; the running server must notice and start the trigger.
+		await running().publishWorkflow(workflowId);
+		const executions = await running().waitForExecutions(workflowId, 2, 60_000);
+		expect(executions.every((execution) => execution.mode === 'trigger' && execution.status === 'success')).toBe(true);
+
+		await running().deactivateWorkflow(workflowId);
+		const afterDeactivation = (await running().listExecutions(workflowId)).length;
+		await new Promise((resolve) => setTimeout(resolve, 3000));
+		expect((await running().listExecutions(workflowId)).length).toBe(afterDeactivation);
+	}, minutes(3));
+
 	test('an imported credential is stored encrypted and reads back the same after a restart', async () => {
 		const credentialId = randomUUID().replace(/-/g, '').slice(0, 16);
 		// Test data only: these values are fabricated and grant nothing anywhere.

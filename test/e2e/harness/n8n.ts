@@ -68,7 +68,8 @@ export interface WorkflowImport {
 
 /** An execution as n8n's public API returns it. */
 export interface Execution {
-	id: number;
+	/** Numeric, but the public API sends it as a string. */
+	id: string;
 	workflowId: string;
 	mode: string;
 	status: 'canceled' | 'crashed' | 'error' | 'new' | 'running' | 'success' | 'unknown' | 'waiting';
@@ -461,7 +462,7 @@ class RunningN8n implements N8nInstance {
 			executions.push(...page.data);
 			cursor = page.nextCursor ?? undefined;
 		} while (cursor);
-		return executions.sort((a, b) => a.id - b.id);
+		return executions.sort((a, b) => Number(a.id) - Number(b.id));
 	}
 
 	async waitForExecutions(
