@@ -1,6 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports, @n8n/community-nodes/no-restricted-globals --
- * The check logs in with imapflow (the package's IMAP engine) and bounds the whole attempt with one timer; n8n-workflow
- * offers no cancellable timer. This package already targets self-hosted n8n only (see eslint.config.mjs). */
 /**
  * Checks a mail credential by logging in over IMAP with the access token as stored, and reports success or the
  * server's decoded XOAUTH2 refusal.

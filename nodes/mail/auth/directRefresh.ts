@@ -1,7 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports --
- * The fallback for n8n versions without helpers.refreshOAuth2Token talks to the token endpoint itself, with Node's
- * own HTTP client so it needs no extra dependency. This package already targets self-hosted n8n only
- * (see eslint.config.mjs). */
 /**
  * The refresh_token grant (RFC 6749 section 6) sent straight to the token URL. Used only where n8n offers no
  * `helpers.refreshOAuth2Token` (older n8n): the result cannot be saved to the credential, so the caller keeps it

@@ -1,5 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports --
- * imapflow is the package's IMAP engine; this package targets self-hosted n8n only (see eslint.config.mjs). */
 import { ImapFlow } from 'imapflow';
 import type {
 	CopyResponseObject,

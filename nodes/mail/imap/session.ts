@@ -1,6 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports, @n8n/community-nodes/no-restricted-globals --
- * imapflow is the package's IMAP engine, and a session bounds its polite LOGOUT with a timer; this package targets
- * self-hosted n8n only (see eslint.config.mjs). */
 import type { ExistsEvent, ImapFlowOptions } from 'imapflow';
 
 import { TokenRejectedError } from '../auth/errors';

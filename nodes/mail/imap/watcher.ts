@@ -1,7 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports, @n8n/community-nodes/no-restricted-globals --
- * A long-running IMAP watcher needs imapflow (the package's IMAP engine), node:stream for streamed message sources,
- * and timers (poll interval, token rollover, reconnect backoff) that n8n-workflow has no cancellable equivalent
- * for. This package targets self-hosted n8n only (see eslint.config.mjs). */
 import type { Readable } from 'node:stream';
 import type { FetchMessageObject, FetchQueryObject, SearchObject } from 'imapflow';
 import type { INodeExecutionData } from 'n8n-workflow';

@@ -1,6 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports --
- * mailparser is the package's MIME engine and messages arrive as node:stream Readables; this package targets
- * self-hosted n8n only (see eslint.config.mjs). */
 import type { Headers } from 'mailparser';
 import type { IBinaryKeyData, IDataObject, INodeExecutionData } from 'n8n-workflow';
 

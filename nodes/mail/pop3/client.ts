@@ -1,6 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports, @n8n/community-nodes/no-restricted-globals --
- * A POP3 client needs raw sockets (node:net, node:tls) and a timer per protocol step; n8n-workflow offers neither a
- * socket API nor cancellable timers. This package already targets self-hosted n8n only (see eslint.config.mjs). */
 import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import * as tls from 'node:tls';

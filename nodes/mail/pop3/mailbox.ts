@@ -1,6 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports --
- * RETR bodies are node:stream Readables handed to the MIME parser; this package targets self-hosted n8n only
- * (see eslint.config.mjs). */
 import type { Readable } from 'node:stream';
 
 import { withTokenRetry, type TokenSource } from '../auth/tokens';

@@ -1,6 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports --
- * Message bodies are handed out as node:stream Readables so they flow into the MIME parser with backpressure instead
- * of being buffered; this package already targets self-hosted n8n only (see eslint.config.mjs). */
 import { Readable } from 'node:stream';
 
 import { Pop3ProtocolError } from './errors';

@@ -1,5 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports --
- * Types of nodemailer, the package's SMTP engine; this package targets self-hosted n8n only (see eslint.config.mjs). */
 /**
  * Turns the node's parameters for one item into nodemailer mail options, checking every value that reaches a
  * header or the envelope. Pure: no I/O (attachments arrive already read, see attachments.ts).

@@ -1,5 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports --
- * nodemailer is the package's SMTP engine; this package targets self-hosted n8n only (see eslint.config.mjs). */
 /**
  * One pooled nodemailer transport per node execution: a single SMTP connection, opened on the first message,
  * reused for every item, closed at the end.

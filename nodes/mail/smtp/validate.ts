@@ -1,6 +1,3 @@
-/* eslint-disable @n8n/community-nodes/no-restricted-imports --
- * nodemailer's address parser is the one its composer uses, so what we validate is what it will send; this package
- * targets self-hosted n8n only (see eslint.config.mjs). */
 /**
  * Checks for values that end up in message headers or the SMTP envelope. Everything here refuses rather than
  * repairs: a value with a line break is how header injection works ("a@x.com\r\nBcc: b@y.com" parses as a
