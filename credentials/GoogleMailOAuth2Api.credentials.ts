@@ -16,9 +16,6 @@ export class GoogleMailOAuth2Api implements ICredentialType {
 
 	displayName = 'Google Mail (IMAP/SMTP/POP) OAuth2 API';
 
-	// A community package links to its own documentation with a full URL (@n8n/community-nodes/credential-documentation-url);
-	// the camelCase rule is meant for slugs on docs.n8n.io inside n8n's own repository.
-	// eslint-disable-next-line n8n-nodes-base/cred-class-field-documentation-url-miscased
 	documentationUrl = 'https://www.npmjs.com/package/n8n-nodes-gmail-xoauth2#google-mail-credential';
 
 	icon = { light: 'file:icons/googleMail.svg', dark: 'file:icons/googleMail.dark.svg' } as const;

@@ -46,9 +46,6 @@ export class MailServerOAuth2Api implements ICredentialType {
 
 	displayName = 'Mail Server (XOAUTH2) OAuth2 API';
 
-	// A community package links to its own documentation with a full URL (@n8n/community-nodes/credential-documentation-url);
-	// the camelCase rule is meant for slugs on docs.n8n.io inside n8n's own repository.
-	// eslint-disable-next-line n8n-nodes-base/cred-class-field-documentation-url-miscased
 	documentationUrl = 'https://www.npmjs.com/package/n8n-nodes-gmail-xoauth2#mail-server-xoauth2-credential';
 
 	icon = { light: 'file:icons/mailServer.svg', dark: 'file:icons/mailServer.dark.svg' } as const;

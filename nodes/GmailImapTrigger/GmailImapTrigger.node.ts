@@ -38,8 +38,6 @@ export class GmailImapTrigger implements INodeType {
 		activationMessage: 'New emails in the watched folders will now start this workflow.',
 		defaults: { name: 'Gmail IMAP Trigger' },
 		inputs: [],
-		// The two lint plugins disagree here; NodeConnectionTypes.Main is n8n's current form (the value is 'main').
-		// eslint-disable-next-line n8n-nodes-base/node-class-description-outputs-wrong
 		outputs: [NodeConnectionTypes.Main],
 		credentials: [
 			{

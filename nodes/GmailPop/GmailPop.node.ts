@@ -18,10 +18,7 @@ export class GmailPop implements INodeType {
 			'Downloads email over POP3 with OAuth2 (Gmail or any XOAUTH2 mail server), each message once: new messages, count, get or delete by UIDL',
 		defaults: { name: 'Gmail POP' },
 		usableAsTool: true,
-		// The two lint plugins disagree here; NodeConnectionTypes.Main is n8n's current form (the value is 'main').
-		// eslint-disable-next-line n8n-nodes-base/node-class-description-inputs-wrong-regular-node
 		inputs: [NodeConnectionTypes.Main],
-		// eslint-disable-next-line n8n-nodes-base/node-class-description-outputs-wrong
 		outputs: [NodeConnectionTypes.Main],
 		credentials: [
 			{

@@ -17,10 +17,7 @@ export class GmailSmtp implements INodeType {
 		description: 'Sends email over SMTP with OAuth2 (Gmail or any XOAUTH2 mail server), one connection per run',
 		defaults: { name: 'Gmail SMTP' },
 		usableAsTool: true,
-		// The two lint plugins disagree here; NodeConnectionTypes.Main is n8n's current form (the value is 'main').
-		// eslint-disable-next-line n8n-nodes-base/node-class-description-inputs-wrong-regular-node
 		inputs: [NodeConnectionTypes.Main],
-		// eslint-disable-next-line n8n-nodes-base/node-class-description-outputs-wrong
 		outputs: [NodeConnectionTypes.Main],
 		credentials: [
 			{
