@@ -248,8 +248,11 @@ class RunningN8n implements N8nInstance {
 		for (const port of [this.port, this.brokerPort]) {
 			if (await portInUse(port)) throw new Error(`port ${port} is already in use; cannot start n8n there`);
 		}
-		this.startCount += 1;
-		this.logFile = path.join(this.logsDir, `n8n-start-${this.startCount}.log`);
+		// Numbered per start; a reused user folder continues its numbering rather than mixing two starts in one file.
+		do {
+			this.startCount += 1;
+			this.logFile = path.join(this.logsDir, `n8n-start-${this.startCount}.log`);
+		} while (fs.existsSync(this.logFile));
 		const logStream = fs.openSync(this.logFile, 'a');
 		const started = Date.now();
 		const child = spawn(this.installation.nodeExecutable, [this.installation.n8nEntry, 'start'], {
