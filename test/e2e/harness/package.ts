@@ -46,7 +46,14 @@ export function buildAndPack(log: (line: string) => void = () => undefined): Pro
 	packedThisProcess ??= (async () => {
 		const build = await runChecked('npm', ['run', 'build'], { cwd: repoRoot, timeoutMs: 10 * 60 * 1000 });
 		log(`npm run build took ${build.seconds.toFixed(1)}s`);
-		const packDir = path.join(e2eCacheRoot, 'packs', `${process.pid}-${Date.now()}`);
+		const packsRoot = path.join(e2eCacheRoot, 'packs');
+		fs.mkdirSync(packsRoot, { recursive: true });
+		// Tarballs of earlier runs are only needed while their run installs them (seconds); drop the old ones.
+		for (const entry of fs.readdirSync(packsRoot)) {
+			const folder = path.join(packsRoot, entry);
+			if (Date.now() - fs.statSync(folder).mtimeMs > 60 * 60 * 1000) fs.rmSync(folder, { recursive: true, force: true });
+		}
+		const packDir = path.join(packsRoot, `${process.pid}-${Date.now()}`);
 		fs.mkdirSync(packDir, { recursive: true });
 		const pack = await runChecked('npm', ['pack', '--json', '--pack-destination', packDir], {
 			cwd: repoRoot,
