@@ -1,5 +1,5 @@
 /**
- * Three projects so the fast loop (`npm run test:unit`) never needs the mail stack.
+ * Three projects (unit, integration, e2e) so the fast loop (`npm run test:unit`) never needs the mail stack.
  * Integration and end-to-end suites share one real stack per jest run (globalSetup) and run in band:
  * they assert on connection counts and mailbox state, which parallel workers would muddle.
  */
@@ -19,6 +19,7 @@ module.exports = {
 			transform: tsTransform,
 			testMatch: ['<rootDir>/test/unit/**/*.test.ts'],
 			roots,
+			modulePathIgnorePatterns: ['<rootDir>/.cache/'],
 		},
 		{
 			displayName: 'integration',
@@ -26,10 +27,21 @@ module.exports = {
 			transform: tsTransform,
 			testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
 			roots,
+			modulePathIgnorePatterns: ['<rootDir>/.cache/'],
 			// One real mail stack (Dovecot, Postfix, token server) per jest run; test files reach it with getStack().
 			globalSetup: '<rootDir>/test/stack/jest/globalSetup.js',
 			globalTeardown: '<rootDir>/test/stack/jest/globalTeardown.js',
 			setupFilesAfterEnv: ['<rootDir>/test/stack/jest/afterEachFile.ts'],
+		},
+		{
+			// A real n8n 2.x (Node 24, pinned, cached in .cache/e2e) with the packed package installed as a community
+			// package; the tests set their own long timeouts (the first run installs n8n).
+			displayName: 'e2e',
+			testEnvironment: 'node',
+			transform: tsTransform,
+			testMatch: ['<rootDir>/test/e2e/**/*.test.ts'],
+			roots,
+			modulePathIgnorePatterns: ['<rootDir>/.cache/'],
 		},
 	],
 };
