@@ -22,8 +22,7 @@ import type { MailEndpoint } from '../connection';
 import { MailCredentialFieldError, resolveMailConnection } from '../connection';
 import { parseTokenData } from './tokens';
 import { describeErrorSafely } from './redact';
-import type { XOAuth2Challenge } from './xoauth2';
-import { describeXOAuth2Challenge } from './xoauth2';
+import { decodeXOAuth2Challenge, describeXOAuth2Challenge } from './xoauth2';
 
 /** The name under which nodes register the test (`methods.credentialTest`, `testedBy`). */
 export const MAIL_CREDENTIAL_TEST_NAME = 'mailOAuth2ImapLoginTest';
@@ -120,24 +119,12 @@ function describeLoginFailure(error: unknown, where: string, secrets: string[]):
 		response?: unknown;
 	};
 	if (shape.authenticationFailed === true) {
-		const challenge = toChallenge(shape.oauthError);
-		const reason = challenge ? describeXOAuth2Challenge(challenge) : 'the server refused the token';
+		const reason = describeXOAuth2Challenge(decodeXOAuth2Challenge(shape.oauthError));
 		const serverText = [shape.responseText, shape.response].find((value): value is string => typeof value === 'string');
 		const server = serverText ? ` (${describeErrorSafely(serverText, secrets)})` : '';
 		return `IMAP login to ${where} failed: ${reason}${server}`;
 	}
 	return `Could not log in to ${where}: ${describeErrorSafely(error, secrets)}`;
-}
-
-function toChallenge(value: unknown): XOAuth2Challenge | undefined {
-	if (!value || typeof value !== 'object') return undefined;
-	const record = value as Record<string, unknown>;
-	const challenge: XOAuth2Challenge = {};
-	for (const key of ['status', 'schemes', 'scope'] as const) {
-		const field = record[key];
-		if (typeof field === 'string' || typeof field === 'number') challenge[key] = String(field);
-	}
-	return challenge;
 }
 
 function collectSecrets(data: ICredentialDataDecryptedObject): string[] {

@@ -14,7 +14,7 @@ export class TokenRejectedError extends Error {
 	readonly serverText?: string;
 
 	constructor(protocol: MailProtocol, options: { challenge?: XOAuth2Challenge; serverText?: string; cause?: unknown } = {}) {
-		const reason = options.challenge ? describeXOAuth2Challenge(options.challenge) : 'the server refused the token';
+		const reason = describeXOAuth2Challenge(options.challenge);
 		const server = options.serverText ? `: ${options.serverText}` : '';
 		super(`${protocol.toUpperCase()} login with OAuth2 failed, ${reason}${server}`, { cause: options.cause });
 		this.name = 'TokenRejectedError';

@@ -94,7 +94,7 @@ export class AccessTokenRejectedError extends NodeOperationError {
 		credential: CredentialLabel,
 		details: { protocol: MailProtocol; email: string; challenge?: XOAuth2Challenge; serverText?: string },
 	) {
-		const reason = details.challenge ? describeXOAuth2Challenge(details.challenge) : 'the server refused the token';
+		const reason = describeXOAuth2Challenge(details.challenge);
 		const server = details.serverText ? ` (${details.serverText})` : '';
 		super(node, `The ${details.protocol.toUpperCase()} server refused a freshly refreshed access token: ${reason}${server}`, {
 			description:

@@ -27,32 +27,39 @@ export function buildXOAuth2InitialResponse(user: string, accessToken: string): 
 }
 
 /**
- * Decodes the server's base64 JSON challenge (IMAP `+ <b64>`, SMTP `334 <b64>`, POP `+ <b64>`).
- * Returns undefined when the text is not such a challenge, so callers can fall back to the raw reply.
+ * Reads the server's XOAUTH2 error challenge, in either form a caller has it: the base64 JSON text as it arrives
+ * (IMAP `+ <b64>`, SMTP `334 <b64>`, POP `+ <b64>`), or the object a library already decoded from it (imapflow's
+ * `oauthError`). Returns undefined when the input is neither, so callers can fall back to the raw reply.
  */
-export function decodeXOAuth2Challenge(base64Text: string): XOAuth2Challenge | undefined {
+export function decodeXOAuth2Challenge(challenge: unknown): XOAuth2Challenge | undefined {
+	const parsed = typeof challenge === 'string' ? parseBase64Json(challenge) : challenge;
+	if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+	const record = parsed as Record<string, unknown>;
+	const decoded: XOAuth2Challenge = {};
+	for (const key of ['status', 'schemes', 'scope'] as const) {
+		const value = record[key];
+		if (typeof value === 'string' || typeof value === 'number') decoded[key] = String(value);
+	}
+	return decoded;
+}
+
+function parseBase64Json(base64Text: string): unknown {
 	const trimmed = base64Text.trim();
 	if (!trimmed || !/^[A-Za-z0-9+/=_-]+$/.test(trimmed)) return undefined;
-	let parsed: unknown;
 	try {
-		parsed = JSON.parse(Buffer.from(trimmed, 'base64').toString('utf8'));
+		return JSON.parse(Buffer.from(trimmed, 'base64').toString('utf8'));
 	} catch {
 		return undefined;
 	}
-	if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
-	const record = parsed as Record<string, unknown>;
-	const challenge: XOAuth2Challenge = {};
-	for (const key of ['status', 'schemes', 'scope'] as const) {
-		const value = record[key];
-		if (typeof value === 'string' || typeof value === 'number') challenge[key] = String(value);
-	}
-	return challenge;
 }
 
-/** One sentence for an error message, e.g. `the server answered status 401 (scope "https://mail.google.com/")`. */
-export function describeXOAuth2Challenge(challenge: XOAuth2Challenge): string {
+/**
+ * One phrase for an error message, e.g. `the server answered status 401 (scope "https://mail.google.com/")`;
+ * without a challenge (the server refused with plain text only), `the server refused the token`.
+ */
+export function describeXOAuth2Challenge(challenge: XOAuth2Challenge | undefined): string {
 	const parts: string[] = [];
-	parts.push(challenge.status ? `the server answered status ${challenge.status}` : 'the server refused the token');
-	if (challenge.scope) parts.push(`(scope "${challenge.scope}")`);
+	parts.push(challenge?.status ? `the server answered status ${challenge.status}` : 'the server refused the token');
+	if (challenge?.scope) parts.push(`(scope "${challenge.scope}")`);
 	return parts.join(' ');
 }

@@ -73,6 +73,23 @@ describe('decodeXOAuth2Challenge', () => {
 	it('ignores fields it does not know and values of the wrong type', () => {
 		expect(decodeXOAuth2Challenge(b64('{"status":{"x":1},"scope":"s","extra":"y"}'))).toEqual({ scope: 's' });
 	});
+
+	it("reads the object imapflow already decoded (its error's oauthError) with the same rules", () => {
+		expect(decodeXOAuth2Challenge({ status: 401, schemes: 'bearer', scope: ['x'], extra: 'y' })).toEqual({
+			status: '401',
+			schemes: 'bearer',
+		});
+		expect(decodeXOAuth2Challenge({})).toEqual({});
+	});
+
+	it.each([
+		['undefined', undefined],
+		['null', null],
+		['a number', 401],
+		['an array', [{ status: '401' }]],
+	])('returns undefined for %s', (_label, input) => {
+		expect(decodeXOAuth2Challenge(input)).toBeUndefined();
+	});
 });
 
 describe('describeXOAuth2Challenge', () => {
@@ -83,5 +100,8 @@ describe('describeXOAuth2Challenge', () => {
 	});
 	it('still says something without a status', () => {
 		expect(describeXOAuth2Challenge({})).toBe('the server refused the token');
+	});
+	it('says the same without any challenge (a refusal in plain text)', () => {
+		expect(describeXOAuth2Challenge(undefined)).toBe('the server refused the token');
 	});
 });
