@@ -35,7 +35,7 @@ export interface MailEndpoint {
 	secure: boolean;
 	/** STARTTLS must succeed before login (nodemailer `requireTLS`, imapflow `doSTARTTLS: true`, POP `STLS`). */
 	requireTLS: boolean;
-	/** Spread into tls.connect / imapflow `tls` / nodemailer `tls`. */
+	/** What the credential decided about TLS; protocol clients get it through tlsOptionsFor(). */
 	tls: TlsSettings;
 }
 
@@ -146,6 +146,18 @@ export function readAccountEmail(credentialType: MailCredentialType, data: Reado
 		throw new MailCredentialFieldError('email', `must be a full Gmail or Google Workspace address, got "${email}"`);
 	}
 	return email;
+}
+
+/**
+ * The TLS options for connecting to an endpoint, in the shape node:tls `connect`, imapflow's `tls` and nodemailer's
+ * `tls` all take: certificate verification as the credential says, TLS 1.2 or newer, SNI unless the host is an IP
+ * address. `servername` is left out rather than set to undefined: imapflow merges this object over its own SNI
+ * choice (Object.assign), where an explicit undefined would erase it. A new object on every call, so a caller may
+ * add to it (a private CA in tests).
+ */
+export function tlsOptionsFor(endpoint: Pick<MailEndpoint, 'tls'>): TlsSettings {
+	const { rejectUnauthorized, minVersion, servername } = endpoint.tls;
+	return { rejectUnauthorized, minVersion, ...(servername ? { servername } : {}) };
 }
 
 /** 'auto' → implicit TLS, except on the well-known STARTTLS ports of the protocol. */

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 
 import { withTokenRetry, type TokenSource } from '../auth/tokens';
-import type { MailEndpoint } from '../connection';
+import { tlsOptionsFor, type MailEndpoint } from '../connection';
 import { Pop3Client, type Pop3ClientOptions, type Pop3Stat, type Pop3TlsOptions, type Pop3Timeouts } from './client';
 import { Pop3ConnectionError, Pop3ProtocolError } from './errors';
 import type { ListingEntry, SeenTracker } from './seenState';
@@ -59,12 +59,7 @@ export async function openPop3Mailbox(options: OpenPop3MailboxOptions): Promise<
 		host: options.endpoint.host,
 		port: options.endpoint.port,
 		security: options.endpoint.security,
-		tls: {
-			rejectUnauthorized: options.endpoint.tls.rejectUnauthorized,
-			servername: options.endpoint.tls.servername,
-			minVersion: options.endpoint.tls.minVersion,
-			...options.tls,
-		},
+		tls: { ...tlsOptionsFor(options.endpoint), ...options.tls },
 		timeouts: options.timeouts,
 		logger: options.logger,
 	};

@@ -23,7 +23,7 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { TokenRejectedError } from '../auth/errors';
 import type { TokenSource } from '../auth/tokens';
-import type { MailEndpoint } from '../connection';
+import { tlsOptionsFor, type MailEndpoint } from '../connection';
 
 export type SmtpLogger = Pick<Logger, 'debug' | 'warn'>;
 
@@ -195,11 +195,7 @@ export class SmtpSender {
 			requireTLS: endpoint.requireTLS,
 			// 'none' (the generic credential's explicit choice): do not even try STARTTLS.
 			ignoreTLS: endpoint.security === 'none',
-			tls: {
-				rejectUnauthorized: endpoint.tls.rejectUnauthorized,
-				minVersion: endpoint.tls.minVersion,
-				...(endpoint.tls.servername ? { servername: endpoint.tls.servername } : {}),
-			},
+			tls: tlsOptionsFor(endpoint),
 			auth: {
 				type: 'OAuth2',
 				user: tokens.email,

@@ -4,6 +4,7 @@ import {
 	isIpLiteral,
 	resolveMailConnection,
 	securityForPort,
+	tlsOptionsFor,
 } from '../../../nodes/mail/connection';
 
 const generic = (overrides: Record<string, unknown> = {}) => ({
@@ -151,6 +152,28 @@ describe('resolveMailConnection: generic mail server credential', () => {
 
 	it('rejects credential types it does not know', () => {
 		expect(() => resolveMailConnection('gmailOAuth2', generic(), ['imap'])).toThrow('Unsupported credential type');
+	});
+});
+
+describe('tlsOptionsFor', () => {
+	it('gives verification, TLS 1.2 and the host as SNI name for a named host', () => {
+		const { imap } = resolveMailConnection('mailServerOAuth2Api', generic(), ['imap']);
+		expect(tlsOptionsFor(imap)).toEqual({ rejectUnauthorized: true, minVersion: 'TLSv1.2', servername: 'imap.example.test' });
+	});
+
+	it('leaves servername out (not undefined) for an IP address, so a client keeps its own SNI choice', () => {
+		const { pop3 } = resolveMailConnection('mailServerOAuth2Api', generic({ popHost: '127.0.0.1' }), ['pop3']);
+		const options = tlsOptionsFor(pop3);
+		expect(options).toEqual({ rejectUnauthorized: true, minVersion: 'TLSv1.2' });
+		expect(Object.keys(options)).not.toContain('servername');
+	});
+
+	it('carries allowUnauthorizedCerts, and returns a new object each time (callers add a CA to it)', () => {
+		const { smtp } = resolveMailConnection('mailServerOAuth2Api', generic({ allowUnauthorizedCerts: true }), ['smtp']);
+		const first = tlsOptionsFor(smtp);
+		expect(first.rejectUnauthorized).toBe(false);
+		expect(first).not.toBe(tlsOptionsFor(smtp));
+		expect(first).not.toBe(smtp.tls);
 	});
 });
 
