@@ -37,13 +37,17 @@ export interface ImapClient {
 	getMailboxLock(path: string, options?: MailboxLockOptions): Promise<MailboxLockObject>;
 	mailboxOpen(path: string, options?: MailboxOpenOptions): Promise<MailboxObject>;
 	status(path: string, query: StatusQuery): Promise<StatusObject | false>;
+	/** false: the server refused (NO/BAD); undefined: no mailbox selected (imapflow 2.10: also after the connection closed). */
 	search(query: SearchObject, options?: MessageRangeOptions): Promise<number[] | false | undefined>;
 	fetch(range: string, query: FetchQueryObject, options?: FetchOptions): AsyncGenerator<FetchMessageObject, false | void, undefined>;
+	/** {} (no `content`) both for a missing message and when no mailbox is selected, as after a close. */
 	download(range: string, part?: string, options?: DownloadOptions): Promise<DownloadObject | DownloadNotFound>;
 	messageFlagsAdd(range: string, flags: string[], options?: StoreOptions): Promise<boolean>;
 	messageFlagsRemove(range: string, flags: string[], options?: StoreOptions): Promise<boolean>;
-	messageMove(range: string, destination: string, options?: MessageRangeOptions): Promise<CopyResponseObject | false>;
-	messageDelete(range: string, options?: MessageRangeOptions): Promise<boolean>;
+	/** imapflow 2.10 resolves undefined (not false) when no mailbox is selected, as after a close. */
+	messageMove(range: string, destination: string, options?: MessageRangeOptions): Promise<CopyResponseObject | false | undefined>;
+	/** imapflow 2.10 resolves undefined (not false) when no mailbox is selected, as after a close. */
+	messageDelete(range: string, options?: MessageRangeOptions): Promise<boolean | undefined>;
 	on(event: 'close', listener: () => void): unknown;
 	on(event: 'error', listener: (error: Error) => void): unknown;
 	on(event: 'exists', listener: (data: ExistsEvent) => void): unknown;

@@ -86,7 +86,8 @@ export async function applyPostActions(client: ImapClient, uids: readonly number
 	}
 	if (plan.moveTo) {
 		const moved = await client.messageMove(range, plan.moveTo, { uid: true });
-		if (moved === false) throw new Error(`The server refused to move the message(s) to "${plan.moveTo}"`);
+		// undefined (imapflow: no mailbox selected, e.g. the connection closed) is no success either.
+		if (!moved) throw new Error(`The server refused to move the message(s) to "${plan.moveTo}"`);
 	} else if (plan.delete) {
 		const deleted = await client.messageDelete(range, { uid: true });
 		if (!deleted) throw new Error('The server refused to delete the message(s)');

@@ -4,6 +4,14 @@
  * and the exact commands the trigger sends (UID ranges, Gmail label STOREs, X-GM-RAW searches).
  * Search is evaluated for the keys the trigger uses; any other key throws, so a test can never pass on a query
  * the fake silently ignored.
+ *
+ * Edge answers follow imapflow 2.10 (node_modules/imapflow/dist/cjs), because the trigger must read them right:
+ * - no mailbox selected (also after the connection closed, which clears `mailbox`): search() resolves undefined,
+ *   download() resolves {}, fetch() throws NoMailboxSelected (NoConnection once closed), a STORE resolves false,
+ *   MOVE and EXPUNGE resolve undefined;
+ * - the connection gone: commands that reach imapflow's run() throw NoConnection (STORE, MOVE, EXPUNGE, STATUS, SELECT);
+ * - NO/BAD from the server (see FakeImapServer.refuse): search() resolves false, fetch() and download() throw an
+ *   error with responseStatus 'NO', STORE/MOVE/EXPUNGE resolve false.
  */
 import { EventEmitter } from 'node:events';
 import { Readable } from 'node:stream';
@@ -53,6 +61,8 @@ export interface DeliverOptions {
 	padTo?: number;
 }
 
+export type RefusableCommand = 'SEARCH' | 'FETCH' | 'DOWNLOAD' | 'STORE' | 'MOVE' | 'EXPUNGE';
+
 let uidValiditySeed = 1000n;
 let messageCounter = 0;
 
@@ -73,6 +83,11 @@ export class FakeImapServer {
 	fetchGate?: Promise<void>;
 	/** Gmail X-GM-RAW evaluation for tests: which messages a raw query matches. */
 	gmailRaw?: (query: string, message: FakeMessage) => boolean;
+	/**
+	 * The server answers NO to a command while the connection stays open (Gmail's `NO [UNAVAILABLE]`, a message
+	 * Dovecot cannot read). `detail` is the UID range (FETCH, DOWNLOAD, STORE, MOVE, EXPUNGE) or the query (SEARCH).
+	 */
+	refuse?: (command: RefusableCommand, detail: string) => boolean;
 
 	constructor(folders: string[] = ['INBOX']) {
 		for (const folder of folders) this.createFolder(folder);
@@ -157,6 +172,11 @@ export class FakeImapServer {
 
 function imapError(message: string, fields: Record<string, unknown>): Error {
 	return Object.assign(new Error(message), fields);
+}
+
+/** imapflow's error for a tagged NO: the command failed, the connection is fine. */
+function refusedError(command: string): Error {
+	return imapError('Command failed', { responseStatus: 'NO', responseText: `${command} failed: server unavailable`, serverResponseCode: 'UNAVAILABLE' });
 }
 
 export class FakeImapClient extends EventEmitter implements ImapClient {
@@ -291,8 +311,11 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 
 	async search(query: SearchObject): Promise<number[] | false | undefined> {
 		await tick();
+		// imapflow checks `mailbox` before sending anything; a closed connection has none.
+		if (!this.mailbox) return undefined;
 		const folder = this.selected();
 		this.server.commands.push(`SEARCH ${describe(query)}`);
+		if (this.server.refuse?.('SEARCH', describe(query))) return false;
 		const max = folder.messages.reduce((highest, message) => Math.max(highest, message.uid), 0);
 		return folder.messages.filter((message) => this.matches(query, message, max)).map((message) => message.uid);
 	}
@@ -341,6 +364,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		this.server.commands.push(`FETCH ${range} ${Object.keys(query).filter((key) => query[key as keyof FetchQueryObject]).join(',')}`);
 		if (query.source && this.server.fetchGate) await this.server.fetchGate;
 		this.ensureUsable();
+		if (this.server.refuse?.('FETCH', range)) throw refusedError('FETCH');
 		const max = folder.messages.reduce((highest, message) => Math.max(highest, message.uid), 0);
 		for (const message of folder.messages.filter((candidate) => inUidSet(range, candidate.uid, max))) {
 			this.ensureUsable();
@@ -361,8 +385,11 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 
 	async download(range: string): Promise<DownloadObject | DownloadNotFound> {
 		await tick();
+		// imapflow's downloadMessage(): no mailbox (also after a close) → an empty object, like a missing message.
+		if (!this.mailbox) return {};
 		const folder = this.selected();
 		this.server.commands.push(`DOWNLOAD ${range}`);
+		if (this.server.refuse?.('DOWNLOAD', range)) throw refusedError('FETCH');
 		const message = folder.messages.find((candidate) => candidate.uid === Number(range));
 		if (!message) return {};
 		const chunks: Buffer[] = [];
@@ -385,10 +412,13 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 
 	private async store(range: string, flags: string[], options: StoreOptions | undefined, operation: 'add' | 'remove'): Promise<boolean> {
 		await tick();
-		const folder = this.selected();
+		this.ensureUsable();
+		if (!this.mailbox || !this.selectedFolder) return false;
+		const folder = this.selectedFolder;
 		if (options?.useLabels && !this.capabilities.has('X-GM-EXT-1')) return false;
 		const sign = operation === 'add' ? '+' : '-';
 		this.server.commands.push(`STORE ${range} ${sign}${options?.useLabels ? 'X-GM-LABELS' : 'FLAGS'} (${flags.join(' ')})`);
+		if (this.server.refuse?.('STORE', range)) return false;
 		const max = folder.messages.reduce((highest, message) => Math.max(highest, message.uid), 0);
 		for (const message of folder.messages.filter((candidate) => inUidSet(range, candidate.uid, max))) {
 			const target = options?.useLabels ? message.labels : message.flags;
@@ -400,12 +430,14 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		return true;
 	}
 
-	async messageMove(range: string, destination: string): Promise<CopyResponseObject | false> {
+	async messageMove(range: string, destination: string): Promise<CopyResponseObject | false | undefined> {
 		await tick();
-		const folder = this.selected();
+		this.ensureUsable();
+		if (!this.mailbox || !this.selectedFolder) return undefined;
+		const folder = this.selectedFolder;
 		this.server.commands.push(`MOVE ${range} ${destination}`);
 		const target = this.server.folders.get(destination);
-		if (!target) return false;
+		if (!target || this.server.refuse?.('MOVE', range)) return false;
 		const max = folder.messages.reduce((highest, message) => Math.max(highest, message.uid), 0);
 		const moving = folder.messages.filter((candidate) => inUidSet(range, candidate.uid, max));
 		folder.messages = folder.messages.filter((candidate) => !moving.includes(candidate));
@@ -414,10 +446,13 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		return { path: this.mailbox ? this.mailbox.path : '', destination };
 	}
 
-	async messageDelete(range: string): Promise<boolean> {
+	async messageDelete(range: string): Promise<boolean | undefined> {
 		await tick();
-		const folder = this.selected();
+		this.ensureUsable();
+		if (!this.mailbox || !this.selectedFolder) return undefined;
+		const folder = this.selectedFolder;
 		this.server.commands.push(`DELETE ${range}`);
+		if (this.server.refuse?.('EXPUNGE', range)) return false;
 		const max = folder.messages.reduce((highest, message) => Math.max(highest, message.uid), 0);
 		folder.messages = folder.messages.filter((candidate) => !inUidSet(range, candidate.uid, max));
 		this.server.expunged(this.mailbox ? this.mailbox.path : '');
