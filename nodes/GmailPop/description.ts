@@ -1,12 +1,12 @@
 import type { INodeProperties } from 'n8n-workflow';
 
 import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mail/connection';
+import { messageFormatProperties } from '../mail/descriptions';
 import { DEFAULT_SEEN_CAP, MIN_SEEN_CAP } from '../mail/pop3/seenState';
 
 /**
- * Parameters of the Gmail POP node. `format`, `downloadAttachments` and `dataPropertyAttachmentsPrefixName` keep the
- * names, values and meaning of n8n's Email Trigger (IMAP) v2.2 (and of this package's IMAP trigger), so items look
- * the same whichever node fetched the message.
+ * Parameters of the Gmail POP node. The message format properties are shared with the IMAP trigger (see
+ * messageFormatProperties), shown here only for the operations that return messages.
  */
 const messageOperations = ['getAll', 'get'];
 
@@ -82,55 +82,7 @@ export const popProperties: INodeProperties[] = [
 		displayOptions: { show: { operation: ['getAll'], returnAll: [false] } },
 		description: 'Max number of results to return',
 	},
-	{
-		displayName: 'Format',
-		name: 'format',
-		type: 'options',
-		options: [
-			{
-				name: 'RAW',
-				value: 'raw',
-				description: 'The message body as text in "raw", the header section in "rawHeaders"',
-			},
-			{
-				name: 'Resolved',
-				value: 'resolved',
-				description: 'Parsed message with every header; attachments always as binary data',
-			},
-			{
-				name: 'Simple',
-				value: 'simple',
-				description: 'Text and HTML body, main headers; attachments as binary data only when asked',
-			},
-		],
-		default: 'simple',
-		displayOptions: { show: { operation: messageOperations } },
-		description: 'The format of the message data the node outputs',
-	},
-	{
-		displayName: 'Download Attachments',
-		name: 'downloadAttachments',
-		type: 'boolean',
-		default: false,
-		displayOptions: { show: { operation: messageOperations, format: ['simple'] } },
-		description: 'Whether attachments (and every other non-body MIME part) are output as binary data',
-	},
-	{
-		displayName: 'Property Prefix Name',
-		name: 'dataPropertyAttachmentsPrefixName',
-		type: 'string',
-		default: 'attachment_',
-		displayOptions: { show: { operation: messageOperations, format: ['resolved'] } },
-		description: 'Prefix of the binary properties holding the attachments: attachment_0, attachment_1, ...',
-	},
-	{
-		displayName: 'Property Prefix Name',
-		name: 'dataPropertyAttachmentsPrefixName',
-		type: 'string',
-		default: 'attachment_',
-		displayOptions: { show: { operation: messageOperations, format: ['simple'], downloadAttachments: [true] } },
-		description: 'Prefix of the binary properties holding the attachments: attachment_0, attachment_1, ...',
-	},
+	...messageFormatProperties({ operation: messageOperations }),
 	{
 		displayName: 'Options',
 		name: 'options',

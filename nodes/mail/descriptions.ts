@@ -1,0 +1,63 @@
+/**
+ * UI properties that more than one node shows, defined once so the nodes cannot drift apart.
+ */
+import type { IDisplayOptions, INodeProperties } from 'n8n-workflow';
+
+/**
+ * `format`, `downloadAttachments` and `dataPropertyAttachmentsPrefixName`, with the names, values and defaults of
+ * n8n's Email Trigger (IMAP) v2.2, so items look the same whichever node fetched the message and a workflow can switch
+ * nodes without rewiring its expressions.
+ *
+ * `show`: conditions the node adds to every one of them (the POP node shows them only for its message operations);
+ * omitted, `format` is always shown. The prefix appears twice on purpose, as in n8n's node: once for `resolved`
+ * (attachments always downloaded) and once for `simple` with Download Attachments on.
+ */
+export function messageFormatProperties(show?: IDisplayOptions['show']): INodeProperties[] {
+	const when = (conditions: NonNullable<IDisplayOptions['show']>): { displayOptions: IDisplayOptions } => ({
+		displayOptions: { show: { ...show, ...conditions } },
+	});
+	const prefixProperty: INodeProperties = {
+		displayName: 'Property Prefix Name',
+		name: 'dataPropertyAttachmentsPrefixName',
+		type: 'string',
+		default: 'attachment_',
+		description: 'Prefix of the binary properties holding the attachments: attachment_0, attachment_1, ...',
+	};
+	return [
+		{
+			displayName: 'Format',
+			name: 'format',
+			type: 'options',
+			options: [
+				{
+					name: 'RAW',
+					value: 'raw',
+					description: 'The message body as text in "raw", the header section in "rawHeaders"',
+				},
+				{
+					name: 'Resolved',
+					value: 'resolved',
+					description: 'Parsed message with every header; attachments always as binary data',
+				},
+				{
+					name: 'Simple',
+					value: 'simple',
+					description: 'Text and HTML body, main headers; attachments as binary data only when asked',
+				},
+			],
+			default: 'simple',
+			...(show ? when({}) : {}),
+			description: 'The format of the message data the node outputs',
+		},
+		{
+			displayName: 'Download Attachments',
+			name: 'downloadAttachments',
+			type: 'boolean',
+			default: false,
+			...when({ format: ['simple'] }),
+			description: 'Whether attachments (and every other non-body MIME part) are output as binary data',
+		},
+		{ ...prefixProperty, ...when({ format: ['resolved'] }) },
+		{ ...prefixProperty, ...when({ format: ['simple'], downloadAttachments: [true] }) },
+	];
+}
