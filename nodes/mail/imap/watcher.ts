@@ -328,6 +328,7 @@ export class MailboxWatcher {
 			try {
 				const result = await client.search(andSearch({ uid: '*' }, this.config.filter), { uid: true });
 				if (result === false) throw new WatcherConfigurationError('The mail server rejected the search filter');
+				uidsFrom(result, 'the check of the search filter');
 			} finally {
 				lock.release();
 			}
@@ -338,8 +339,8 @@ export class MailboxWatcher {
 	private async newestMatch(client: ImapClient, folder: string): Promise<{ uid: number; date: number } | undefined> {
 		const lock = await client.getMailboxLock(folder);
 		try {
-			const matches = await client.search(this.config.filter ?? { all: true }, { uid: true });
-			if (!matches || matches.length === 0) return undefined;
+			const matches = uidsFrom(await client.search(this.config.filter ?? { all: true }, { uid: true }), `the search in folder "${folder}"`);
+			if (matches.length === 0) return undefined;
 			const uid = Math.max(...matches);
 			const metadata = await this.fetchMetadata(client, [uid]);
 			return { uid, date: toEpoch(metadata.get(uid)?.internalDate) ?? 0 };
@@ -798,11 +799,10 @@ export class MailboxWatcher {
 		let checkpoint = start;
 		const fromUid = checkpoint.lastUid + 1;
 		// "n:*" always includes the highest UID even when it is below n, hence the filter.
-		const found = await client.search({ uid: `${fromUid}:*` }, { uid: true });
-		if (found === false || found === undefined) throw new Error(`Searching folder "${folder}" failed`);
+		const found = uidsFrom(await client.search({ uid: `${fromUid}:*` }, { uid: true }), `the search for new mail in folder "${folder}"`);
 		const pending = found.filter((uid) => uid >= fromUid).sort((a, b) => a - b);
 		if (pending.length === 0) return;
-		const admitted = await this.admittedUids(client, checkpoint, pending);
+		const admitted = await this.admittedUids(client, folder, checkpoint, pending);
 		const uidValidity = checkpoint.uidValidity as string;
 		const batch: BatchEntry[] = [];
 
@@ -829,7 +829,12 @@ export class MailboxWatcher {
 	}
 
 	/** Which of the pending UIDs the user's filter (and a backlog rule) admits, asked of the server. */
-	private async admittedUids(client: ImapClient, checkpoint: FolderCheckpoint, pending: number[]): Promise<Set<number>> {
+	private async admittedUids(
+		client: ImapClient,
+		folder: string,
+		checkpoint: FolderCheckpoint,
+		pending: number[],
+	): Promise<Set<number>> {
 		const low = pending[0];
 		const high = pending[pending.length - 1];
 		const backlog = checkpoint.backlog;
@@ -856,7 +861,7 @@ export class MailboxWatcher {
 			}
 			const result = await client.search(andSearch({ uid: `${range.from}:${range.to}` }, ...meaningful), { uid: true });
 			if (result === false) throw new WatcherConfigurationError('The mail server rejected the search filter');
-			const matches = new Set(result ?? []);
+			const matches = new Set(uidsFrom(result, `the search in folder "${folder}"`));
 			inRange.filter((uid) => matches.has(uid)).forEach((uid) => admitted.add(uid));
 		}
 		return admitted;
@@ -1024,6 +1029,33 @@ class SessionEndedError extends Error {
 		super(`IMAP session ended${end.byeReason ? `: ${end.byeReason}` : end.error ? `: ${end.error.message}` : ''}`);
 		this.name = 'SessionEndedError';
 	}
+}
+
+/**
+ * A command got no answer because the connection went away under it. imapflow 2.10 reports that for some commands
+ * with an empty result instead of an error (search() → undefined, download() → {}), which must never be read as
+ * "no such message": the session is given up, and the next one catches up from the checkpoint.
+ */
+class SessionLostError extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = 'SessionLostError';
+	}
+}
+
+/** The server refused a command (NO/BAD) while the session stayed open. */
+class ServerRefusedError extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = 'ServerRefusedError';
+	}
+}
+
+/** A UID SEARCH result: only an array is an answer; false is a refusal, undefined a lost connection (imapflow 2.10). */
+function uidsFrom(result: number[] | false | undefined, what: string): number[] {
+	if (Array.isArray(result)) return result;
+	if (result === false) throw new ServerRefusedError(`The mail server refused ${what}`);
+	throw new SessionLostError(`No answer to ${what}: the connection closed`);
 }
 
 function isCredentialProblem(error: unknown): boolean {

@@ -88,6 +88,8 @@ export class FakeImapServer {
 	 * Dovecot cannot read). `detail` is the UID range (FETCH, DOWNLOAD, STORE, MOVE, EXPUNGE) or the query (SEARCH).
 	 */
 	refuse?: (command: RefusableCommand, detail: string) => boolean;
+	/** Runs as a SEARCH, FETCH or DOWNLOAD reaches the client, before it looks at its state (e.g. to close it right then). */
+	beforeCommand?: (command: 'SEARCH' | 'FETCH' | 'DOWNLOAD', detail: string, client: FakeImapClient) => void;
 
 	constructor(folders: string[] = ['INBOX']) {
 		for (const folder of folders) this.createFolder(folder);
@@ -311,6 +313,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 
 	async search(query: SearchObject): Promise<number[] | false | undefined> {
 		await tick();
+		this.server.beforeCommand?.('SEARCH', describe(query), this);
 		// imapflow checks `mailbox` before sending anything; a closed connection has none.
 		if (!this.mailbox) return undefined;
 		const folder = this.selected();
@@ -360,6 +363,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 
 	async *fetch(range: string, query: FetchQueryObject): AsyncGenerator<FetchMessageObject, false | void, undefined> {
 		await tick();
+		this.server.beforeCommand?.('FETCH', range, this);
 		const folder = this.selected();
 		this.server.commands.push(`FETCH ${range} ${Object.keys(query).filter((key) => query[key as keyof FetchQueryObject]).join(',')}`);
 		if (query.source && this.server.fetchGate) await this.server.fetchGate;
@@ -385,6 +389,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 
 	async download(range: string): Promise<DownloadObject | DownloadNotFound> {
 		await tick();
+		this.server.beforeCommand?.('DOWNLOAD', range, this);
 		// imapflow's downloadMessage(): no mailbox (also after a close) → an empty object, like a missing message.
 		if (!this.mailbox) return {};
 		const folder = this.selected();

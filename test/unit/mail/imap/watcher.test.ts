@@ -452,3 +452,24 @@ describe('MailboxWatcher: manual "Test step"', () => {
 		expect(h.emittedUids()).toEqual([next.uid]);
 	});
 });
+
+describe('MailboxWatcher: a connection that closes under a command (imapflow 2.10 answers)', () => {
+	it('reads an undefined filter search (connection closed) as a lost session, not as "nothing matched"', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { filter: { subject: 'hello' } });
+		await h.watcher.start({ failFast: true });
+		let closeNext = true;
+		server.beforeCommand = (command, detail, client) => {
+			if (command === 'SEARCH' && detail.includes('subject') && closeNext) {
+				closeNext = false;
+				client.serverClose('Connection reset');
+			}
+		};
+		const message = server.deliver('INBOX', { subject: 'hello world' });
+		await h.waitFor(() => h.emits.length === 1, 3000, 'the message after the reconnect');
+		await sleep(100);
+		expect(closeNext).toBe(false);
+		expect(h.emittedUids()).toEqual([message.uid]);
+		expect(h.checkpoint('INBOX')?.lastUid).toBe(message.uid);
+	});
+});
