@@ -811,6 +811,11 @@ export class MailboxWatcher {
 			const chunk = pending.slice(offset, offset + this.config.fetchBatchMessages);
 			const wanted = chunk.filter((uid) => admitted.has(uid));
 			const metadata = wanted.length > 0 ? await this.fetchMetadata(client, wanted) : new Map<number, FetchMessageObject>();
+			const withoutMetadata = wanted.filter((uid) => !metadata.has(uid));
+			if (withoutMetadata.length > 0) {
+				const present = await this.stillPresent(session, folder, withoutMetadata);
+				if (present.size > 0) throw unansweredError(folder, [...present], 'its attributes');
+			}
 			const entries: JudgedEntry[] = chunk.map((uid) => {
 				const meta = metadata.get(uid);
 				return { uid, meta: meta && this.admitsByTime(checkpoint, uid, meta) ? meta : undefined };
@@ -897,7 +902,6 @@ export class MailboxWatcher {
 		entries: JudgedEntry[],
 		batch: BatchEntry[],
 	): Promise<FolderCheckpoint> {
-		const client = session.client;
 		let checkpoint = start;
 		let index = 0;
 		while (index < entries.length) {
@@ -914,7 +918,14 @@ export class MailboxWatcher {
 				if (entry.meta) bytes += size;
 				if (large) break;
 			}
-			const sources = await this.fetchSources(client, group);
+			const sources = await this.fetchSources(session, group);
+			// A message asked for and not delivered is passed over only if the server confirms it is gone (expunged
+			// meanwhile). One that still exists is retried: skipping it would lose it.
+			const unanswered = group.filter((entry) => entry.meta && !sources.has(entry.uid)).map((entry) => entry.uid);
+			if (unanswered.length > 0) {
+				const present = await this.stillPresent(session, folder, unanswered);
+				if (present.size > 0) throw unansweredError(folder, [...present], 'its content');
+			}
 			for (const entry of group) {
 				if (this.stopped || this.emitLimitReached()) return checkpoint;
 				const meta = entry.meta;
@@ -954,7 +965,8 @@ export class MailboxWatcher {
 		return checkpoint;
 	}
 
-	private async fetchSources(client: ImapClient, group: JudgedEntry[]): Promise<Map<number, Buffer | Readable>> {
+	private async fetchSources(session: ImapSession, group: JudgedEntry[]): Promise<Map<number, Buffer | Readable>> {
+		const client = session.client;
 		const sources = new Map<number, Buffer | Readable>();
 		const wanted = group.filter((entry) => entry.meta);
 		if (wanted.length === 0) return sources;
@@ -962,6 +974,8 @@ export class MailboxWatcher {
 			// Streamed in chunks: a 25 MB attachment is never held twice in memory.
 			const download = await client.download(String(wanted[0].uid), undefined, { uid: true });
 			if (download.content) sources.set(wanted[0].uid, download.content);
+			// imapflow 2.10 answers {} also when the connection closed before the download (no mailbox any more).
+			else if (!session.isOpen) throw new SessionLostError(`The download of message UID ${wanted[0].uid} got no answer: the connection closed`);
 			return sources;
 		}
 		const range = toUidSet(wanted.map((entry) => entry.uid));
@@ -969,6 +983,14 @@ export class MailboxWatcher {
 			if (message.source) sources.set(message.uid, message.source);
 		}
 		return sources;
+	}
+
+	/** Which of these UIDs still exist in the selected folder (a UID SEARCH); only an answer counts, never silence. */
+	private async stillPresent(session: ImapSession, folder: string, uids: number[]): Promise<Set<number>> {
+		if (!session.isOpen) throw new SessionLostError(`The connection closed while reading folder "${folder}"`);
+		const found = uidsFrom(await session.client.search({ uid: toUidSet(uids) }, { uid: true }), `the check for messages in folder "${folder}"`);
+		const asked = new Set(uids);
+		return new Set(found.filter((uid) => asked.has(uid)));
 	}
 
 	private async buildItem(session: ImapSession, message: WatchedMessage): Promise<INodeExecutionData> {
@@ -1049,6 +1071,12 @@ class ServerRefusedError extends Error {
 		super(message);
 		this.name = 'ServerRefusedError';
 	}
+}
+
+function unansweredError(folder: string, uids: number[], what: string): ServerRefusedError {
+	return new ServerRefusedError(
+		`The server did not deliver ${what} for message UID ${uids.join(', ')} in "${folder}", which still exists; trying again`,
+	);
 }
 
 /** A UID SEARCH result: only an array is an answer; false is a refusal, undefined a lost connection (imapflow 2.10). */

@@ -88,6 +88,11 @@ export class FakeImapServer {
 	 * Dovecot cannot read). `detail` is the UID range (FETCH, DOWNLOAD, STORE, MOVE, EXPUNGE) or the query (SEARCH).
 	 */
 	refuse?: (command: RefusableCommand, detail: string) => boolean;
+	/**
+	 * The server answers OK but leaves this message out (a FETCH without its row, a download that comes back empty:
+	 * imapflow's `{}`), although the message exists — what a glitching server or a late answer looks like.
+	 */
+	omit?: (command: 'FETCH' | 'DOWNLOAD', uid: number) => boolean;
 	/** Runs as a SEARCH, FETCH or DOWNLOAD reaches the client, before it looks at its state (e.g. to close it right then). */
 	beforeCommand?: (command: 'SEARCH' | 'FETCH' | 'DOWNLOAD', detail: string, client: FakeImapClient) => void;
 
@@ -372,6 +377,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		const max = folder.messages.reduce((highest, message) => Math.max(highest, message.uid), 0);
 		for (const message of folder.messages.filter((candidate) => inUidSet(range, candidate.uid, max))) {
 			this.ensureUsable();
+			if (this.server.omit?.('FETCH', message.uid)) continue;
 			const result: FetchMessageObject = { seq: 0, uid: message.uid };
 			if (query.flags) result.flags = new Set(message.flags);
 			if (query.internalDate) result.internalDate = message.internalDate;
@@ -396,7 +402,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		this.server.commands.push(`DOWNLOAD ${range}`);
 		if (this.server.refuse?.('DOWNLOAD', range)) throw refusedError('FETCH');
 		const message = folder.messages.find((candidate) => candidate.uid === Number(range));
-		if (!message) return {};
+		if (!message || this.server.omit?.('DOWNLOAD', message.uid)) return {};
 		const chunks: Buffer[] = [];
 		for (let offset = 0; offset < message.source.length; offset += 64 * 1024) {
 			chunks.push(message.source.subarray(offset, offset + 64 * 1024));

@@ -472,4 +472,57 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 		expect(h.emittedUids()).toEqual([message.uid]);
 		expect(h.checkpoint('INBOX')?.lastUid).toBe(message.uid);
 	});
+
+	it('reads an empty download (connection closed before it) as a lost session, not as a vanished message', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { streamAboveBytes: 1000 });
+		await h.watcher.start({ failFast: true });
+		let closeNext = true;
+		server.beforeCommand = (command, _detail, client) => {
+			if (command === 'DOWNLOAD' && closeNext) {
+				closeNext = false;
+				client.serverClose('Connection reset');
+			}
+		};
+		const large = server.deliver('INBOX', { padTo: 5000 });
+		await h.waitFor(() => h.emits.length === 1, 3000, 'the large message after the reconnect');
+		await sleep(100);
+		expect(closeNext).toBe(false);
+		expect(h.emittedUids()).toEqual([large.uid]);
+		expect(h.emits[0].items[0].json.sourceBytes).toBe(large.source.length);
+	});
+
+	it('passes over a message only when a UID SEARCH confirms it is gone (expunged between listing and download)', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { streamAboveBytes: 1000 });
+		await h.watcher.start({ failFast: true });
+		server.beforeCommand = (command, detail) => {
+			// Another client expunges the large message just before its download.
+			if (command === 'DOWNLOAD') {
+				const folder = server.folders.get('INBOX')!;
+				folder.messages = folder.messages.filter((message) => message.uid !== Number(detail));
+			}
+		};
+		const gone = server.deliver('INBOX', { padTo: 5000 });
+		const next = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1, 3000, 'the next message');
+		await sleep(100);
+		expect(h.emittedUids()).toEqual([next.uid]);
+		expect(h.checkpoint('INBOX')?.lastUid).toBe(next.uid);
+		expect(server.commands).toContain(`SEARCH {"uid":"${gone.uid}"}`);
+	});
+
+	it('retries a message the server leaves out of a FETCH although it still exists, instead of skipping it', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {});
+		await h.watcher.start({ failFast: true });
+		let omissions = 0;
+		server.omit = (command) => command === 'FETCH' && omissions++ < 2;
+		const message = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1, 3000, 'the message after the retries');
+		await sleep(100);
+		expect(omissions).toBeGreaterThanOrEqual(2);
+		expect(h.emittedUids()).toEqual([message.uid]);
+		expect(h.emits[0].items[0].json.sourceBytes).toBe(message.source.length);
+	});
 });
