@@ -9,7 +9,6 @@ import type {
 } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
-import { MAIL_CREDENTIAL_TEST_NAME, testMailCredential } from '../mail/auth/credentialTest';
 import { isReconnectRequiredError } from '../mail/auth/tokenErrors';
 import { createTokenSource } from '../mail/auth/tokens';
 import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE, resolveMailConnection } from '../mail/connection';
@@ -43,21 +42,15 @@ export class GmailImapTrigger implements INodeType {
 			{
 				name: GOOGLE_MAIL_CREDENTIAL_TYPE,
 				required: true,
-				testedBy: MAIL_CREDENTIAL_TEST_NAME,
 				displayOptions: { show: { authentication: [GOOGLE_MAIL_CREDENTIAL_TYPE] } },
 			},
 			{
 				name: MAIL_SERVER_CREDENTIAL_TYPE,
 				required: true,
-				testedBy: MAIL_CREDENTIAL_TEST_NAME,
 				displayOptions: { show: { authentication: [MAIL_SERVER_CREDENTIAL_TYPE] } },
 			},
 		],
 		properties: triggerProperties,
-	};
-
-	methods = {
-		credentialTest: { [MAIL_CREDENTIAL_TEST_NAME]: testMailCredential },
 	};
 
 	async trigger(this: ITriggerFunctions): Promise<ITriggerResponse> {

@@ -1,7 +1,6 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 
-import { MAIL_CREDENTIAL_TEST_NAME, testMailCredential } from '../mail/auth/credentialTest';
 import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mail/connection';
 import { sendProperties } from './description';
 import { executeSend } from './execute';
@@ -23,21 +22,15 @@ export class GmailSmtp implements INodeType {
 			{
 				name: GOOGLE_MAIL_CREDENTIAL_TYPE,
 				required: true,
-				testedBy: MAIL_CREDENTIAL_TEST_NAME,
 				displayOptions: { show: { authentication: [GOOGLE_MAIL_CREDENTIAL_TYPE] } },
 			},
 			{
 				name: MAIL_SERVER_CREDENTIAL_TYPE,
 				required: true,
-				testedBy: MAIL_CREDENTIAL_TEST_NAME,
 				displayOptions: { show: { authentication: [MAIL_SERVER_CREDENTIAL_TYPE] } },
 			},
 		],
 		properties: sendProperties,
-	};
-
-	methods = {
-		credentialTest: { [MAIL_CREDENTIAL_TEST_NAME]: testMailCredential },
 	};
 
 	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {

@@ -2,14 +2,17 @@
  * The least of an n8n node context the token source needs (getCredentials, getNode, logger, helpers), around a
  * credential stored by the shared harness (../harness/credentials.ts, which performs n8n's refresh: real POST to the
  * stored token URL, answer merged, `n8n_expires_at` written as a string of epoch ms, invalid_grant → "needs to be
- * reconnected"). Plus an imapflow login that reports a refused token the way the package's IMAP session does.
+ * reconnected"). Plus an imapflow login that reports a refused token the way the package's IMAP session does, and the
+ * trigger's own session opener for checks of what a credential's connection settings do.
  */
 import * as net from 'node:net';
 import { ImapFlow } from 'imapflow';
 import type { ICredentialDataDecryptedObject, INode, Logger } from 'n8n-workflow';
 
-import type { TokenSourceContext } from '../../../nodes/mail/auth/tokens';
-import { toLoginError } from '../../../nodes/mail/imap/session';
+import type { TokenSource, TokenSourceContext } from '../../../nodes/mail/auth/tokens';
+import type { MailEndpoint } from '../../../nodes/mail/connection';
+import type { ImapSession } from '../../../nodes/mail/imap/session';
+import { DEFAULT_SESSION_TIMING, openImapSession, toLoginError } from '../../../nodes/mail/imap/session';
 import type { StoredCredential } from '../harness/credentials';
 import type { Stack } from '../../stack';
 
@@ -97,6 +100,33 @@ export async function imapLogin(stack: Stack, user: string, accessToken: string,
 		throw toLoginError(error);
 	}
 	return client;
+}
+
+/**
+ * Opens an IMAP session exactly as the trigger does (openImapSession: the token source's token through
+ * withTokenRetry, the endpoint's own TLS settings, no CA added), so a test sees what a credential's connection
+ * settings do against the real server. Records every token handed to a connection and every client created.
+ */
+export async function openTriggerSession(
+	tokens: TokenSource,
+	endpoint: MailEndpoint,
+	context: NodeContextStandIn,
+	record: { tried: string[]; clients?: ImapFlow[] },
+): Promise<ImapSession> {
+	return await openImapSession({
+		endpoint,
+		tokens,
+		createClient: (options) => {
+			if (options.auth?.accessToken) record.tried.push(options.auth.accessToken);
+			const client = new ImapFlow(options);
+			record.clients?.push(client);
+			return client;
+		},
+		logger: context.logger,
+		timing: DEFAULT_SESSION_TIMING,
+		track: () => undefined,
+		label: 'auth-test',
+	});
 }
 
 /** A loopback port nothing listens on (bound, then released): connecting to it is refused. */

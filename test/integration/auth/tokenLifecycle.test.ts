@@ -2,12 +2,16 @@
  * The token source (nodes/mail/auth/tokens.ts) against the real stack: Dovecot validating JWT access tokens, the
  * stack's token server refreshing and revoking them, imapflow logging in through withTokenRetry. The credential is
  * the generic mailServerOAuth2Api pointed at the stack's token endpoint (the Google type cannot point anywhere else).
+ * Last, what the credential's TLS settings mean for a login: the stack's certificate is self-signed, so with
+ * verification on (the default, Node's trust store) it must be refused before any token is sent.
  *
  * Every refresh is counted at the token server itself (per account, refresh_token grant), so "exactly one refresh"
  * means one HTTP request reached the endpoint, not one call of a function.
  */
 import * as fs from 'node:fs';
 import type { ImapFlow } from 'imapflow';
+
+import { TokenRejectedError } from '../../../nodes/mail/auth/errors';
 
 import type { TokenSource } from '../../../nodes/mail/auth/tokens';
 import { createTokenSource, withTokenRetry } from '../../../nodes/mail/auth/tokens';
@@ -17,14 +21,15 @@ import {
 	RECONNECT_MESSAGE,
 	TokenEndpointUnavailableError,
 	isReconnectRequiredError,
-	isTransientTokenError,
 } from '../../../nodes/mail/auth/tokenErrors';
 import { buildXOAuth2InitialResponse } from '../../../nodes/mail/auth/xoauth2';
+import { resolveMailConnection } from '../../../nodes/mail/connection';
+import type { MailEndpoint } from '../../../nodes/mail/connection';
 import { MAIL_SERVER_TYPE, StoredCredential } from '../harness/credentials';
 import type { IssuedTokens } from '../harness/credentials';
 import { decodeJwtPayload, getStack, waitForTokenExpiry } from '../../stack';
 import type { NodeContextStandIn } from './nodeContext';
-import { closedPort, imapLogin, nodeContext } from './nodeContext';
+import { closedPort, imapLogin, nodeContext, openTriggerSession } from './nodeContext';
 import { SecretLedger } from './secrets';
 
 // Tokens that must expire mid-test take seconds; jest's default 5 s is too tight (the project's testTimeout is not applied).
@@ -59,6 +64,10 @@ interface ScenarioOptions {
 	/** Tokens for this account instead of the credential's own (the server then refuses every login). */
 	tokensFor?: string;
 	accessTokenUrl?: string;
+	/** The credential's IMAP port and security (default: implicit TLS on the stack's IMAPS port). */
+	imap?: { port: number; security: 'tls' | 'starttls' };
+	/** The credential's "Ignore Mail Server Certificate Errors" (default off). */
+	allowUnauthorizedCerts?: boolean;
 }
 
 async function scenario(options: ScenarioOptions = {}): Promise<Scenario> {
@@ -70,9 +79,10 @@ async function scenario(options: ScenarioOptions = {}): Promise<Scenario> {
 		{ ...issued, access_token: options.storedAccessToken ?? issued.access_token },
 		{
 			imapHost: stack.host,
-			imapPort: stack.ports.imaps,
-			imapSecurity: 'tls',
+			imapPort: options.imap?.port ?? stack.ports.imaps,
+			imapSecurity: options.imap?.security ?? 'tls',
 			...(options.accessTokenUrl ? { accessTokenUrl: options.accessTokenUrl } : {}),
+			...(options.allowUnauthorizedCerts !== undefined ? { allowUnauthorizedCerts: options.allowUnauthorizedCerts } : {}),
 		},
 		{ expiresAt: options.expiresAt },
 	);
@@ -125,6 +135,34 @@ function tokenNames(current: Scenario, names: Record<string, string | undefined>
 
 function storedTokenData(current: Scenario): Record<string, unknown> {
 	return current.credential.tokenData as Record<string, unknown>;
+}
+
+/** The IMAP endpoint the nodes derive from the scenario's credential (host, port, security, TLS verification). */
+function imapEndpoint(current: Scenario): MailEndpoint {
+	return resolveMailConnection(current.credential.type, current.credential.read(), ['imap']).imap;
+}
+
+/** Login lines of `user` in Dovecot's log (successful or refused): whether a login reached the server at all. */
+function dovecotLoginLines(user: string): string[] {
+	return fs
+		.readFileSync(stack.info.files.dovecotLog, 'utf8')
+		.split('\n')
+		.filter((line) => line.includes(`user=<${user}>`) || line.includes(`oauth2(${user},`));
+}
+
+/**
+ * Dovecot's log process writes a moment after the client got its answer: wait up to `waitMs` for `count` matching
+ * lines (count 0: look again after `waitMs`, so a late line is not missed).
+ */
+async function waitForDovecotLines(user: string, pattern: RegExp, count: number, waitMs = 3000): Promise<string[]> {
+	if (count === 0) await new Promise((resolve) => setTimeout(resolve, waitMs));
+	const deadline = Date.now() + waitMs;
+	let lines = dovecotLoginLines(user).filter((line) => pattern.test(line));
+	while (lines.length < count && Date.now() < deadline) {
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		lines = dovecotLoginLines(user).filter((line) => pattern.test(line));
+	}
+	return lines;
 }
 
 const helperVariants = [
@@ -296,11 +334,53 @@ describe('token source against the stack', () => {
 			const error = await failureOf('unreachable token endpoint', withTokenRetry(tokens, login(current)));
 
 			expect(error).toBeInstanceOf(TokenEndpointUnavailableError);
-			expect(isTransientTokenError(error)).toBe(true);
 			expect(error).toMatchObject({ transient: true, code: 'ECONNREFUSED' });
 			expect((error as Error).message).toContain(`(127.0.0.1:${port})`);
 			expect(current.tried).toEqual([]);
 			expect(current.context.helperCalls()).toBe(refreshHelper ? 1 : 0);
+		});
+	});
+
+	describe("the credential's TLS settings, logging in as the IMAP trigger does", () => {
+		it('refuses the self-signed certificate by default: the TLS error passes through untouched, before any token is sent, without a refresh', async () => {
+			const current = await scenario();
+			const since = Date.now();
+			const tokens = await createTokenSource(current.context, MAIL_SERVER_TYPE);
+			expect(imapEndpoint(current).tls.rejectUnauthorized).toBe(true);
+
+			const error = await failureOf('self-signed refused', openTriggerSession(tokens, imapEndpoint(current), current.context, current));
+
+			expect(error).not.toBeInstanceOf(TokenRejectedError);
+			expect(error).not.toBeInstanceOf(AccessTokenRejectedError);
+			expect(String((error as Error).message)).toMatch(/self[- ]signed certificate/);
+			// One connection attempt, not retried with a refreshed token: a certificate is not a token problem.
+			expect(current.tried).toHaveLength(1);
+			expect(await refreshRequests(current.user, since)).toEqual([]);
+			expect(await waitForDovecotLines(current.user, /./, 0, 500)).toEqual([]);
+		});
+
+		it('accepts it when allowUnauthorizedCerts is on: a good token logs in over implicit TLS and over STARTTLS', async () => {
+			const user = stack.newMailbox('auth');
+			const implicitTls = await scenario({ user, allowUnauthorizedCerts: true });
+			const startTls = await scenario({ user, allowUnauthorizedCerts: true, imap: { port: stack.ports.imap, security: 'starttls' } });
+
+			for (const current of [implicitTls, startTls]) {
+				const endpoint = imapEndpoint(current);
+				expect(endpoint.tls.rejectUnauthorized).toBe(false);
+				const clients: ImapFlow[] = [];
+				const tokens = await createTokenSource(current.context, MAIL_SERVER_TYPE);
+				const session = await openTriggerSession(tokens, endpoint, current.context, { tried: current.tried, clients });
+				try {
+					expect(session.isOpen).toBe(true);
+					expect(clients).toHaveLength(1);
+					// Encrypted either way: from the first byte, or upgraded before the token went out.
+					expect(clients[0].secureConnection).toBe(true);
+				} finally {
+					await session.retire();
+				}
+			}
+			expect(startTls.credential.read()).toMatchObject({ imapPort: stack.ports.imap, imapSecurity: 'starttls' });
+			expect(await waitForDovecotLines(user, /Login: user=/, 2)).toHaveLength(2);
 		});
 	});
 

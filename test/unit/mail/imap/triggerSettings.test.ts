@@ -89,12 +89,9 @@ describe('Gmail IMAP Trigger description', () => {
 		expect(description.properties.find((property) => property.name === 'postProcessAction')?.default).toBe('read');
 	});
 
-	it('is a trigger with both credentials, each tested by the IMAP login check', () => {
+	it('is a trigger with both credentials', () => {
 		expect(description).toMatchObject({ name: 'gmailImapTrigger', group: ['trigger'], inputs: [] });
-		expect(description.credentials?.map((credential) => [credential.name, credential.testedBy])).toEqual([
-			['googleMailOAuth2Api', 'mailOAuth2ImapLoginTest'],
-			['mailServerOAuth2Api', 'mailOAuth2ImapLoginTest'],
-		]);
+		expect(description.credentials?.map((credential) => credential.name)).toEqual(['googleMailOAuth2Api', 'mailServerOAuth2Api']);
 		expect(description.usableAsTool).toBeUndefined();
 	});
 });

@@ -1,12 +1,11 @@
 /**
- * The node's description: what n8n and migrating workflows rely on (type name, tool use, credentials and their
- * test, the parameter names and defaults shared with n8n's Send Email v2.1), and the Gmail port choice.
+ * The node's description: what n8n and migrating workflows rely on (type name, tool use, credentials, the
+ * parameter names and defaults shared with n8n's Send Email v2.1), and the Gmail port choice.
  */
 import type { INodeProperties } from 'n8n-workflow';
 
 import { GmailSmtp } from '../../../../nodes/GmailSmtp/GmailSmtp.node';
 import { smtpOverrides } from '../../../../nodes/GmailSmtp/execute';
-import { MAIL_CREDENTIAL_TEST_NAME } from '../../../../nodes/mail/auth/credentialTest';
 import { resolveMailConnection } from '../../../../nodes/mail/connection';
 
 const node = new GmailSmtp();
@@ -25,13 +24,12 @@ function option(name: string): INodeProperties {
 }
 
 describe('Gmail SMTP node description', () => {
-	it('is the action node gmailSmtp, usable as an AI tool, with either credential and the shared credential test', () => {
+	it('is the action node gmailSmtp, usable as an AI tool, with either credential', () => {
 		expect(node.description).toMatchObject({ name: 'gmailSmtp', displayName: 'Gmail SMTP', usableAsTool: true, inputs: ['main'], outputs: ['main'] });
 		expect(node.description.credentials).toEqual([
-			expect.objectContaining({ name: 'googleMailOAuth2Api', required: true, testedBy: MAIL_CREDENTIAL_TEST_NAME }),
-			expect.objectContaining({ name: 'mailServerOAuth2Api', required: true, testedBy: MAIL_CREDENTIAL_TEST_NAME }),
+			expect.objectContaining({ name: 'googleMailOAuth2Api', required: true }),
+			expect.objectContaining({ name: 'mailServerOAuth2Api', required: true }),
 		]);
-		expect(typeof node.methods.credentialTest[MAIL_CREDENTIAL_TEST_NAME]).toBe('function');
 	});
 
 	it('keeps n8n Send Email v2.1’s parameter names, values and defaults', () => {
