@@ -113,7 +113,3 @@ export class AccessTokenRejectedError extends NodeOperationError {
 export function isReconnectRequiredError(error: unknown): error is CredentialReconnectRequiredError {
 	return error instanceof CredentialReconnectRequiredError;
 }
-
-export function isTransientTokenError(error: unknown): error is TokenEndpointUnavailableError {
-	return error instanceof TokenEndpointUnavailableError;
-}

@@ -64,8 +64,6 @@ export interface TokenSource {
 	refresh(rejectedToken?: string): Promise<string>;
 	/** Expiry of the current token (epoch ms), when known. */
 	expiresAt(): number | undefined;
-	/** From this moment (epoch ms) getAccessToken() refreshes: the time to reconnect long-lived sessions. */
-	renewAt(): number | undefined;
 	/** Redacts this credential's secrets and any token-looking value from text bound for a log or error. */
 	redact(text: unknown): string;
 	/** The error to throw when the server refused the token again after a forced refresh. */
@@ -202,12 +200,6 @@ class OAuth2TokenSource implements TokenSource {
 
 	expiresAt(): number | undefined {
 		return this.current?.expiresAt;
-	}
-
-	renewAt(): number | undefined {
-		const token = this.current;
-		if (token?.expiresAt === undefined) return undefined;
-		return token.expiresAt - this.marginFor(token);
 	}
 
 	redact(text: unknown): string {

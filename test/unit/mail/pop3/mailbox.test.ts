@@ -47,7 +47,6 @@ function tokenSource(tokens: string[]): TokenSource & { refreshed: Array<string 
 			return tokens[index];
 		},
 		expiresAt: () => undefined,
-		renewAt: () => undefined,
 		redact: (text: unknown) => String(text),
 		rejectedAfterRefreshError: (error: TokenRejectedError) =>
 			new AccessTokenRejectedError(NODE, { type: 'mailServerOAuth2Api' }, { protocol: error.protocol, email: USER, challenge: error.challenge }),

@@ -55,10 +55,6 @@ export class FakeTokens implements TokenSource {
 		return undefined;
 	}
 
-	renewAt(): number | undefined {
-		return undefined;
-	}
-
 	redact(text: unknown): string {
 		return redact(text, [...this.handedOut, this.current, ...this.next]);
 	}
