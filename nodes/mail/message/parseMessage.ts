@@ -3,7 +3,7 @@ import type { AttachmentStream, HeaderLines, Headers, MessageText, Otp, Structur
 import type { IBinaryData } from 'n8n-workflow';
 
 import { FileNameRegistry, defaultFileName, sanitiseFileName } from './fileNames';
-import type { BinarySink, MessageSource } from './types';
+import type { AttachmentPart, BinarySink, MessageSource } from './types';
 
 /**
  * One pass of mailparser's streaming parser over a message, with one change to how it sorts MIME parts:
@@ -44,13 +44,7 @@ interface PartPlacement {
 	inN8nResolved: boolean;
 }
 
-export interface CollectedAttachment extends PartPlacement {
-	fileName: string;
-	mimeType: string;
-	size: number;
-	partId: string;
-	disposition?: string;
-	contentId?: string;
+export interface CollectedAttachment extends AttachmentPart, PartPlacement {
 	/** The stored binary; undefined when the part was too large and was drained instead. */
 	binary?: IBinaryData;
 }

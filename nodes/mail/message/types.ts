@@ -28,10 +28,8 @@ export interface MessageToItemOptions {
 	prepareBinaryData: BinarySink;
 }
 
-/** One MIME part routed to the attachments, described in `json.attachmentInfo`. */
-export interface AttachmentInfo {
-	/** The binary property holding it; absent when it was skipped. */
-	binaryPropertyName?: string;
+/** One MIME part routed to the attachments: what the parser collects about it and what the item reports. */
+export interface AttachmentPart {
 	fileName: string;
 	mimeType: string;
 	/** Decoded size in bytes. */
@@ -42,5 +40,11 @@ export interface AttachmentInfo {
 	disposition?: string;
 	/** Content-ID without angle brackets, to match `cid:` links in the HTML. */
 	contentId?: string;
+}
+
+/** An attachment as described in the item's `json.attachmentInfo`. */
+export interface AttachmentInfo extends AttachmentPart {
+	/** The binary property holding it; absent when it was skipped. */
+	binaryPropertyName?: string;
 	skipped?: 'tooLarge';
 }
