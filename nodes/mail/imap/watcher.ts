@@ -408,7 +408,9 @@ export class MailboxWatcher {
 				}
 				continue;
 			}
-			if ((this.dirty || this.postActionQueue.length > 0) && !this.emitLimitReached()) {
+			// Only a request runs a cycle (new mail, a poll, a finished run with after-run actions). Pending after-run
+			// actions alone must not: those of a folder that cannot be selected would spin this loop.
+			if (this.dirty && !this.emitLimitReached()) {
 				this.dirty = false;
 				const verified = this.verifySelected;
 				await this.cycle(active);
@@ -726,6 +728,8 @@ export class MailboxWatcher {
 
 	private folderMissing(folder: string, state: FolderState, error: unknown): void {
 		const now = this.now();
+		// Pending after-run actions of this folder are void: a folder created again under its name holds other messages.
+		this.dropPostActions(folder, 'the folder does not exist any more');
 		if (state.missingSince === undefined) {
 			state.missingSince = now;
 			this.deps.logger.warn(`Gmail IMAP Trigger: folder "${folder}" does not exist (any more); checking again`, {
@@ -761,14 +765,26 @@ export class MailboxWatcher {
 			);
 			next = repositionForNewUidValidity(checkpoint, mailbox, this.now());
 			// Post-actions for old UIDs would hit different messages now.
-			for (let index = this.postActionQueue.length - 1; index >= 0; index--) {
-				if (this.postActionQueue[index].folder === folder) this.postActionQueue.splice(index, 1);
-			}
+			this.dropPostActions(folder, 'the folder was recreated');
 		} else {
 			return checkpoint;
 		}
 		this.deps.checkpoints.set(folder, next);
 		return next;
+	}
+
+	private dropPostActions(folder: string, reason: string): void {
+		let dropped = 0;
+		for (let index = this.postActionQueue.length - 1; index >= 0; index--) {
+			if (this.postActionQueue[index].folder !== folder) continue;
+			dropped += this.postActionQueue[index].uids.length;
+			this.postActionQueue.splice(index, 1);
+		}
+		if (dropped > 0) {
+			this.deps.logger.warn(
+				`Gmail IMAP Trigger: after-run actions for ${dropped} message(s) in "${folder}" were dropped because ${reason}`,
+			);
+		}
 	}
 
 	private async runPostActions(session: ImapSession, folder: string, uidValidity: string): Promise<void> {
@@ -1041,7 +1057,7 @@ export class MailboxWatcher {
 		this.deps.emit(items, (outcome) => {
 			if (outcome !== 'succeeded' || this.stopped) return;
 			this.postActionQueue.push({ folder, uidValidity, uids });
-			this.wake?.();
+			this.requestCycle();
 		});
 	}
 }

@@ -327,6 +327,34 @@ describe('MailboxWatcher: post-actions', () => {
 		expect(h.fatal).toHaveLength(0);
 	});
 
+	it('drops the after-run actions of a folder that disappeared, without spinning on them', async () => {
+		const server = new FakeImapServer(['INBOX', 'Work']);
+		const h = await start(
+			server,
+			{ folders: ['INBOX', 'Work'], postActions: plan, pollIntervalMs: 250, missingFolderGraceMs: 600_000 },
+			{ runMs: 100 },
+		);
+		await h.watcher.start({ failFast: true });
+		server.deliver('Work');
+		await h.waitFor(() => h.emits.length === 1);
+		// Deleted while its run is still going: the run's success arrives for a folder that is gone.
+		server.deleteFolder('Work');
+		await h.waitFor(() => h.logger.entries.some((entry) => /after-run actions for 1 message\(s\) in "Work" were dropped/.test(entry.message)), 3000, 'the drop');
+		const before = server.commands.length;
+		await sleep(300);
+		// At most one poll's worth of commands (STATUS Work, SELECT/SEARCH INBOX), not thousands.
+		expect(server.commands.length - before).toBeLessThan(15);
+		// Created again: the old UID means another message now, so nothing is marked there.
+		server.createFolder('Work');
+		const other = server.deliver('Work', { flags: [] });
+		await h.waitFor(() => h.emits.length === 2, 3000, 'the message in the new folder');
+		expect(other.uid).toBe(1);
+		// Marked once, by its own run.
+		await h.waitFor(() => server.message('Work', 1)?.flags.has('\\Seen') === true, 3000, 'its own after-run action');
+		expect(server.commands.filter((command) => command.startsWith('STORE 1 '))).toHaveLength(1);
+		expect(h.fatal).toHaveLength(0);
+	});
+
 	it('drops post-actions of runs that finish after the trigger stopped', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { postActions: plan }, { runMs: 300 });
