@@ -17,6 +17,7 @@ import * as path from 'path';
 
 import { startN8n, type N8nInstance } from '../test/e2e/harness';
 import { groupAlive } from '../test/e2e/harness/processes';
+import { waitForTriggerLive } from '../test/e2e/harness/triggers';
 import { startStack, type RunningStack } from '../test/stack';
 import {
 	autoReplyWorkflow,
@@ -39,6 +40,8 @@ const say = (line: string): void => {
 
 /** Set by the first Ctrl-C; start-up steps already running finish, then everything is stopped. */
 let stopRequested = false;
+/** True once everything is up and the script only waits; a stop request then needs no start-up step to finish. */
+let running = false;
 let wakeMainLoop: (() => void) | undefined;
 
 function encryptionKey(): string {
@@ -109,6 +112,9 @@ async function ensureWorkflow(n8n: N8nInstance): Promise<void> {
 		await n8n.activateWorkflow(demoWorkflowId);
 		say('sample workflow activated');
 	}
+	// n8n 2.x starts the trigger a few seconds after activation (publication outbox); print "ready" only once it
+	// watches the mailbox, so a test message sent right away is answered.
+	await waitForTriggerLive(n8n, demoWorkflowId, 'New mail', 120_000);
 }
 
 function printSummary(stack: RunningStack, n8n: N8nInstance): void {
@@ -168,7 +174,7 @@ async function main(): Promise<void> {
 			return;
 		}
 		stopRequested = true;
-		say(`${signal}: stopping (a start-up step in progress finishes first)`);
+		say(running ? `${signal}: stopping` : `${signal}: stopping once the current start-up step has finished`);
 		wakeMainLoop?.();
 	};
 	process.on('SIGINT', onSignal);
@@ -192,7 +198,12 @@ async function main(): Promise<void> {
 				userFolder: demoN8nFolder,
 				port: demoPorts.n8n,
 				encryptionKey: encryptionKey(),
-				env: { NODE_EXTRA_CA_CERTS: path.join(stack.dir, 'tls', 'cert.pem') },
+				env: {
+					// The sandbox's certificate is trusted the way n8n users trust a private CA.
+					NODE_EXTRA_CA_CERTS: path.join(stack.dir, 'tls', 'cert.pem'),
+					// Otherwise the editor's node panel makes n8n fetch its verified-community-node list from api.n8n.io.
+					N8N_VERIFIED_PACKAGES_ENABLED: 'false',
+				},
 				log: (line) => say(line),
 			});
 		}
@@ -200,6 +211,7 @@ async function main(): Promise<void> {
 			await ensureCredential(stack, n8n);
 			await ensureWorkflow(n8n);
 			printSummary(stack, n8n);
+			running = true;
 			failure = await waitUntilStopRequestedOrDead(stack, n8n);
 		}
 	} catch (error) {
