@@ -11,7 +11,13 @@ import {
 import { messageToItem, type MessageFormat } from '../mail/message/toItem';
 import type { Pop3TlsOptions, Pop3Timeouts } from '../mail/pop3/client';
 import { describePop3Failure } from '../mail/pop3/describeError';
-import { openPop3Mailbox, type Pop3Mailbox, xoauth2LoginUser } from '../mail/pop3/mailbox';
+import {
+	openPop3Mailbox,
+	type Pop3Mailbox,
+	type Pop3SessionEnd,
+	unconfirmedDeletion,
+	xoauth2LoginUser,
+} from '../mail/pop3/mailbox';
 import { DEFAULT_SEEN_CAP, type ListingEntry, sameSeenState, SeenTracker, type StoredSeenState } from '../mail/pop3/seenState';
 
 export const NODE_TYPE = 'n8n-nodes-gmail-xoauth2.gmailPop';
@@ -135,9 +141,25 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 			}
 		}
 
-		const confirmedDeletions = await endSession(this, mailbox, { quit: !manual || pendingDeletions.length > 0 });
-		if (confirmedDeletions) tracker?.confirmDeleted(confirmedDeletions);
-		settleDeletions(this, node, results, pendingDeletions, confirmedDeletions, setup);
+		const ended: Pop3SessionEnd = mailbox ? await mailbox.end({ quit: !manual || pendingDeletions.length > 0 }) : {};
+		if (ended.quitError) {
+			this.logger.warn(
+				`Gmail POP: the server did not confirm the end of the session (${ended.quitError.message}); ` +
+					'deletions of this run may not have been applied and will be retried',
+			);
+		}
+		if (ended.confirmedDeletions) tracker?.confirmDeleted(ended.confirmedDeletions);
+		// A Delete result says `deleted: true` only once QUIT confirmed it; otherwise that item fails.
+		for (const deletion of pendingDeletions) {
+			const failure = unconfirmedDeletion(ended, deletion.uidl);
+			if (!failure) {
+				results[deletion.resultIndex].json.deleted = true;
+				continue;
+			}
+			const error = fail(failure, deletion.itemIndex);
+			if (!this.continueOnFail()) throw error;
+			results[deletion.resultIndex] = { json: { error: error.message, uidl: deletion.uidl }, pairedItem: { item: deletion.itemIndex } };
+		}
 		if (tracker && setup && !manual) saveTracker(this, tracker, this.getNodeParameter('options', 0, {}) as IDataObject);
 	} catch (error) {
 		// No QUIT after a failure: the server applies no deletion and (Gmail) marks nothing as popped.
@@ -224,60 +246,6 @@ function saveTracker(context: IExecuteFunctions, tracker: SeenTracker, options: 
 	const previous = staticData[SEEN_STATE_KEY] as StoredSeenState | undefined;
 	// Assign a new object (never mutate in place): n8n notices the change only through its proxy's setter.
 	if (!sameSeenState(previous, state)) staticData[SEEN_STATE_KEY] = state as unknown as IDataObject;
-}
-
-/**
- * Ends the session. With `quit`, sends QUIT and returns the UIDLs whose deletion the server thereby confirmed; a QUIT
- * the server does not confirm is logged and returns undefined (nothing confirmed). Without `quit` the connection is
- * simply dropped: the server applies nothing.
- */
-async function endSession(
-	context: IExecuteFunctions,
-	mailbox: Pop3Mailbox | undefined,
-	options: { quit: boolean },
-): Promise<string[] | undefined> {
-	if (!mailbox) return undefined;
-	if (!mailbox.usable || !options.quit) {
-		mailbox.destroy();
-		return undefined;
-	}
-	try {
-		return await mailbox.quit();
-	} catch (error) {
-		mailbox.destroy();
-		context.logger.warn(
-			`Gmail POP: the server did not confirm the end of the session (${error instanceof Error ? error.message : String(error)}); ` +
-				'deletions of this run may not have been applied and will be retried',
-		);
-		return undefined;
-	}
-}
-
-/** Delete results become `deleted: true` only when QUIT confirmed them; otherwise they fail. */
-function settleDeletions(
-	context: IExecuteFunctions,
-	node: INode,
-	results: INodeExecutionData[],
-	pending: PendingDeletion[],
-	confirmed: string[] | undefined,
-	setup: Setup | undefined,
-): void {
-	if (pending.length === 0) return;
-	const done = new Set(confirmed ?? []);
-	for (const deletion of pending) {
-		if (done.has(deletion.uidl)) {
-			results[deletion.resultIndex].json.deleted = true;
-			continue;
-		}
-		const error = new NodeOperationError(node, `The POP3 server did not confirm the deletion of message "${deletion.uidl}"`, {
-			itemIndex: deletion.itemIndex,
-			description:
-				'POP3 servers delete messages only when the session ends cleanly (QUIT), and this session ended without it. ' +
-				`The message is most likely still on the server${setup ? ` (${setup.connection.pop3.host})` : ''}; run the node again.`,
-		});
-		if (!context.continueOnFail()) throw error;
-		results[deletion.resultIndex] = { json: { error: error.message, uidl: deletion.uidl }, pairedItem: { item: deletion.itemIndex } };
-	}
 }
 
 function toNodeError(node: INode, error: unknown, itemIndex: number, setup: Setup | undefined): NodeOperationError {

@@ -1,5 +1,5 @@
 import { Pop3Error } from './errors';
-import { Pop3MessageNotFoundError } from './mailbox';
+import { Pop3DeletionNotConfirmedError, Pop3MessageNotFoundError } from './mailbox';
 
 /**
  * What the user reads when a POP3 operation fails: a one-line cause and a description saying what to do.
@@ -32,6 +32,15 @@ export function describePop3Failure(error: unknown, context: Pop3FailureContext)
 				'The message may have been deleted, or (Gmail) already downloaded over POP and so no longer listed in normal ' +
 				'mode. UIDLs belong to one mailbox on one server: take them from this node\'s "Get Many" output (attributes.uidl).',
 			transient: false,
+		};
+	}
+	if (error instanceof Pop3DeletionNotConfirmedError) {
+		return {
+			message: error.message,
+			description:
+				'POP3 servers delete messages only when the session ends cleanly (QUIT), and this session ended without it. ' +
+				`The message is most likely still on the server (${context.host}); run the node again.`,
+			transient: true,
 		};
 	}
 	if (!(error instanceof Pop3Error)) return undefined;

@@ -37,6 +37,29 @@ export class Pop3MessageNotFoundError extends Error {
 	}
 }
 
+/** A deletion this session asked for (DELE) that the server never confirmed: the session ended without a confirmed QUIT. */
+export class Pop3DeletionNotConfirmedError extends Error {
+	readonly code = 'POP3_DELETION_NOT_CONFIRMED';
+
+	constructor(readonly uidl: string) {
+		super(`The POP3 server did not confirm the deletion of message "${uidl}"`);
+		this.name = 'Pop3DeletionNotConfirmedError';
+	}
+}
+
+/** How a session ended, as far as its deletions are concerned. */
+export interface Pop3SessionEnd {
+	/** UIDLs whose deletion the server confirmed with its +OK to QUIT; undefined when the session ended without one. */
+	confirmedDeletions?: ReadonlySet<string>;
+	/** A QUIT was sent and not confirmed (refused, timed out, connection cut): deletions may not have been applied. */
+	quitError?: Error;
+}
+
+/** The error to report for a deletion the session asked for, or undefined when QUIT confirmed it. */
+export function unconfirmedDeletion(end: Pop3SessionEnd, uidl: string): Pop3DeletionNotConfirmedError | undefined {
+	return end.confirmedDeletions?.has(uidl) ? undefined : new Pop3DeletionNotConfirmedError(uidl);
+}
+
 export interface OpenPop3MailboxOptions {
 	endpoint: Pick<MailEndpoint, 'host' | 'port' | 'security' | 'tls'>;
 	tokens: TokenSource;
@@ -245,6 +268,25 @@ export class Pop3Mailbox {
 	async quit(): Promise<string[]> {
 		await this.client.quit();
 		return [...this.markedForDeletion];
+	}
+
+	/**
+	 * Ends the session after a run whose items exist. With `quit` (and a connection still usable) sends QUIT, and the
+	 * server applies this session's deletions; a QUIT it does not confirm is returned as `quitError`, not thrown,
+	 * because the run's items are already made and only the deletions are in doubt. Without `quit` the connection is
+	 * dropped and the server applies nothing. The connection is closed either way.
+	 */
+	async end(options: { quit: boolean }): Promise<Pop3SessionEnd> {
+		if (!this.client.usable || !options.quit) {
+			this.destroy();
+			return {};
+		}
+		try {
+			return { confirmedDeletions: new Set(await this.quit()) };
+		} catch (error) {
+			this.destroy();
+			return { quitError: error instanceof Error ? error : new Error(String(error)) };
+		}
 	}
 
 	/**

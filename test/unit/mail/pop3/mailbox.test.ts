@@ -21,8 +21,10 @@ import {
 } from '../../../../nodes/mail/pop3/errors';
 import {
 	openPop3Mailbox,
+	Pop3DeletionNotConfirmedError,
 	Pop3MessageNotFoundError,
 	type Pop3Mailbox,
+	unconfirmedDeletion,
 	xoauth2LoginUser,
 } from '../../../../nodes/mail/pop3/mailbox';
 import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
@@ -240,6 +242,53 @@ describe('Pop3Mailbox operations', () => {
 		expect(mailbox.removed.sort()).toEqual([1, 2]);
 	});
 
+	it('end({ quit: true }): QUIT applies the deletions, which come back confirmed', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox);
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		await session.delete(await session.find('uid-2'));
+		const ended = await session.end({ quit: true });
+		expect(ended.quitError).toBeUndefined();
+		expect([...(ended.confirmedDeletions ?? [])]).toEqual(['uid-2']);
+		expect(unconfirmedDeletion(ended, 'uid-2')).toBeUndefined();
+		expect(server.allCommands).toContain('QUIT');
+		expect(mailbox.removed).toEqual([2]);
+		expect(session.usable).toBe(false);
+	});
+
+	it('end({ quit: true }): a QUIT the server refuses is returned, not thrown; the connection is closed and no deletion counts as confirmed', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox, async (command, fake) => {
+			if (command !== 'QUIT') return false;
+			await fake.send('-ERR [SYS/TEMP] could not apply changes\r\n');
+			fake.end();
+			return true;
+		});
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		await session.delete((await session.listing())[0]);
+		const ended = await session.end({ quit: true });
+		expect(ended.quitError).toBeInstanceOf(Error);
+		expect(ended.confirmedDeletions).toBeUndefined();
+		const failure = unconfirmedDeletion(ended, 'uid-1');
+		expect(failure).toBeInstanceOf(Pop3DeletionNotConfirmedError);
+		expect(failure?.message).toBe('The POP3 server did not confirm the deletion of message "uid-1"');
+		expect(mailbox.removed).toEqual([]);
+		expect(session.usable).toBe(false);
+	});
+
+	it('end({ quit: false }) drops the connection without QUIT, and so does end() on a connection that is no longer usable', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox);
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		await session.delete((await session.listing())[0]);
+		expect(await session.end({ quit: false })).toEqual({});
+		expect(await session.end({ quit: true })).toEqual({});
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		expect(server.allCommands).not.toContain('QUIT');
+		expect(mailbox.removed).toEqual([]);
+		expect(unconfirmedDeletion({}, 'uid-1')).toBeInstanceOf(Pop3DeletionNotConfirmedError);
+	});
+
 	it('destroy() ends without QUIT: nothing marked for deletion is removed', async () => {
 		const mailbox = new FakeMailbox({ messages: [message('a')], validToken: GOOD_TOKEN, user: USER });
 		const server = await serve(mailbox);
@@ -265,6 +314,7 @@ describe('describePop3Failure', () => {
 		['no XOAUTH2', new Pop3MechanismUnsupportedError('offers PLAIN'), /does not accept OAuth2/, /OAuth2/],
 		['command refused', new Pop3CommandError('refused', { step: 'RETR 3', serverText: 'no such message' }), /refused RETR 3: no such message/, /run the node again/],
 		['not found', new Pop3MessageNotFoundError('X1'), /No message with UIDL "X1"/, /attributes\.uidl/],
+		['deletion not confirmed', new Pop3DeletionNotConfirmedError('X2'), /did not confirm the deletion of message "X2"/, /still on the server \(pop\.example\.com\); run the node again/],
 	];
 
 	it.each(cases)('%s: a message naming the cause and a description naming the fix', (_name, error, message, description) => {
