@@ -7,6 +7,8 @@
  *   npm run sandbox:send -- --inbox <address>
  *       lists a sandbox mailbox (every address @example.test exists)
  */
+import { simpleParser } from 'mailparser';
+
 import { Stack } from '../test/stack';
 import { demoMailbox, demoSender, readDemoStackInfo } from './demo';
 
@@ -23,9 +25,10 @@ function header(raw: string, name: string): string {
 	return new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(headerBlock)?.[1].trim() ?? '';
 }
 
-function body(raw: string): string {
-	const start = raw.search(/\r?\n\r?\n/);
-	return start < 0 ? '' : raw.slice(start).trim();
+/** The plain-text body, decoded (quoted-printable, base64, charsets) as a mail client shows it. */
+async function bodyText(raw: string): Promise<string> {
+	const parsed = await simpleParser(raw);
+	return (parsed.text ?? '').trim();
 }
 
 async function listInbox(stack: Stack, address: string): Promise<void> {
@@ -62,7 +65,7 @@ async function main(args: string[]): Promise<void> {
 			process.stdout.write(
 				`auto-reply after ${((Date.now() - sentAt) / 1000).toFixed(1)} s:\n` +
 					`  From: ${header(reply, 'from')}\n  To: ${header(reply, 'to')}\n  Subject: ${header(reply, 'subject')}\n` +
-					`  In-Reply-To: ${header(reply, 'in-reply-to')}\n\n${body(reply)
+					`  In-Reply-To: ${header(reply, 'in-reply-to')}\n\n${(await bodyText(reply))
 						.split(/\r?\n/)
 						.map((line) => `  ${line}`)
 						.join('\n')}\n`,
