@@ -71,6 +71,11 @@ export interface WatcherConfig {
 	rolloverLeadFraction: number;
 	rolloverMinLeadMs: number;
 	rolloverMaxLeadMs: number;
+	/**
+	 * Longest single timer wait; longer waits are re-armed. Node fires a setTimeout above 2^31-1 ms (~24.8 days) after
+	 * 1 ms, so a long-lived token would otherwise roll over (and refresh) in a loop.
+	 */
+	maxTimerWaitMs: number;
 	/** Manual "Test step": stop after this many emits. */
 	maxEmits?: number;
 	/** Manual mode: start at the newest message matching the filter instead of waiting for a new one. */
@@ -92,6 +97,7 @@ export const DEFAULT_WATCHER_CONFIG: Omit<WatcherConfig, 'folders' | 'start' | '
 	rolloverLeadFraction: 0.2,
 	rolloverMinLeadMs: 3_000,
 	rolloverMaxLeadMs: 5 * 60_000,
+	maxTimerWaitMs: 24 * 3600_000,
 };
 
 export interface WatcherDeps {
@@ -449,13 +455,30 @@ export class MailboxWatcher {
 		this.rolloverDue = false;
 		const expiresAt = session.tokenExpiresAt;
 		if (expiresAt === undefined) return;
-		const lifetime = Math.max(0, expiresAt - session.openedAt);
-		const lead = clamp(lifetime * this.config.rolloverLeadFraction, this.config.rolloverMinLeadMs, this.config.rolloverMaxLeadMs);
-		const wait = Math.max(0, expiresAt - lead - this.now());
-		this.rolloverTimer = setTimeout(() => {
-			this.rolloverDue = true;
-			this.wake?.();
-		}, wait);
+		this.armRolloverTimer(expiresAt - this.rolloverLead(session));
+	}
+
+	/** How long before its token expires a session is replaced: a fraction of the token's lifetime, clamped. */
+	private rolloverLead(session: ImapSession): number {
+		const lifetime = Math.max(0, (session.tokenExpiresAt ?? session.openedAt) - session.openedAt);
+		return clamp(lifetime * this.config.rolloverLeadFraction, this.config.rolloverMinLeadMs, this.config.rolloverMaxLeadMs);
+	}
+
+	/** Sets rolloverDue at `dueAt`, in steps of at most maxTimerWaitMs (see there: setTimeout overflows). */
+	private armRolloverTimer(dueAt: number): void {
+		const wait = Math.max(0, dueAt - this.now());
+		this.rolloverTimer = setTimeout(
+			() => {
+				if (this.stopped) return;
+				if (this.now() < dueAt) {
+					this.armRolloverTimer(dueAt);
+					return;
+				}
+				this.rolloverDue = true;
+				this.wake?.();
+			},
+			Math.min(wait, this.config.maxTimerWaitMs),
+		);
 	}
 
 	/**
@@ -465,6 +488,11 @@ export class MailboxWatcher {
 	 */
 	private async rollover(old: ImapSession): Promise<ImapSession | undefined> {
 		const expiresAt = old.tokenExpiresAt ?? this.now();
+		if (old.tokenExpiresAt !== undefined && expiresAt - this.now() > this.rolloverLead(old) + this.config.rolloverMinLeadMs) {
+			// Not due yet (a timer that fired early): asking for a token that outlives this one would force a refresh.
+			this.scheduleRollover(old);
+			return undefined;
+		}
 		const lead = Math.max(this.config.rolloverMinLeadMs, expiresAt - this.now());
 		let next: ImapSession;
 		try {
@@ -477,43 +505,55 @@ export class MailboxWatcher {
 			}
 			// Keep the old session (it works until the server ends it) and try again with backoff: the token endpoint
 			// may be down, and hammering it would not bring it back sooner.
-			this.rolloverFailures++;
-			this.rolloverFailingSince ??= this.now();
-			const failingFor = this.now() - this.rolloverFailingSince;
-			const level = this.rolloverFailures >= 3 ? 'warn' : 'debug';
-			this.deps.logger[level]('Gmail IMAP Trigger: could not open the next session before the token expires, retrying', {
-				attempts: this.rolloverFailures,
-				error: errorText(error),
-			});
-			if (failingFor >= this.config.persistentFaultMs && !this.rolloverReported) {
-				this.rolloverReported = true;
-				this.deps.reportPersistentFault(
-					new Error(
-						`Renewing the mailbox session has failed for ${Math.round(failingFor / 1000)} s; the trigger keeps watching on the current session and retrying. Last error: ${errorText(error)}`,
-					),
-				);
-			}
-			const base = Math.min(30_000, this.config.initialBackoffMs * 2 ** (this.rolloverFailures - 1));
-			this.rolloverTimer = setTimeout(
-				() => {
-					this.rolloverDue = true;
-					this.wake?.();
-				},
-				Math.round(base * (0.5 + this.random() * 0.5)),
-			);
+			this.retryRolloverLater(errorText(error));
 			return undefined;
 		}
-		this.rolloverFailures = 0;
-		this.rolloverFailingSince = undefined;
-		this.rolloverReported = false;
 		this.current = next;
 		this.deps.logger.debug('Gmail IMAP Trigger: rolled over to a new session before the token expired', {
 			old: old.description,
 			new: next.description,
 		});
 		void old.retire(1000);
-		this.scheduleRollover(next);
+		if (old.tokenExpiresAt !== undefined && next.tokenExpiresAt !== undefined && next.tokenExpiresAt <= old.tokenExpiresAt) {
+			// The token endpoint handed out a token that expires no later than the old one (a cached token). Renewing
+			// again at once would only repeat that in a loop: keep the new session and retry with backoff. Should the
+			// token run out meanwhile, the server ends the session and the watcher reconnects.
+			this.retryRolloverLater('the token endpoint returned a token that expires no later than the current one');
+		} else {
+			this.rolloverFailures = 0;
+			this.rolloverFailingSince = undefined;
+			this.rolloverReported = false;
+			this.scheduleRollover(next);
+		}
 		return next;
+	}
+
+	/** A renewal that did not work: retried with backoff (the token endpoint is not hammered), reported if it lasts. */
+	private retryRolloverLater(reason: string): void {
+		this.rolloverFailures++;
+		this.rolloverFailingSince ??= this.now();
+		const failingFor = this.now() - this.rolloverFailingSince;
+		const level = this.rolloverFailures >= 3 ? 'warn' : 'debug';
+		this.deps.logger[level]('Gmail IMAP Trigger: could not open the next session before the token expires, retrying', {
+			attempts: this.rolloverFailures,
+			error: reason,
+		});
+		if (failingFor >= this.config.persistentFaultMs && !this.rolloverReported) {
+			this.rolloverReported = true;
+			this.deps.reportPersistentFault(
+				new Error(
+					`Renewing the mailbox session has failed for ${Math.round(failingFor / 1000)} s; the trigger keeps watching on the current session and retrying. Last error: ${reason}`,
+				),
+			);
+		}
+		const base = Math.min(30_000, this.config.initialBackoffMs * 2 ** (this.rolloverFailures - 1));
+		this.rolloverTimer = setTimeout(
+			() => {
+				this.rolloverDue = true;
+				this.wake?.();
+			},
+			Math.round(base * (0.5 + this.random() * 0.5)),
+		);
 	}
 
 	private madeProgress(): void {

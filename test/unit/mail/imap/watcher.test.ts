@@ -227,6 +227,43 @@ describe('MailboxWatcher: sessions', () => {
 		expect(server.openClientCount()).toBe(1);
 	}, 15_000);
 
+	it('does not roll over (nor refresh) early for a token that lives longer than a timer can wait (30 days)', async () => {
+		const server = new FakeImapServer();
+		const authority = newAuthority(server, 30 * 24 * 3600);
+		const h = await start(server, {}, { authority });
+		await h.watcher.start({ failFast: true });
+		await sleep(500);
+		expect(authority.refreshCount).toBe(0);
+		expect(server.commands.filter((command) => command === 'LOGIN')).toHaveLength(1);
+	});
+
+	it('waits for a distant rollover in bounded timer steps, without renewing before it is due', async () => {
+		const server = new FakeImapServer();
+		const authority = newAuthority(server, 3600);
+		// Steps of 20 ms: the rollover timer is re-armed ~25 times in the half second below.
+		const h = await start(server, { maxTimerWaitMs: 20 }, { authority });
+		await h.watcher.start({ failFast: true });
+		const message = server.deliver('INBOX');
+		await sleep(500);
+		expect(authority.refreshCount).toBe(0);
+		expect(server.commands.filter((command) => command === 'LOGIN')).toHaveLength(1);
+		expect(h.emittedUids()).toEqual([message.uid]);
+	});
+
+	it('backs off when the token endpoint keeps handing out a token that does not outlive the current one', async () => {
+		const server = new FakeImapServer();
+		const authority = newAuthority(server, 3);
+		// Every refresh returns a token that expires with the first one (a cached token).
+		authority.fixedExpiresAt = Number((authority.credentials.oauthTokenData as { n8n_expires_at: string }).n8n_expires_at);
+		const h = await start(server, { rolloverMinLeadMs: 1500, initialBackoffMs: 200 }, { authority });
+		await h.watcher.start({ failFast: true });
+		await sleep(2500);
+		// Renewals start 1.5 s before expiry; with backoff (200, 400, 800 ms) that is a handful of refreshes, not a storm.
+		expect(authority.refreshCount).toBeGreaterThanOrEqual(1);
+		expect(authority.refreshCount).toBeLessThanOrEqual(6);
+		expect(h.fatal).toHaveLength(0);
+	});
+
 	it('refreshes once and retries when the server refuses the token', async () => {
 		const server = new FakeImapServer();
 		const authority = newAuthority(server);

@@ -49,6 +49,8 @@ export interface TokenAuthority {
 	refreshCount: number;
 	/** Token lifetime for the next refreshes, seconds. */
 	lifetimeSeconds: number;
+	/** When set, refreshed tokens expire at this moment (epoch ms) whatever the lifetime: a token endpoint that hands out a cached token. */
+	fixedExpiresAt?: number;
 	/** When set, refreshes fail with this (e.g. n8n's "needs to be reconnected"). */
 	refreshFailure?: () => Error | undefined;
 	credentials: ICredentialDataDecryptedObject;
@@ -69,11 +71,12 @@ export function tokenContext(server: FakeImapServer, authority: TokenAuthority, 
 				if (failure) throw failure;
 				const accessToken = `tok-${authority.refreshCount}-${Math.random().toString(36).slice(2)}`;
 				server.acceptedTokens.add(accessToken);
+				const expiresAt = authority.fixedExpiresAt ?? Date.now() + authority.lifetimeSeconds * 1000;
 				const tokenData = {
 					...(authority.credentials.oauthTokenData as IDataObject),
 					access_token: accessToken,
-					expires_in: authority.lifetimeSeconds,
-					n8n_expires_at: String(Date.now() + authority.lifetimeSeconds * 1000),
+					expires_in: Math.round((expiresAt - Date.now()) / 1000),
+					n8n_expires_at: String(expiresAt),
 				};
 				authority.credentials = { ...authority.credentials, oauthTokenData: tokenData };
 				return tokenData;
