@@ -1,7 +1,7 @@
 import type { INodeProperties } from 'n8n-workflow';
 
-import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mail/connection';
-import { messageFormatProperties } from '../mail/descriptions';
+import { GOOGLE_MAIL_CREDENTIAL_TYPE } from '../mail/connection';
+import { authenticationProperty, messageFormatProperties } from '../mail/descriptions';
 import { DEFAULT_SEEN_CAP, MIN_SEEN_CAP } from '../mail/pop3/seenState';
 
 /**
@@ -11,16 +11,7 @@ import { DEFAULT_SEEN_CAP, MIN_SEEN_CAP } from '../mail/pop3/seenState';
 const messageOperations = ['getAll', 'get'];
 
 export const popProperties: INodeProperties[] = [
-	{
-		displayName: 'Authentication',
-		name: 'authentication',
-		type: 'options',
-		options: [
-			{ name: 'Google Mail OAuth2', value: GOOGLE_MAIL_CREDENTIAL_TYPE },
-			{ name: 'Other Mail Server (XOAUTH2)', value: MAIL_SERVER_CREDENTIAL_TYPE },
-		],
-		default: GOOGLE_MAIL_CREDENTIAL_TYPE,
-	},
+	authenticationProperty(),
 	{
 		displayName: 'Operation',
 		name: 'operation',

@@ -1,7 +1,7 @@
 import type { IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeConnectionTypes } from 'n8n-workflow';
 
-import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mail/connection';
+import { mailCredentials } from '../mail/descriptions';
 import { sendProperties } from './description';
 import { executeSend } from './execute';
 
@@ -18,18 +18,7 @@ export class GmailSmtp implements INodeType {
 		usableAsTool: true,
 		inputs: [NodeConnectionTypes.Main],
 		outputs: [NodeConnectionTypes.Main],
-		credentials: [
-			{
-				name: GOOGLE_MAIL_CREDENTIAL_TYPE,
-				required: true,
-				displayOptions: { show: { authentication: [GOOGLE_MAIL_CREDENTIAL_TYPE] } },
-			},
-			{
-				name: MAIL_SERVER_CREDENTIAL_TYPE,
-				required: true,
-				displayOptions: { show: { authentication: [MAIL_SERVER_CREDENTIAL_TYPE] } },
-			},
-		],
+		credentials: mailCredentials(),
 		properties: sendProperties,
 	};
 

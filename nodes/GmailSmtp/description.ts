@@ -1,6 +1,7 @@
 import type { INodeProperties } from 'n8n-workflow';
 
-import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mail/connection';
+import { GOOGLE_MAIL_CREDENTIAL_TYPE } from '../mail/connection';
+import { authenticationProperty } from '../mail/descriptions';
 
 /**
  * Parameters of the Gmail SMTP node. `fromEmail`, `toEmail`, `subject`, `emailFormat`, `text`, `html` and the
@@ -8,16 +9,7 @@ import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mai
  * values and defaults of n8n's Send Email v2.1, so a workflow can switch nodes without rewiring its expressions.
  */
 export const sendProperties: INodeProperties[] = [
-	{
-		displayName: 'Authentication',
-		name: 'authentication',
-		type: 'options',
-		options: [
-			{ name: 'Google Mail OAuth2', value: GOOGLE_MAIL_CREDENTIAL_TYPE },
-			{ name: 'Other Mail Server (XOAUTH2)', value: MAIL_SERVER_CREDENTIAL_TYPE },
-		],
-		default: GOOGLE_MAIL_CREDENTIAL_TYPE,
-	},
+	authenticationProperty(),
 	{
 		displayName: 'Operation',
 		name: 'operation',

@@ -1,7 +1,37 @@
 /**
  * UI properties that more than one node shows, defined once so the nodes cannot drift apart.
  */
-import type { IDisplayOptions, INodeProperties } from 'n8n-workflow';
+import type { IDisplayOptions, INodeCredentialDescription, INodeProperties } from 'n8n-workflow';
+
+import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_CREDENTIAL_TYPES, MAIL_SERVER_CREDENTIAL_TYPE, type MailCredentialType } from './connection';
+
+const CREDENTIAL_CHOICE_NAMES: Readonly<Record<MailCredentialType, string>> = {
+	[GOOGLE_MAIL_CREDENTIAL_TYPE]: 'Google Mail OAuth2',
+	[MAIL_SERVER_CREDENTIAL_TYPE]: 'Other Mail Server (XOAUTH2)',
+};
+
+/**
+ * The `authentication` parameter every node starts with: which credential type to use. Its values are the credential
+ * type names, which the nodes read back with getNodeParameter('authentication') and pass to getCredentials.
+ */
+export function authenticationProperty(): INodeProperties {
+	return {
+		displayName: 'Authentication',
+		name: 'authentication',
+		type: 'options',
+		options: MAIL_CREDENTIAL_TYPES.map((type) => ({ name: CREDENTIAL_CHOICE_NAMES[type], value: type })),
+		default: GOOGLE_MAIL_CREDENTIAL_TYPE,
+	};
+}
+
+/** The nodes' `credentials`: both types, each required and shown when the `authentication` parameter names it. */
+export function mailCredentials(): INodeCredentialDescription[] {
+	return MAIL_CREDENTIAL_TYPES.map((type) => ({
+		name: type,
+		required: true,
+		displayOptions: { show: { authentication: [type] } },
+	}));
+}
 
 /**
  * `format`, `downloadAttachments` and `dataPropertyAttachmentsPrefixName`, with the names, values and defaults of

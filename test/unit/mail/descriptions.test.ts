@@ -1,5 +1,32 @@
 import { GmailPop } from '../../../nodes/GmailPop/GmailPop.node';
-import { messageFormatProperties } from '../../../nodes/mail/descriptions';
+import { GmailSmtp } from '../../../nodes/GmailSmtp/GmailSmtp.node';
+import { authenticationProperty, mailCredentials, messageFormatProperties } from '../../../nodes/mail/descriptions';
+
+describe('authenticationProperty and mailCredentials', () => {
+	it('offer both credential types, Google first and default, each credential shown only when chosen', () => {
+		expect(authenticationProperty()).toEqual({
+			displayName: 'Authentication',
+			name: 'authentication',
+			type: 'options',
+			options: [
+				{ name: 'Google Mail OAuth2', value: 'googleMailOAuth2Api' },
+				{ name: 'Other Mail Server (XOAUTH2)', value: 'mailServerOAuth2Api' },
+			],
+			default: 'googleMailOAuth2Api',
+		});
+		expect(mailCredentials()).toEqual([
+			{ name: 'googleMailOAuth2Api', required: true, displayOptions: { show: { authentication: ['googleMailOAuth2Api'] } } },
+			{ name: 'mailServerOAuth2Api', required: true, displayOptions: { show: { authentication: ['mailServerOAuth2Api'] } } },
+		]);
+	});
+
+	it('are what the POP and SMTP nodes start with', () => {
+		for (const { description } of [new GmailPop(), new GmailSmtp()]) {
+			expect(description.properties[0]).toEqual(authenticationProperty());
+			expect(description.credentials).toEqual(mailCredentials());
+		}
+	});
+});
 
 describe('messageFormatProperties', () => {
 	it("keeps n8n Email Trigger (IMAP) v2.2's names, values, defaults and display conditions", () => {
