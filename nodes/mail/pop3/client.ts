@@ -247,29 +247,32 @@ export class Pop3Client {
 	list(): Promise<Pop3ScanListing[]>;
 	list(messageNumber: number): Promise<Pop3ScanListing>;
 	list(messageNumber?: number): Promise<Pop3ScanListing[] | Pop3ScanListing> {
-		return this.transaction('LIST', async () => {
-			if (messageNumber === undefined) {
-				await this.command('LIST');
-				const lines = await this.readListing('LIST');
-				return lines.map((line) => this.parseScanListing(line, 'LIST'));
-			}
-			const command = `LIST ${checkMessageNumber(messageNumber)}`;
-			return this.parseScanListing(await this.command(command), command);
-		});
+		return this.listingCommand('LIST', messageNumber, (line, step) => this.parseScanListing(line, step));
 	}
 
 	/** UIDL: the server's unique id of every message not marked deleted, or of one message. */
 	uidl(): Promise<Pop3UniqueId[]>;
 	uidl(messageNumber: number): Promise<Pop3UniqueId>;
 	uidl(messageNumber?: number): Promise<Pop3UniqueId[] | Pop3UniqueId> {
-		return this.transaction('UIDL', async () => {
+		return this.listingCommand('UIDL', messageNumber, (line, step) => this.parseUniqueId(line, step));
+	}
+
+	/**
+	 * LIST and UIDL follow one rule (RFC 1939 §5): without an argument a multi-line listing, one entry per line; with a
+	 * message number a single-line answer holding that one entry. `parse` reads an entry either way.
+	 */
+	private listingCommand<T>(
+		verb: 'LIST' | 'UIDL',
+		messageNumber: number | undefined,
+		parse: (line: Buffer | string, step: string) => T,
+	): Promise<T[] | T> {
+		return this.transaction(verb, async () => {
 			if (messageNumber === undefined) {
-				await this.command('UIDL');
-				const lines = await this.readListing('UIDL');
-				return lines.map((line) => this.parseUniqueId(line, 'UIDL'));
+				await this.command(verb);
+				return (await this.readListing(verb)).map((line) => parse(line, verb));
 			}
-			const command = `UIDL ${checkMessageNumber(messageNumber)}`;
-			return this.parseUniqueId(await this.command(command), command);
+			const command = `${verb} ${checkMessageNumber(messageNumber)}`;
+			return parse(await this.command(command), command);
 		});
 	}
 
