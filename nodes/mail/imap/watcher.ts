@@ -240,7 +240,9 @@ export class MailboxWatcher {
 			this.verifySelected = true;
 			this.requestCycle();
 		}, this.config.pollIntervalMs);
-		this.loop = this.run();
+		// Anything the loop does not handle itself (a throwing n8n callback, a bug) must end the trigger visibly, not
+		// leave it silently dead with an unhandled rejection.
+		this.loop = this.run().catch((error: unknown) => this.fatal(error));
 	}
 
 	/** Ends every connection at once (no LOGOUT round trip) and waits briefly for the loop to notice. */

@@ -302,6 +302,27 @@ describe('MailboxWatcher: sessions', () => {
 		expect(authority.refreshCount).toBeLessThanOrEqual(3);
 	});
 
+	it('ends with one clear error, not a silently dead loop, when a callback into n8n throws', async () => {
+		const server = new FakeImapServer();
+		const h = await start(
+			server,
+			{ persistentFaultAttempts: 2 },
+			{
+				onFault: () => {
+					throw new Error('could not save the failed execution');
+				},
+			},
+		);
+		await h.watcher.start({ failFast: true });
+		server.connectFailure = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+		server.kick();
+		await h.waitFor(() => h.fatal.length === 1, 3000, 'the fatal error');
+		expect(h.fatal[0].message).toMatch(/could not save the failed execution/);
+		const attempts = server.connectAttempts.length;
+		await sleep(300);
+		expect(server.connectAttempts.length).toBe(attempts);
+	});
+
 	it('closes every connection within 2 s even while a fetch is in flight', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, {});

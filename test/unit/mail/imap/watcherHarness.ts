@@ -149,7 +149,15 @@ export const FAST_TIMING: SessionTiming = {
 export async function createHarness(
 	server: FakeImapServer,
 	config: Partial<WatcherConfig> & { folders?: string[] },
-	options: { authority?: TokenAuthority; staticData?: IDataObject; runMs?: number } = {},
+	options: {
+		authority?: TokenAuthority;
+		staticData?: IDataObject;
+		runMs?: number;
+		/** Replaces the default item builder (which reads the whole source). */
+		buildItem?: (message: WatchedMessage) => Promise<INodeExecutionData>;
+		/** Called after a persistent fault was recorded (e.g. to make n8n's saveFailedExecution throw). */
+		onFault?: (error: Error) => void;
+	} = {},
 ): Promise<Harness> {
 	const logger = recordingLogger();
 	const authority = options.authority ?? newAuthority(server);
@@ -189,18 +197,7 @@ export async function createHarness(
 				minTokenValidityMs: sessionOptions.minTokenValidityMs,
 			}),
 		checkpoints: store,
-		buildItem: async (message: WatchedMessage) => ({
-			json: {
-				uid: message.uid,
-				folder: message.folder,
-				uidValidity: message.uidValidity,
-				messageId: message.messageId ?? null,
-				labels: message.labels ?? null,
-				threadId: message.threadId ?? null,
-				emailId: message.emailId ?? null,
-				sourceBytes: (await readAll(message.source)).length,
-			},
-		}),
+		buildItem: options.buildItem ?? defaultBuildItem,
 		emit: (items, onRunFinished) => {
 			const uids = items.map((item) => item.json.uid as number);
 			emits.push({
@@ -212,7 +209,10 @@ export async function createHarness(
 			});
 			if (onRunFinished) setTimeout(() => onRunFinished(harness.outcome(uids)), runMs);
 		},
-		reportPersistentFault: (error) => faults.push(error),
+		reportPersistentFault: (error) => {
+			faults.push(error);
+			options.onFault?.(error);
+		},
 		reportFatal: (error) => fatal.push(error),
 		isUnrecoverable: (error) => isReconnectRequiredError(error),
 		logger,
@@ -241,6 +241,22 @@ export async function createHarness(
 		},
 	});
 	return harness;
+}
+
+/** The item the harness records: where the message came from and how many bytes its source had. */
+export async function defaultBuildItem(message: WatchedMessage): Promise<INodeExecutionData> {
+	return {
+		json: {
+			uid: message.uid,
+			folder: message.folder,
+			uidValidity: message.uidValidity,
+			messageId: message.messageId ?? null,
+			labels: message.labels ?? null,
+			threadId: message.threadId ?? null,
+			emailId: message.emailId ?? null,
+			sourceBytes: (await readAll(message.source)).length,
+		},
+	};
 }
 
 async function readAll(source: Buffer | Readable): Promise<Buffer> {
