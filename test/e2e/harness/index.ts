@@ -18,6 +18,7 @@ export {
 	type Execution,
 	type N8nInstance,
 	type Owner,
+	type PublicationStatus,
 	type StartOptions,
 	type StopResult,
 	type WorkflowImport,

@@ -95,6 +95,17 @@ export interface CliExecution {
 	exitedAsExpected: boolean;
 }
 
+/**
+ * n8n 2.x's record of a workflow's publication (`GET /rest/workflows/:id/publication-status`): whether the triggers
+ * of the published version were started. A trigger is `activated` once its `trigger()` has returned.
+ */
+export interface PublicationStatus {
+	status: 'in_progress' | 'published' | 'partial' | 'failed' | 'not_published';
+	liveVersionId: string | null;
+	pendingVersionId: string | null;
+	triggers: Array<{ nodeId: string; status: 'activated' | 'failed'; errorMessage: string | null }>;
+}
+
 export interface StopResult {
 	/** Seconds from the stop request until n8n's process group was gone. */
 	seconds: number;
@@ -138,8 +149,21 @@ export interface N8nInstance {
 	importWorkflow(workflow: WorkflowImport): Promise<string>;
 	/** `n8n publish:workflow`: activates it in the database; a running n8n picks it up within ~10 s. */
 	publishWorkflow(workflowId: string): Promise<void>;
-	/** Public API activate: the running n8n starts the workflow's trigger before answering. */
+	/**
+	 * Public API activate. n8n 2.41 answers once the activation is recorded and starts the triggers moments later
+	 * (through its publication outbox), so mail sent right after this returns may predate the trigger: call
+	 * waitForTriggers() before relying on a running trigger.
+	 */
 	activateWorkflow(workflowId: string): Promise<void>;
+	/** n8n's publication record of the workflow: which triggers it started, which failed and why. */
+	publicationStatus(workflowId: string): Promise<PublicationStatus>;
+	/**
+	 * Waits until n8n reports every trigger of the workflow as started (publication `published`); throws at once when
+	 * n8n reports a trigger as failed (with n8n's error message), or after `timeoutMs` (default 60 s).
+	 */
+	waitForTriggers(workflowId: string, timeoutMs?: number): Promise<PublicationStatus>;
+	/** Waits until n8n reports no started trigger for the workflow any more (after a deactivation). */
+	waitForTriggersStopped(workflowId: string, timeoutMs?: number): Promise<PublicationStatus>;
 	deactivateWorkflow(workflowId: string): Promise<void>;
 	/**
 	 * `n8n execute --id --rawOutput` (needs the server running: the result is read back through the public API).
@@ -158,6 +182,11 @@ export interface N8nInstance {
 	stop(options?: { graceMs?: number; hard?: boolean }): Promise<StopResult>;
 	/** Stops and starts again with the same user folder, ports and encryption key; logs the owner back in. */
 	restart(options?: { hard?: boolean }): Promise<void>;
+	/**
+	 * Starts again after stop(), like restart() but leaving the caller the time in between (e.g. to deliver mail
+	 * while n8n is down). Throws if this instance is running.
+	 */
+	start(): Promise<void>;
 }
 
 const owner: Owner = {
@@ -245,6 +274,7 @@ class RunningN8n implements N8nInstance {
 	}
 
 	async start(): Promise<void> {
+		if (this.child) throw new Error(`n8n (pid ${this.child.pid}) is already running; stop it first`);
 		for (const port of [this.port, this.brokerPort]) {
 			if (await portInUse(port)) throw new Error(`port ${port} is already in use; cannot start n8n there`);
 		}
@@ -429,6 +459,42 @@ class RunningN8n implements N8nInstance {
 
 	async activateWorkflow(workflowId: string): Promise<void> {
 		await this.api('POST', `/api/v1/workflows/${workflowId}/activate`);
+	}
+
+	async publicationStatus(workflowId: string): Promise<PublicationStatus> {
+		return await this.rest<PublicationStatus>('GET', `/rest/workflows/${workflowId}/publication-status`);
+	}
+
+	async waitForTriggers(workflowId: string, timeoutMs = 60_000): Promise<PublicationStatus> {
+		const deadline = Date.now() + timeoutMs;
+		for (;;) {
+			const publication = await this.publicationStatus(workflowId);
+			const failed = publication.triggers.filter((trigger) => trigger.status === 'failed');
+			if (failed.length > 0 || publication.status === 'failed' || publication.status === 'partial') {
+				const reasons = failed.map((trigger) => `${trigger.nodeId}: ${trigger.errorMessage ?? '(no message)'}`);
+				throw new Error(`workflow ${workflowId}: n8n could not start its trigger(s): ${reasons.join('; ') || publication.status}`);
+			}
+			if (publication.status === 'published' && publication.triggers.length > 0) return publication;
+			if (Date.now() > deadline) {
+				throw new Error(`workflow ${workflowId}: triggers not started within ${timeoutMs / 1000}s (publication ${publication.status})`);
+			}
+			await sleep(200);
+		}
+	}
+
+	async waitForTriggersStopped(workflowId: string, timeoutMs = 60_000): Promise<PublicationStatus> {
+		const deadline = Date.now() + timeoutMs;
+		for (;;) {
+			const publication = await this.publicationStatus(workflowId);
+			if (publication.status !== 'in_progress' && publication.triggers.length === 0) return publication;
+			if (Date.now() > deadline) {
+				throw new Error(
+					`workflow ${workflowId}: triggers still reported after ${timeoutMs / 1000}s (publication ${publication.status}, ` +
+						`${publication.triggers.length} trigger(s))`,
+				);
+			}
+			await sleep(200);
+		}
 	}
 
 	async deactivateWorkflow(workflowId: string): Promise<void> {
