@@ -391,7 +391,9 @@ export class MailboxWatcher {
 				await this.serve(session);
 			} catch (error) {
 				if (this.stopped) return;
-				await this.handleSessionFailure(session, error);
+				// After a rollover serve() works on the newer session (this.current): that is the one that failed. Ending
+				// the old one instead would leave the failing session in place and retry on it at once, without backoff.
+				await this.handleSessionFailure(this.current ?? session, error);
 			}
 		}
 	}

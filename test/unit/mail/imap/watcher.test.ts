@@ -264,6 +264,29 @@ describe('MailboxWatcher: sessions', () => {
 		expect(h.fatal).toHaveLength(0);
 	});
 
+	it('after a rollover, a command failing on the new session ends that session (then backoff), it is never retried as is', async () => {
+		const server = new FakeImapServer();
+		const authority = newAuthority(server, 2);
+		const h = await start(server, { rolloverMinLeadMs: 500 }, { authority });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.logger.entries.some((entry) => /rolled over/.test(entry.message)), 4000, 'the rollover');
+		const loginsBefore = server.commands.filter((command) => command === 'LOGIN').length;
+		server.refuse = (command) => command === 'FETCH';
+		const before = server.commands.length;
+		const message = server.deliver('INBOX');
+		await sleep(300);
+		const during = server.commands.slice(before);
+		expect(during.length).toBeLessThan(60);
+		// The failing session is replaced after every failure (a new LOGIN between two FETCHes), never retried as is.
+		const fetchesAndLogins = during.filter((command) => command.startsWith('FETCH') || command === 'LOGIN');
+		const retriedOnSameSession = fetchesAndLogins.some((command, index) => command.startsWith('FETCH') && fetchesAndLogins[index + 1]?.startsWith('FETCH'));
+		expect(retriedOnSameSession).toBe(false);
+		expect(server.commands.filter((command) => command === 'LOGIN').length).toBeGreaterThan(loginsBefore);
+		server.refuse = undefined;
+		await h.waitFor(() => h.emits.length === 1, 3000, 'the message once the server answers again');
+		expect(h.emittedUids()).toEqual([message.uid]);
+	}, 10_000);
+
 	it('refreshes once and retries when the server refuses the token', async () => {
 		const server = new FakeImapServer();
 		const authority = newAuthority(server);
