@@ -160,6 +160,41 @@ export function tlsOptionsFor(endpoint: Pick<MailEndpoint, 'tls'>): TlsSettings 
 	return { rejectUnauthorized, minVersion, ...(servername ? { servername } : {}) };
 }
 
+/**
+ * Node's codes for a server certificate that failed verification: OpenSSL's X509 verify results as tls.connect
+ * reports them, and Node's own host name check. Errors with these codes mean "the certificate was refused", which
+ * no retry fixes; every protocol client classifies with this one list so the nodes say the same for the same cause.
+ */
+const CERTIFICATE_VERIFICATION_CODES: ReadonlySet<string> = new Set([
+	'UNABLE_TO_GET_ISSUER_CERT',
+	'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+	'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+	'UNABLE_TO_DECRYPT_CERT_SIGNATURE',
+	'UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY',
+	'UNABLE_TO_GET_CRL',
+	'CERT_SIGNATURE_FAILURE',
+	'CERT_NOT_YET_VALID',
+	'CERT_HAS_EXPIRED',
+	'ERROR_IN_CERT_NOT_BEFORE_FIELD',
+	'ERROR_IN_CERT_NOT_AFTER_FIELD',
+	'DEPTH_ZERO_SELF_SIGNED_CERT',
+	'SELF_SIGNED_CERT_IN_CHAIN',
+	'CERT_CHAIN_TOO_LONG',
+	'CERT_REVOKED',
+	'INVALID_CA',
+	'PATH_LENGTH_EXCEEDED',
+	'INVALID_PURPOSE',
+	'CERT_UNTRUSTED',
+	'CERT_REJECTED',
+	'HOSTNAME_MISMATCH',
+	'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Whether a socket error code says the server's TLS certificate was refused (see CERTIFICATE_VERIFICATION_CODES). */
+export function isCertificateVerificationCode(code: unknown): code is string {
+	return typeof code === 'string' && CERTIFICATE_VERIFICATION_CODES.has(code);
+}
+
 /** 'auto' → implicit TLS, except on the well-known STARTTLS ports of the protocol. */
 export function securityForPort(protocol: MailProtocol, port: number, setting: TlsSecuritySetting = 'auto'): TlsSecurity {
 	if (setting !== 'auto') return setting;

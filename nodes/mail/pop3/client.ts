@@ -4,6 +4,7 @@ import * as tls from 'node:tls';
 
 import { TokenRejectedError } from '../auth/errors';
 import { buildXOAuth2InitialResponse, decodeXOAuth2Challenge } from '../auth/xoauth2';
+import { isCertificateVerificationCode } from '../connection';
 import {
 	Pop3AccessDisabledError,
 	Pop3CertificateError,
@@ -102,7 +103,6 @@ interface QueuedResult<T> {
 const TRANSCRIPT_LINES = 20;
 const SERVER_TEXT_LIMIT = 300;
 const REDACTED = '[redacted]';
-const CERTIFICATE_ERROR = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ALTNAME|HOSTNAME/;
 const BUSY_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
 const noop = (): undefined => undefined;
 
@@ -685,7 +685,7 @@ export class Pop3Client {
 		const code = error.code ?? '';
 		const step = this.timer?.step ?? 'connection';
 		const where = `${this.host}:${this.port}`;
-		if (CERTIFICATE_ERROR.test(code)) {
+		if (isCertificateVerificationCode(code)) {
 			return new Pop3CertificateError(
 				`The TLS certificate of the POP3 server ${where} is not trusted (${code}: ${error.message}). ` +
 					'Use a certificate from a trusted authority or add its CA certificate; turn verification off only for testing.',

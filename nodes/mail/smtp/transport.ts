@@ -23,7 +23,7 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { TokenRejectedError } from '../auth/errors';
 import type { TokenSource } from '../auth/tokens';
-import { tlsOptionsFor, type MailEndpoint } from '../connection';
+import { isCertificateVerificationCode, tlsOptionsFor, type MailEndpoint } from '../connection';
 
 export type SmtpLogger = Pick<Logger, 'debug' | 'warn'>;
 
@@ -77,22 +77,6 @@ export class SmtpSendError extends Error {
 		this.certificateRejected = details.certificateRejected ?? false;
 	}
 }
-
-/** Node's TLS verification failures (tls.TLSSocket authorizationError codes). */
-const CERTIFICATE_ERROR_CODES = new Set([
-	'DEPTH_ZERO_SELF_SIGNED_CERT',
-	'SELF_SIGNED_CERT_IN_CHAIN',
-	'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-	'UNABLE_TO_GET_ISSUER_CERT',
-	'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-	'CERT_HAS_EXPIRED',
-	'CERT_NOT_YET_VALID',
-	'CERT_UNTRUSTED',
-	'CERT_REJECTED',
-	'CERT_SIGNATURE_FAILURE',
-	'ERR_TLS_CERT_ALTNAME_INVALID',
-	'HOSTNAME_MISMATCH',
-]);
 
 /**
  * Rides along in the message data (nodemailer copies the caller's keys into `mail.data`) so the stream plugin can
@@ -283,7 +267,7 @@ export class SmtpSender {
 		const text = redact(typeof failure.message === 'string' ? failure.message : String(error));
 		const { host, port } = this.options.endpoint;
 
-		const certificateCode = [originalCode, code].find((value) => value !== undefined && CERTIFICATE_ERROR_CODES.has(value));
+		const certificateCode = [originalCode, code].find(isCertificateVerificationCode);
 		if (certificateCode || /certificate|self[- ]signed/i.test(text)) {
 			return new SmtpSendError(`The TLS certificate of ${host}:${port} was refused: ${text}`, {
 				code: certificateCode ?? code,

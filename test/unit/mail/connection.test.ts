@@ -1,6 +1,7 @@
 import {
 	GMAIL_ENDPOINTS,
 	MailCredentialFieldError,
+	isCertificateVerificationCode,
 	isIpLiteral,
 	resolveMailConnection,
 	securityForPort,
@@ -175,6 +176,22 @@ describe('tlsOptionsFor', () => {
 		expect(first).not.toBe(tlsOptionsFor(smtp));
 		expect(first).not.toBe(smtp.tls);
 	});
+});
+
+describe('isCertificateVerificationCode', () => {
+	it.each(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'INVALID_CA'])(
+		'%s: the certificate was refused',
+		(code) => {
+			expect(isCertificateVerificationCode(code)).toBe(true);
+		},
+	);
+
+	it.each([undefined, '', 'ECONNREFUSED', 'ETIMEDOUT', 'ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE', 42])(
+		'%p: some other failure (network, protocol, or the server refusing our side)',
+		(code) => {
+			expect(isCertificateVerificationCode(code)).toBe(false);
+		},
+	);
 });
 
 describe('securityForPort', () => {
