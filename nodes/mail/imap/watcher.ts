@@ -925,7 +925,8 @@ export class MailboxWatcher {
 				continue;
 			}
 			const result = await client.search(andSearch({ uid: `${range.from}:${range.to}` }, ...meaningful), { uid: true });
-			if (result === false) throw new WatcherConfigurationError('The mail server rejected the search filter');
+			// A refusal (NO/BAD) here is transient, e.g. Gmail's `NO [UNAVAILABLE]`: the filter itself was accepted at
+			// activation. uidsFrom turns it into a session failure, retried with backoff and reported if it lasts.
 			const matches = new Set(uidsFrom(result, `the search in folder "${folder}"`));
 			inRange.filter((uid) => matches.has(uid)).forEach((uid) => admitted.add(uid));
 		}

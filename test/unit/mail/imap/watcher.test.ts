@@ -374,6 +374,38 @@ describe('MailboxWatcher: sessions', () => {
 	});
 });
 
+describe('MailboxWatcher: the server refuses a command for a while', () => {
+	it('retries a filter search the server refuses (NO [UNAVAILABLE]) with backoff, and emits once it answers again', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { filter: { subject: 'hello' } });
+		await h.watcher.start({ failFast: true });
+		let refusals = 0;
+		server.refuse = (command, detail) => command === 'SEARCH' && detail.includes('subject') && refusals++ < 3;
+		const message = server.deliver('INBOX', { subject: 'hello there' });
+		await h.waitFor(() => h.emits.length === 1, 5000, 'the message after the refusals');
+		expect(refusals).toBeGreaterThanOrEqual(3);
+		expect(h.emittedUids()).toEqual([message.uid]);
+		expect(h.fatal).toHaveLength(0);
+	});
+
+	it('reports a lasting refusal once while it keeps retrying, without ending the trigger', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { filter: { subject: 'hello' }, persistentFaultAttempts: 3, maxBackoffMs: 100 });
+		await h.watcher.start({ failFast: true });
+		server.refuse = (command, detail) => command === 'SEARCH' && detail.includes('subject');
+		const message = server.deliver('INBOX', { subject: 'hello there' });
+		await h.waitFor(() => h.faults.length === 1, 5000, 'the report');
+		await sleep(500);
+		expect(h.faults).toHaveLength(1);
+		expect(h.faults[0].message).toMatch(/keeps retrying.*refused the search/);
+		expect(h.fatal).toHaveLength(0);
+		expect(h.emits).toHaveLength(0);
+		server.refuse = undefined;
+		await h.waitFor(() => h.emits.length === 1, 3000, 'the message once the server answers');
+		expect(h.emittedUids()).toEqual([message.uid]);
+	});
+});
+
 describe('MailboxWatcher: post-actions', () => {
 	const plan = { markRead: true, addLabels: [], removeLabels: [], delete: false };
 
