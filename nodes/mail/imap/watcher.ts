@@ -881,6 +881,7 @@ export class MailboxWatcher {
 				return { uid, meta: meta && this.admitsByTime(checkpoint, uid, meta) ? meta : undefined };
 			});
 			checkpoint = await this.emitMessages(session, folder, uidValidity, checkpoint, entries, batch);
+			if (this.stopped) return;
 			// While a batch holds unsent items the stored checkpoint must not pass them.
 			if (batch.length === 0) this.deps.checkpoints.set(folder, checkpoint);
 		}
@@ -1009,6 +1010,9 @@ export class MailboxWatcher {
 					threadId: meta.threadId,
 					emailId: meta.emailId,
 				});
+				// Stopped while the item was built (a large message takes a while): it is not emitted, and the
+				// checkpoint must not pass it either, so the next activation emits it.
+				if (this.stopped) return checkpoint;
 				checkpoint = afterJudging(checkpoint, {
 					uid: entry.uid,
 					internalDate,
@@ -1081,7 +1085,8 @@ export class MailboxWatcher {
 	}
 
 	private flushBatch(folder: string, uidValidity: string, batch: BatchEntry[]): void {
-		if (batch.length === 0) return;
+		// Nothing goes out after stop(): n8n has deactivated the workflow.
+		if (batch.length === 0 || this.stopped) return;
 		const entries = batch.splice(0, batch.length);
 		this.deps.checkpoints.set(folder, entries[entries.length - 1].checkpoint);
 		this.emitRun(

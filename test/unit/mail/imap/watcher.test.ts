@@ -360,6 +360,25 @@ describe('MailboxWatcher: sessions', () => {
 		expect(h.watcher.openClientCount).toBe(0);
 	});
 
+	it('emits nothing after stop(), also for a message whose item was being built, and does not move past it', async () => {
+		const server = new FakeImapServer();
+		let building = false;
+		const h = await start(server, {}, {
+			buildItem: async (message) => {
+				building = true;
+				await sleep(300);
+				return { json: { uid: message.uid, folder: message.folder } };
+			},
+		});
+		await h.watcher.start({ failFast: true });
+		const message = server.deliver('INBOX');
+		await h.waitFor(() => building, 3000, 'the item being built');
+		await h.watcher.stop();
+		await sleep(400);
+		expect(h.emits).toHaveLength(0);
+		expect(h.checkpoint('INBOX')?.lastUid).toBe(message.uid - 1);
+	});
+
 	it('closes a connection that is still logging in when stopped', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, {});
