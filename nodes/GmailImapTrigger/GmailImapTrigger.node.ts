@@ -18,7 +18,7 @@ import type { RunOutcome } from '../mail/imap/postActions';
 import { runOutcome } from '../mail/imap/postActions';
 import { DEFAULT_SESSION_TIMING, openImapSession } from '../mail/imap/session';
 import type { WatchedMessage } from '../mail/imap/watcher';
-import { MailboxWatcher } from '../mail/imap/watcher';
+import { MailboxWatcher, storageStep } from '../mail/imap/watcher';
 import { messageToItem } from '../mail/message/toItem';
 import { readTriggerSettings } from './config';
 import { triggerProperties } from './description';
@@ -93,8 +93,11 @@ export class GmailImapTrigger implements INodeType {
 					attachmentPrefix: itemSettings.attachmentPrefix,
 					maxAttachmentBytes: itemSettings.maxAttachmentBytes,
 					attributes: messageAttributes(message),
-					prepareBinaryData: async (content, fileName, mimeType) =>
-						await this.helpers.prepareBinaryData(content, fileName, mimeType),
+					// A failure to store (e.g. the disk is full) is not the message's fault: it is read again later.
+					prepareBinaryData: storageStep(
+						async (content: Buffer, fileName?: string, mimeType?: string) =>
+							await this.helpers.prepareBinaryData(content, fileName, mimeType),
+					),
 				}),
 			emit: (items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void) => {
 				if (!onRunFinished || !createDeferred || manual) {

@@ -1058,29 +1058,23 @@ export class MailboxWatcher {
 		return new Set(found.filter((uid) => asked.has(uid)));
 	}
 
+	/**
+	 * The item for a message, or an error item when the message itself cannot be parsed (an honest error item beats
+	 * losing it). Any other failure — the download broke, the connection closed, storing an attachment failed (disk
+	 * full) — is thrown: the message is not emitted, and is read again after a backoff.
+	 */
 	private async buildItem(session: ImapSession, message: WatchedMessage): Promise<INodeExecutionData> {
+		let sourceFailed = false;
+		if (!Buffer.isBuffer(message.source)) message.source.once('error', () => (sourceFailed = true));
 		try {
 			return await this.deps.buildItem(message);
 		} catch (error) {
-			// A lost connection while streaming: the message was not emitted, the next session picks it up again.
 			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
-			if (!session.isOpen || this.stopped) throw error;
-			// The message itself could not be turned into an item. Emitting an honest error item beats losing it.
-			this.deps.logger.warn(`Gmail IMAP Trigger: message UID ${message.uid} in "${message.folder}" could not be read`, {
+			if (!session.isOpen || this.stopped || sourceFailed || !isMessageParseFailure(error)) throw error;
+			this.deps.logger.warn(`Gmail IMAP Trigger: message UID ${message.uid} in "${message.folder}" could not be parsed`, {
 				error: errorText(error),
 			});
-			return {
-				json: {
-					error: `The message could not be parsed: ${errorText(error)}`,
-					attributes: {
-						uid: message.uid,
-						mailbox: message.folder,
-						uidValidity: message.uidValidity,
-						flags: message.flags,
-						messageId: message.messageId ?? null,
-					},
-				},
-			};
+			return messageErrorItem(message, `The message could not be parsed: ${errorText(error)}`);
 		}
 	}
 
@@ -1110,6 +1104,63 @@ export class MailboxWatcher {
 			this.requestCycle();
 		});
 	}
+}
+
+/**
+ * For WatcherDeps.buildItem: a failure that is not the message's fault (e.g. storing an attachment failed because
+ * the disk is full). The message is then read again after a backoff instead of becoming an error item.
+ */
+export class ItemNotBuiltError extends Error {
+	constructor(message: string, options?: { cause?: unknown }) {
+		super(message, options);
+		this.name = 'ItemNotBuiltError';
+	}
+}
+
+/**
+ * Wraps the step that stores attachments (n8n's prepareBinaryData) so that its failures are ItemNotBuiltError: a full
+ * disk must not turn a good message into an error item.
+ */
+export function storageStep<A extends unknown[], R>(store: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+	return async (...args: A) => {
+		try {
+			return await store(...args);
+		} catch (error) {
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- classified by the watcher (retry, not an error item)
+			throw new ItemNotBuiltError(`Storing an attachment failed: ${errorText(error)}`, { cause: error });
+		}
+	};
+}
+
+/**
+ * Only a failure of the message's content may turn it into an error item (which consumes it). Errors of the machine
+ * (Node system errors: ENOSPC, EIO, ERR_STREAM_PREMATURE_CLOSE, ...) and ItemNotBuiltError are not.
+ */
+export function isMessageParseFailure(error: unknown): boolean {
+	if (error instanceof ItemNotBuiltError) return false;
+	if (!error || typeof error !== 'object') return true;
+	const fields = error as { code?: unknown; errno?: unknown; syscall?: unknown };
+	if (typeof fields.errno === 'number' || typeof fields.syscall === 'string') return false;
+	return !(typeof fields.code === 'string' && /^(E[A-Z0-9]+|ERR_[A-Z0-9_]+)$/.test(fields.code));
+}
+
+/** n8n's shape for a message the trigger could not turn into an item: the error, and where to find the message. */
+function messageErrorItem(
+	message: Pick<WatchedMessage, 'uid' | 'folder' | 'uidValidity' | 'flags' | 'messageId'>,
+	error: string,
+): INodeExecutionData {
+	return {
+		json: {
+			error,
+			attributes: {
+				uid: message.uid,
+				mailbox: message.folder,
+				uidValidity: message.uidValidity,
+				flags: message.flags,
+				messageId: message.messageId ?? null,
+			},
+		},
+	};
 }
 
 class SessionEndedError extends Error {

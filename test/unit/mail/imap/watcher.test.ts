@@ -1,6 +1,7 @@
+import { ItemNotBuiltError, isMessageParseFailure, storageStep } from '../../../../nodes/mail/imap/watcher';
 import { FakeImapServer } from './fakeImap';
 import type { Harness } from './watcherHarness';
-import { createHarness, n8nReconnectError, newAuthority, sleep } from './watcherHarness';
+import { createHarness, defaultBuildItem, n8nReconnectError, newAuthority, sleep } from './watcherHarness';
 
 const running: Harness[] = [];
 
@@ -684,5 +685,66 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 		expect(omissions).toBeGreaterThanOrEqual(2);
 		expect(h.emittedUids()).toEqual([message.uid]);
 		expect(h.emits[0].items[0].json.sourceBytes).toBe(message.source.length);
+	});
+});
+
+describe('MailboxWatcher: messages that cannot be turned into items', () => {
+	it('turns a parse failure into an error item that says where the message is, and moves on', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {}, {
+			buildItem: async (message) => {
+				if (message.messageId?.includes('broken')) throw new Error('Unexpected end of MIME structure');
+				return await defaultBuildItem(message);
+			},
+		});
+		await h.watcher.start({ failFast: true });
+		const broken = server.deliver('INBOX', { messageId: '<broken@fake.test>' });
+		const fine = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 2, 3000, 'both messages');
+		expect(h.emits[0].items[0].json).toMatchObject({
+			error: 'The message could not be parsed: Unexpected end of MIME structure',
+			attributes: { uid: broken.uid, mailbox: 'INBOX', messageId: '<broken@fake.test>' },
+		});
+		expect(h.emittedUids()).toEqual([broken.uid, fine.uid]);
+	});
+
+	it('reads a message again when building its item failed for another reason (disk full), never consuming it as an error item', async () => {
+		const server = new FakeImapServer();
+		let failures = 0;
+		const store = storageStep(async () => {
+			throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+		});
+		const h = await start(server, {}, {
+			buildItem: async (message) => {
+				if (failures < 2) {
+					failures++;
+					// The first time n8n's binary store fails, the second time a system error surfaces directly.
+					if (failures === 1) await store();
+					throw Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' });
+				}
+				return await defaultBuildItem(message);
+			},
+		});
+		await h.watcher.start({ failFast: true });
+		const message = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1, 5000, 'the message once storing works again');
+		await sleep(100);
+		expect(failures).toBe(2);
+		expect(h.emits).toHaveLength(1);
+		expect(h.emits[0].items[0].json).toMatchObject({ uid: message.uid, sourceBytes: message.source.length });
+		expect(h.emits[0].items[0].json.error).toBeUndefined();
+	});
+
+	it('tells parse failures from failures of the machine', async () => {
+		expect(isMessageParseFailure(new Error('Invalid header'))).toBe(true);
+		expect(isMessageParseFailure(new TypeError('Cannot read properties of undefined'))).toBe(true);
+		expect(isMessageParseFailure(Object.assign(new Error('no space'), { code: 'ENOSPC' }))).toBe(false);
+		expect(isMessageParseFailure(Object.assign(new Error('closed'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }))).toBe(false);
+		expect(isMessageParseFailure(Object.assign(new Error('write'), { errno: -5, syscall: 'write' }))).toBe(false);
+		expect(isMessageParseFailure(new ItemNotBuiltError('Storing an attachment failed'))).toBe(false);
+		const failing = storageStep(async () => {
+			throw new Error('binary data service unavailable');
+		});
+		await expect(failing()).rejects.toBeInstanceOf(ItemNotBuiltError);
 	});
 });

@@ -199,10 +199,12 @@ export async function createHarness(
 		checkpoints: store,
 		buildItem: options.buildItem ?? defaultBuildItem,
 		emit: (items, onRunFinished) => {
-			const uids = items.map((item) => item.json.uid as number);
+			// Error items carry where the message is under `attributes` (as the real items do).
+			const attributes = (item: INodeExecutionData) => (item.json.attributes ?? {}) as { uid?: number; mailbox?: string };
+			const uids = items.map((item) => (item.json.uid ?? attributes(item).uid) as number);
 			emits.push({
 				uids,
-				folders: items.map((item) => item.json.folder as string),
+				folders: items.map((item) => (item.json.folder ?? attributes(item).mailbox) as string),
 				items,
 				savedAtEmit: JSON.parse(JSON.stringify(staticData)) as IDataObject,
 				at: Date.now(),
