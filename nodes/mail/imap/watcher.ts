@@ -15,7 +15,7 @@ import {
 	resolveUnknownPosition,
 } from './checkpoint';
 import type { ImapClient } from './client';
-import { isMailboxMissing } from './client';
+import { imapErrorFields, isMailboxMissing } from './client';
 import type { TriggerLogger } from './logger';
 import type { PostActionPlan, RunOutcome } from './postActions';
 import { applyPostActions, hasPostActions, postActionProblem, toUidSet } from './postActions';
@@ -76,6 +76,11 @@ export interface WatcherConfig {
 	 * 1 ms, so a long-lived token would otherwise roll over (and refresh) in a loop.
 	 */
 	maxTimerWaitMs: number;
+	/**
+	 * A message the server fails to deliver (FETCH refused or answered without it while it still exists) this many
+	 * times in a row is emitted as an error item, so one bad message cannot block its folder for ever.
+	 */
+	maxFetchAttempts: number;
 	/** Manual "Test step": stop after this many emits. */
 	maxEmits?: number;
 	/** Manual mode: start at the newest message matching the filter instead of waiting for a new one. */
@@ -98,6 +103,7 @@ export const DEFAULT_WATCHER_CONFIG: Omit<WatcherConfig, 'folders' | 'start' | '
 	rolloverMinLeadMs: 3_000,
 	rolloverMaxLeadMs: 5 * 60_000,
 	maxTimerWaitMs: 24 * 3600_000,
+	maxFetchAttempts: 3,
 };
 
 export interface WatcherDeps {
@@ -140,12 +146,16 @@ interface FolderState {
 interface JudgedEntry {
 	uid: number;
 	meta?: FetchMessageObject;
+	/** The server kept failing to deliver this message: an error item with this text is emitted for it. */
+	unreadable?: string;
 }
 
 interface BatchEntry {
 	item: INodeExecutionData;
 	uid: number;
 	checkpoint: FolderCheckpoint;
+	/** False for error items: after-run actions never touch a message the workflow did not get. */
+	actionable: boolean;
 }
 
 const METADATA_QUERY: FetchQueryObject = { uid: true, flags: true, internalDate: true, size: true, envelope: true };
@@ -190,6 +200,8 @@ export class MailboxWatcher {
 	private verifySelected = true;
 	private rolloverFailingSince?: number;
 	private rolloverReported = false;
+	/** Failed attempts to read a message, per folder/UIDVALIDITY/UID (see maxFetchAttempts). */
+	private readonly fetchFailures = new Map<string, number>();
 
 	constructor(
 		config: WatcherConfig,
@@ -870,13 +882,10 @@ export class MailboxWatcher {
 			if (this.stopped || this.emitLimitReached()) break;
 			const chunk = pending.slice(offset, offset + this.config.fetchBatchMessages);
 			const wanted = chunk.filter((uid) => admitted.has(uid));
-			const metadata = wanted.length > 0 ? await this.fetchMetadata(client, wanted) : new Map<number, FetchMessageObject>();
-			const withoutMetadata = wanted.filter((uid) => !metadata.has(uid));
-			if (withoutMetadata.length > 0) {
-				const present = await this.stillPresent(session, folder, withoutMetadata);
-				if (present.size > 0) throw unansweredError(folder, [...present], 'its attributes');
-			}
+			const { metadata, unreadable } = await this.readMetadata(session, folder, uidValidity, wanted);
 			const entries: JudgedEntry[] = chunk.map((uid) => {
+				const reason = unreadable.get(uid);
+				if (reason !== undefined) return { uid, unreadable: reason };
 				const meta = metadata.get(uid);
 				return { uid, meta: meta && this.admitsByTime(checkpoint, uid, meta) ? meta : undefined };
 			});
@@ -953,6 +962,67 @@ export class MailboxWatcher {
 	}
 
 	/**
+	 * The attributes of these messages, and the ones the server keeps failing to deliver (see fetchFailed). A FETCH of
+	 * several messages that the server refuses is repeated one message at a time, to find the one it cannot serve.
+	 */
+	private async readMetadata(
+		session: ImapSession,
+		folder: string,
+		uidValidity: string,
+		uids: number[],
+	): Promise<{ metadata: Map<number, FetchMessageObject>; unreadable: Map<number, string> }> {
+		const unreadable = new Map<number, string>();
+		if (uids.length === 0) return { metadata: new Map(), unreadable };
+		let metadata: Map<number, FetchMessageObject>;
+		try {
+			metadata = await this.fetchMetadata(session.client, uids);
+		} catch (error) {
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+			if (!session.isOpen || this.stopped) throw error;
+			if (uids.length === 1) {
+				unreadable.set(uids[0], this.fetchFailed(folder, uidValidity, uids[0], describeImapError(error)));
+				return { metadata: new Map(), unreadable };
+			}
+			metadata = new Map();
+			for (const uid of uids) {
+				const single = await this.readMetadata(session, folder, uidValidity, [uid]);
+				single.metadata.forEach((value, key) => metadata.set(key, value));
+				single.unreadable.forEach((value, key) => unreadable.set(key, value));
+			}
+			return { metadata, unreadable };
+		}
+		const missing = uids.filter((uid) => !metadata.has(uid));
+		if (missing.length > 0) {
+			for (const uid of await this.stillPresent(session, folder, missing)) {
+				unreadable.set(uid, this.fetchFailed(folder, uidValidity, uid, 'the server answered without its attributes'));
+			}
+		}
+		return { metadata, unreadable };
+	}
+
+	/**
+	 * One more failed attempt to read a message that exists. Below maxFetchAttempts this throws (the pass is retried
+	 * after a backoff, like a dropped connection); at the limit it returns the text of the error item to emit instead,
+	 * so one message the server cannot serve does not block its folder for ever.
+	 */
+	private fetchFailed(folder: string, uidValidity: string, uid: number, reason: string): string {
+		const key = fetchFailureKey(folder, uidValidity, uid);
+		const attempts = (this.fetchFailures.get(key) ?? 0) + 1;
+		if (attempts < this.config.maxFetchAttempts) {
+			this.fetchFailures.set(key, attempts);
+			throw new ServerRefusedError(
+				`Message UID ${uid} in "${folder}" could not be read (attempt ${attempts} of ${this.config.maxFetchAttempts}): ${reason}`,
+			);
+		}
+		this.fetchFailures.delete(key);
+		this.deps.logger.warn(
+			`Gmail IMAP Trigger: message UID ${uid} in "${folder}" could not be read after ${attempts} attempts; emitting an error item for it`,
+			{ error: reason },
+		);
+		return `The message could not be read from the server after ${attempts} attempts: ${reason}`;
+	}
+
+	/**
 	 * Fetches the sources (small messages together, a large one streamed on its own), builds the items and emits them
 	 * in UID order. The checkpoint is stored before each emit. Entries without `meta` only advance the checkpoint.
 	 */
@@ -965,69 +1035,111 @@ export class MailboxWatcher {
 		batch: BatchEntry[],
 	): Promise<FolderCheckpoint> {
 		let checkpoint = start;
-		let index = 0;
-		while (index < entries.length) {
-			// Next group: one large message alone, or small ones up to the byte bound (plus the judged-only entries between).
-			const group: JudgedEntry[] = [];
-			let bytes = 0;
-			while (index < entries.length) {
-				const entry = entries[index];
-				const size = entry.meta?.size ?? 0;
-				const large = !!entry.meta && size > this.config.streamAboveBytes;
-				if (entry.meta && group.some((other) => other.meta) && (large || bytes + size > this.config.fetchBatchBytes)) break;
-				group.push(entry);
-				index++;
-				if (entry.meta) bytes += size;
-				if (large) break;
+		const groups = this.fetchGroups(entries);
+		while (groups.length > 0) {
+			const group = groups.shift() as JudgedEntry[];
+			const wanted = group.filter((entry) => entry.meta);
+			let sources: Map<number, Buffer | Readable>;
+			try {
+				sources = await this.fetchSources(session, group);
+			} catch (error) {
+				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+				if (!session.isOpen || this.stopped) throw error;
+				if (wanted.length > 1) {
+					// The server refused the FETCH of several messages: one at a time, to find the one it cannot serve.
+					groups.unshift(...oneMessagePerGroup(group));
+					continue;
+				}
+				sources = new Map();
+				wanted[0].unreadable = this.fetchFailed(folder, uidValidity, wanted[0].uid, describeImapError(error));
 			}
-			const sources = await this.fetchSources(session, group);
 			// A message asked for and not delivered is passed over only if the server confirms it is gone (expunged
-			// meanwhile). One that still exists is retried: skipping it would lose it.
-			const unanswered = group.filter((entry) => entry.meta && !sources.has(entry.uid)).map((entry) => entry.uid);
+			// meanwhile). One that still exists is asked for again: skipping it would lose it.
+			const unanswered = wanted.filter((entry) => !sources.has(entry.uid) && entry.unreadable === undefined);
 			if (unanswered.length > 0) {
-				const present = await this.stillPresent(session, folder, unanswered);
-				if (present.size > 0) throw unansweredError(folder, [...present], 'its content');
+				const present = await this.stillPresent(session, folder, unanswered.map((entry) => entry.uid));
+				for (const entry of unanswered) {
+					if (present.has(entry.uid)) {
+						entry.unreadable = this.fetchFailed(folder, uidValidity, entry.uid, 'the server answered without its content');
+					}
+				}
 			}
 			for (const entry of group) {
 				if (this.stopped || this.emitLimitReached()) return checkpoint;
 				const meta = entry.meta;
 				const source = sources.get(entry.uid);
-				if (!meta || !source) {
+				const flags = [...(meta?.flags ?? [])];
+				let item: INodeExecutionData;
+				let actionable = false;
+				if (entry.unreadable !== undefined) {
+					item = messageErrorItem({ uid: entry.uid, folder, uidValidity, flags, messageId: meta?.envelope?.messageId }, entry.unreadable);
+				} else if (meta && source) {
+					const internalDate = toEpoch(meta.internalDate);
+					const built = await this.buildItem(session, {
+						folder,
+						uid: entry.uid,
+						uidValidity,
+						source,
+						size: meta.size,
+						flags,
+						internalDate: internalDate !== undefined ? new Date(internalDate) : undefined,
+						messageId: meta.envelope?.messageId,
+						labels: meta.labels ? [...meta.labels] : undefined,
+						threadId: meta.threadId,
+						emailId: meta.emailId,
+					});
+					// Stopped while the item was built (a large message takes a while): it is not emitted, and the
+					// checkpoint must not pass it either, so the next activation emits it.
+					if (this.stopped) return checkpoint;
+					item = built.item;
+					actionable = built.parsed;
+					if (this.fetchFailures.size > 0) this.fetchFailures.delete(fetchFailureKey(folder, uidValidity, entry.uid));
+				} else {
+					// Filtered out, or confirmed gone.
 					checkpoint = afterJudging(checkpoint, { uid: entry.uid, fingerprint: '' });
 					continue;
 				}
-				const internalDate = toEpoch(meta.internalDate);
-				const item = await this.buildItem(session, {
-					folder,
-					uid: entry.uid,
-					uidValidity,
-					source,
-					size: meta.size,
-					flags: [...(meta.flags ?? [])],
-					internalDate: internalDate !== undefined ? new Date(internalDate) : undefined,
-					messageId: meta.envelope?.messageId,
-					labels: meta.labels ? [...meta.labels] : undefined,
-					threadId: meta.threadId,
-					emailId: meta.emailId,
-				});
-				// Stopped while the item was built (a large message takes a while): it is not emitted, and the
-				// checkpoint must not pass it either, so the next activation emits it.
-				if (this.stopped) return checkpoint;
+				const internalDate = toEpoch(meta?.internalDate);
 				checkpoint = afterJudging(checkpoint, {
 					uid: entry.uid,
 					internalDate,
-					fingerprint: messageFingerprint(meta.envelope?.messageId, internalDate, meta.size),
+					fingerprint: messageFingerprint(meta?.envelope?.messageId, internalDate, meta?.size),
 				});
 				if (this.config.output.mode === 'batch') {
-					batch.push({ item, uid: entry.uid, checkpoint });
+					batch.push({ item, uid: entry.uid, checkpoint, actionable });
 					if (batch.length >= this.config.output.size) this.flushBatch(folder, uidValidity, batch);
 				} else {
 					this.deps.checkpoints.set(folder, checkpoint);
-					this.emitRun(folder, uidValidity, [entry.uid], [item]);
+					this.emitRun(folder, uidValidity, actionable ? [entry.uid] : [], [item]);
 				}
 			}
 		}
 		return checkpoint;
+	}
+
+	/** Groups for fetching: one large message alone, or small ones up to the byte bound (plus the entries between). */
+	private fetchGroups(entries: JudgedEntry[]): JudgedEntry[][] {
+		const groups: JudgedEntry[][] = [];
+		let group: JudgedEntry[] = [];
+		let bytes = 0;
+		for (const entry of entries) {
+			const size = entry.meta?.size ?? 0;
+			const large = !!entry.meta && size > this.config.streamAboveBytes;
+			if (entry.meta && group.some((other) => other.meta) && (large || bytes + size > this.config.fetchBatchBytes)) {
+				groups.push(group);
+				group = [];
+				bytes = 0;
+			}
+			group.push(entry);
+			if (entry.meta) bytes += size;
+			if (large) {
+				groups.push(group);
+				group = [];
+				bytes = 0;
+			}
+		}
+		if (group.length > 0) groups.push(group);
+		return groups;
 	}
 
 	private async fetchSources(session: ImapSession, group: JudgedEntry[]): Promise<Map<number, Buffer | Readable>> {
@@ -1063,18 +1175,18 @@ export class MailboxWatcher {
 	 * losing it). Any other failure — the download broke, the connection closed, storing an attachment failed (disk
 	 * full) — is thrown: the message is not emitted, and is read again after a backoff.
 	 */
-	private async buildItem(session: ImapSession, message: WatchedMessage): Promise<INodeExecutionData> {
+	private async buildItem(session: ImapSession, message: WatchedMessage): Promise<{ item: INodeExecutionData; parsed: boolean }> {
 		let sourceFailed = false;
 		if (!Buffer.isBuffer(message.source)) message.source.once('error', () => (sourceFailed = true));
 		try {
-			return await this.deps.buildItem(message);
+			return { item: await this.deps.buildItem(message), parsed: true };
 		} catch (error) {
 			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
 			if (!session.isOpen || this.stopped || sourceFailed || !isMessageParseFailure(error)) throw error;
 			this.deps.logger.warn(`Gmail IMAP Trigger: message UID ${message.uid} in "${message.folder}" could not be parsed`, {
 				error: errorText(error),
 			});
-			return messageErrorItem(message, `The message could not be parsed: ${errorText(error)}`);
+			return { item: messageErrorItem(message, `The message could not be parsed: ${errorText(error)}`), parsed: false };
 		}
 	}
 
@@ -1086,21 +1198,22 @@ export class MailboxWatcher {
 		this.emitRun(
 			folder,
 			uidValidity,
-			entries.map((entry) => entry.uid),
+			entries.filter((entry) => entry.actionable).map((entry) => entry.uid),
 			entries.map((entry) => entry.item),
 		);
 	}
 
-	private emitRun(folder: string, uidValidity: string, uids: number[], items: INodeExecutionData[]): void {
+	/** `actionUids`: the messages the after-run actions may touch (error items excluded). */
+	private emitRun(folder: string, uidValidity: string, actionUids: number[], items: INodeExecutionData[]): void {
 		this.emitted++;
 		const plan = this.config.postActions;
-		if (!hasPostActions(plan)) {
+		if (!hasPostActions(plan) || actionUids.length === 0) {
 			this.deps.emit(items);
 			return;
 		}
 		this.deps.emit(items, (outcome) => {
 			if (outcome !== 'succeeded' || this.stopped) return;
-			this.postActionQueue.push({ folder, uidValidity, uids });
+			this.postActionQueue.push({ folder, uidValidity, uids: actionUids });
 			this.requestCycle();
 		});
 	}
@@ -1190,10 +1303,30 @@ class ServerRefusedError extends Error {
 	}
 }
 
-function unansweredError(folder: string, uids: number[], what: string): ServerRefusedError {
-	return new ServerRefusedError(
-		`The server did not deliver ${what} for message UID ${uids.join(', ')} in "${folder}", which still exists; trying again`,
-	);
+function fetchFailureKey(folder: string, uidValidity: string, uid: number): string {
+	return `${folder}\u0000${uidValidity}\u0000${uid}`;
+}
+
+/** Splits a fetch group so that each part asks for one message (the entries that need no fetch go along). */
+function oneMessagePerGroup(group: JudgedEntry[]): JudgedEntry[][] {
+	const parts: JudgedEntry[][] = [];
+	let part: JudgedEntry[] = [];
+	for (const entry of group) {
+		part.push(entry);
+		if (entry.meta) {
+			parts.push(part);
+			part = [];
+		}
+	}
+	if (part.length > 0) parts.push(part);
+	return parts;
+}
+
+/** An IMAP error with the server's own words (imapflow keeps them in responseText, the message is just "Command failed"). */
+function describeImapError(error: unknown): string {
+	const responseText = imapErrorFields(error).responseText;
+	const text = errorText(error);
+	return responseText && !text.includes(responseText) ? `${text} (${responseText})` : text;
 }
 
 /** A UID SEARCH result: only an array is an answer; false is a refusal, undefined a lost connection (imapflow 2.10). */

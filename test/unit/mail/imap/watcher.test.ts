@@ -1,5 +1,5 @@
 import { ItemNotBuiltError, isMessageParseFailure, storageStep } from '../../../../nodes/mail/imap/watcher';
-import { FakeImapServer } from './fakeImap';
+import { FakeImapServer, inUidSet } from './fakeImap';
 import type { Harness } from './watcherHarness';
 import { createHarness, defaultBuildItem, n8nReconnectError, newAuthority, sleep } from './watcherHarness';
 
@@ -746,5 +746,58 @@ describe('MailboxWatcher: messages that cannot be turned into items', () => {
 			throw new Error('binary data service unavailable');
 		});
 		await expect(failing()).rejects.toBeInstanceOf(ItemNotBuiltError);
+	});
+});
+
+describe('MailboxWatcher: a message the server keeps failing to deliver', () => {
+	const plan = { markRead: true, addLabels: [], removeLabels: [], delete: false };
+
+	it('emits an error item for it after 3 attempts (uid and mailbox included) and goes on with the folder', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { postActions: plan });
+		await h.watcher.start({ failFast: true });
+		const first = server.deliver('INBOX');
+		const bad = server.deliver('INBOX');
+		const third = server.deliver('INBOX');
+		// Every FETCH that includes the bad message is refused while the connection stays up (Dovecot/Gmail NO).
+		server.refuse = (command, range) => command === 'FETCH' && inUidSet(range, bad.uid, third.uid);
+		await h.waitFor(() => h.emits.length === 3, 8000, 'all three');
+		expect(h.emittedUids()).toEqual([first.uid, bad.uid, third.uid]);
+		const errorItem = h.emits[1].items[0].json;
+		expect(errorItem.error).toMatch(/could not be read from the server after 3 attempts: Command failed \(FETCH failed: server unavailable\)/);
+		expect(errorItem.attributes).toMatchObject({ uid: bad.uid, mailbox: 'INBOX', uidValidity: expect.any(String) });
+		expect(h.fatal).toHaveLength(0);
+		// The after-run action touches the messages the workflow got, never the one it only got an error for.
+		await h.waitFor(() => server.message('INBOX', third.uid)?.flags.has('\\Seen') === true, 3000, 'post-actions');
+		expect(server.message('INBOX', first.uid)?.flags.has('\\Seen')).toBe(true);
+		expect(server.message('INBOX', bad.uid)?.flags.has('\\Seen')).toBe(false);
+		// Attempts were bounded: the bad message was asked for alone three times.
+		expect(server.commands.filter((command) => command === `FETCH ${bad.uid} uid,flags,internalDate,size,envelope`)).toHaveLength(3);
+	});
+
+	it('does the same for a large message whose download the server refuses', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { streamAboveBytes: 1000 });
+		await h.watcher.start({ failFast: true });
+		server.refuse = (command) => command === 'DOWNLOAD';
+		const large = server.deliver('INBOX', { padTo: 5000 });
+		await h.waitFor(() => h.emits.length === 1, 8000, 'the error item');
+		expect(h.emits[0].items[0].json).toMatchObject({ attributes: { uid: large.uid, mailbox: 'INBOX' } });
+		expect(server.commands.filter((command) => command === `DOWNLOAD ${large.uid}`)).toHaveLength(3);
+		server.refuse = undefined;
+		const next = server.deliver('INBOX', { padTo: 5000 });
+		await h.waitFor(() => h.emits.length === 2, 3000, 'the next message');
+		expect(h.emits[1].items[0].json).toMatchObject({ uid: next.uid, sourceBytes: next.source.length });
+	});
+
+	it('emits a normal item for a message the server serves at the second retry', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {});
+		await h.watcher.start({ failFast: true });
+		let refusals = 0;
+		server.refuse = (command) => command === 'FETCH' && refusals++ < 2;
+		const message = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1, 5000, 'the message');
+		expect(h.emits[0].items[0].json).toMatchObject({ uid: message.uid, sourceBytes: message.source.length });
 	});
 });
