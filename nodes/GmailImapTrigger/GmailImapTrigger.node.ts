@@ -12,7 +12,7 @@ import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 import { isReconnectRequiredError } from '../mail/auth/tokenErrors';
 import { createTokenSource } from '../mail/auth/tokens';
 import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE, resolveMailConnection } from '../mail/connection';
-import { CheckpointStore } from '../mail/imap/checkpoint';
+import { CheckpointStore, checkpointAccountKey } from '../mail/imap/checkpoint';
 import { createImapFlowClient } from '../mail/imap/client';
 import type { RunOutcome } from '../mail/imap/postActions';
 import { runOutcome } from '../mail/imap/postActions';
@@ -85,7 +85,7 @@ export class GmailImapTrigger implements INodeType {
 					label,
 					minTokenValidityMs: options.minTokenValidityMs,
 				}),
-			checkpoints: new CheckpointStore(staticData),
+			checkpoints: new CheckpointStore(staticData, checkpointAccountKey(connection.imap, tokens.email)),
 			buildItem: async (message) =>
 				await messageToItem(message.source, {
 					format: itemSettings.format,

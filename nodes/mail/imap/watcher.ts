@@ -229,6 +229,11 @@ export class MailboxWatcher {
 	 * background; folders without a checkpoint are positioned by time until the server can be asked.
 	 */
 	async start(options: { failFast: boolean }): Promise<void> {
+		if (this.deps.checkpoints.savedForAnotherAccount) {
+			this.deps.logger.warn(
+				'Gmail IMAP Trigger: the saved position belongs to another mail account (the credential was changed); starting as on a first activation',
+			);
+		}
 		let session: ImapSession | undefined;
 		try {
 			session = await this.openSession('activation');

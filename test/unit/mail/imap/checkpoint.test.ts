@@ -8,6 +8,7 @@ import {
 	TIME_RULE_SKEW_MS,
 	afterJudging,
 	backlogAdmits,
+	checkpointAccountKey,
 	initialCheckpoint,
 	messageFingerprint,
 	repositionForNewUidValidity,
@@ -16,6 +17,7 @@ import {
 
 const NOW = Date.parse('2024-05-01T12:00:00Z');
 const MAILBOX = { uidValidity: '77', uidNext: 11 };
+const ACCOUNT = checkpointAccountKey({ host: 'imap.gmail.com', port: 993 }, 'user@example.com');
 
 function emitted(checkpoint: FolderCheckpoint, uid: number, internalDate: number, messageId = `<${uid}@x>`): FolderCheckpoint {
 	return afterJudging(checkpoint, { uid, internalDate, fingerprint: messageFingerprint(messageId, internalDate, 100) });
@@ -132,7 +134,7 @@ describe('CheckpointStore in n8n static data', () => {
 		const workflowData = ObservableObject.create({} as IDataObject, undefined, { ignoreEmptyOnFirstChild: true });
 		workflowData['node:Trigger'] = ObservableObject.create({}, workflowData as Parameters<typeof ObservableObject.create>[1]);
 		workflowData.__dataChanged = false;
-		const store = new CheckpointStore(workflowData['node:Trigger'] as IDataObject);
+		const store = new CheckpointStore(workflowData['node:Trigger'] as IDataObject, ACCOUNT);
 
 		store.set('INBOX', initialCheckpoint({ mode: 'new' }, NOW, MAILBOX));
 		expect(workflowData.__dataChanged).toBe(true);
@@ -144,16 +146,17 @@ describe('CheckpointStore in n8n static data', () => {
 
 	it('survives a JSON round trip (what n8n stores) and keeps folders apart', () => {
 		const data: IDataObject = {};
-		const store = new CheckpointStore(data);
+		const store = new CheckpointStore(data, ACCOUNT);
 		store.set('INBOX', initialCheckpoint({ mode: 'new' }, NOW, MAILBOX));
 		store.set('Work', initialCheckpoint({ mode: 'new' }, NOW, { uidValidity: '5', uidNext: 3 }));
-		const reloaded = new CheckpointStore(JSON.parse(JSON.stringify(data)) as IDataObject);
-		expect(reloaded.folders()).toEqual(['INBOX', 'Work']);
+		const reloaded = new CheckpointStore(JSON.parse(JSON.stringify(data)) as IDataObject, ACCOUNT);
+		expect(Object.keys((data.gmailImapTrigger as { folders: IDataObject }).folders)).toEqual(['INBOX', 'Work']);
+		expect(reloaded.get('INBOX')).toMatchObject({ uidValidity: MAILBOX.uidValidity });
 		expect(reloaded.get('Work')).toMatchObject({ uidValidity: '5', lastUid: 2 });
 	});
 
 	it('hands out copies: changing a returned checkpoint does not change the stored one', () => {
-		const store = new CheckpointStore({});
+		const store = new CheckpointStore({}, ACCOUNT);
 		store.set('INBOX', initialCheckpoint({ mode: 'new' }, NOW, MAILBOX));
 		const copy = store.get('INBOX')!;
 		copy.recent.push('1:x');
@@ -162,7 +165,34 @@ describe('CheckpointStore in n8n static data', () => {
 	});
 
 	it('ignores state of an unknown version instead of misreading it', () => {
-		const store = new CheckpointStore({ gmailImapTrigger: { version: 99, folders: { INBOX: { lastUid: 5 } } } });
+		const store = new CheckpointStore({ gmailImapTrigger: { version: 99, folders: { INBOX: { lastUid: 5 } } } }, ACCOUNT);
 		expect(store.get('INBOX')).toBeUndefined();
+	});
+
+	it('ignores positions saved for another account and replaces them at the first write', () => {
+		const data: IDataObject = {};
+		new CheckpointStore(data, ACCOUNT).set('INBOX', initialCheckpoint({ mode: 'new' }, NOW, MAILBOX));
+		const other = new CheckpointStore(data, checkpointAccountKey({ host: 'imap.gmail.com', port: 993 }, 'someone.else@example.com'));
+		expect(other.savedForAnotherAccount).toBe(true);
+		expect(other.get('INBOX')).toBeUndefined();
+		other.set('Work', initialCheckpoint({ mode: 'new' }, NOW, { uidValidity: '5', uidNext: 3 }));
+		expect(other.savedForAnotherAccount).toBe(false);
+		expect(Object.keys((data.gmailImapTrigger as { folders: IDataObject }).folders)).toEqual(['Work']);
+		// And back: the first account's positions are gone (they were replaced), so it starts afresh too.
+		expect(new CheckpointStore(data, ACCOUNT).get('INBOX')).toBeUndefined();
+	});
+
+	it('adopts positions saved before the account was recorded, and records it at the next write', () => {
+		const data: IDataObject = { gmailImapTrigger: { version: 1, folders: { INBOX: { lastUid: 5, uidValidity: '9', positionedAt: NOW, recent: [] } } } };
+		const store = new CheckpointStore(data, ACCOUNT);
+		expect(store.savedForAnotherAccount).toBe(false);
+		expect(store.get('INBOX')).toMatchObject({ lastUid: 5, uidValidity: '9' });
+		store.set('INBOX', { ...store.get('INBOX')!, lastUid: 6 });
+		expect(data.gmailImapTrigger).toMatchObject({ account: ACCOUNT, folders: { INBOX: { lastUid: 6 } } });
+	});
+
+	it('keys the account by server, port and address only, case-insensitively (no secrets)', () => {
+		expect(checkpointAccountKey({ host: 'IMAP.Gmail.com ', port: 993 }, ' User@Example.com')).toBe('imap.gmail.com:993/user@example.com');
+		expect(checkpointAccountKey({ host: 'imap.gmail.com', port: 993 }, 'a@x')).not.toBe(checkpointAccountKey({ host: 'imap.gmail.com', port: 143 }, 'a@x'));
 	});
 });

@@ -64,6 +64,31 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		expect(second.emittedUids()).toEqual(Array.from({ length: 20 }, (_v, index) => index + 2));
 	});
 
+	it('does not replay another account\'s mail when the credential now points to a different mailbox', async () => {
+		const first = new FakeImapServer();
+		const a = await start(first, {});
+		await a.watcher.start({ failFast: true });
+		first.deliver('INBOX');
+		await a.waitFor(() => a.emits.length === 1);
+		await a.watcher.stop();
+		const saved = JSON.parse(JSON.stringify(a.emits[0].savedAtEmit));
+
+		// The same workflow, its credential switched to another account whose INBOX has recent mail.
+		const second = new FakeImapServer();
+		for (let index = 0; index < 3; index++) second.deliver('INBOX');
+		const authority = newAuthority(second);
+		authority.credentials = { ...authority.credentials, email: 'someone.else@example.test' };
+		const b = await start(second, {}, { authority, staticData: saved });
+		await b.watcher.start({ failFast: true });
+		expect(b.checkpoint('INBOX')).toMatchObject({ lastUid: 3 });
+		expect(b.logger.entries.some((entry) => /belongs to another mail account/.test(entry.message))).toBe(true);
+		const fresh = second.deliver('INBOX');
+		await b.waitFor(() => b.emits.length === 1);
+		await sleep(100);
+		expect(b.emittedUids()).toEqual([fresh.uid]);
+		expect((b.staticData.gmailImapTrigger as { account: string }).account).toBe('127.0.0.1:993/someone.else@example.test');
+	});
+
 	it('applies the custom filter to new mail and still moves past the messages it rejects', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { filter: { seen: false } });

@@ -10,7 +10,7 @@ import type { TokenSource } from '../../../../nodes/mail/auth/tokens';
 import { createTokenSource } from '../../../../nodes/mail/auth/tokens';
 import { isReconnectRequiredError } from '../../../../nodes/mail/auth/tokenErrors';
 import { resolveMailConnection } from '../../../../nodes/mail/connection';
-import { CheckpointStore } from '../../../../nodes/mail/imap/checkpoint';
+import { CheckpointStore, checkpointAccountKey } from '../../../../nodes/mail/imap/checkpoint';
 import type { FolderCheckpoint } from '../../../../nodes/mail/imap/checkpoint';
 import type { RunOutcome } from '../../../../nodes/mail/imap/postActions';
 import type { SessionTiming } from '../../../../nodes/mail/imap/session';
@@ -165,7 +165,7 @@ export async function createHarness(
 	const tokens = await createTokenSource(context, 'mailServerOAuth2Api');
 	const connection = resolveMailConnection('mailServerOAuth2Api', authority.credentials, ['imap']);
 	const staticData: IDataObject = options.staticData ?? {};
-	const store = new CheckpointStore(staticData);
+	const store = new CheckpointStore(staticData, checkpointAccountKey(connection.imap, tokens.email));
 	const emits: EmitRecord[] = [];
 	const fatal: Error[] = [];
 	const faults: Error[] = [];
