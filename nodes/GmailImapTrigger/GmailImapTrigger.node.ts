@@ -102,7 +102,7 @@ export class GmailImapTrigger implements INodeType {
 			emit: (items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void) => {
 				if (!onRunFinished || !createDeferred || manual) {
 					this.emit([items]);
-					return;
+					return false;
 				}
 				const done = createDeferred<IRun>();
 				this.emit([items], undefined, done);
@@ -110,6 +110,7 @@ export class GmailImapTrigger implements INodeType {
 					(run) => onRunFinished(runOutcome(run)),
 					() => onRunFinished('failed'),
 				);
+				return true;
 			},
 			reportPersistentFault: (error) => {
 				const reported = new NodeOperationError(node, error.message, { level: 'warning' });

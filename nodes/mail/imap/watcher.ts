@@ -111,8 +111,11 @@ export interface WatcherDeps {
 	openSession(label: string, options: { minTokenValidityMs?: number; onExists: (path: string, count: number, prevCount: number) => void }): Promise<ImapSession>;
 	checkpoints: CheckpointStore;
 	buildItem(message: WatchedMessage): Promise<INodeExecutionData>;
-	/** Starts one workflow run. `onRunFinished` (when given) is called once n8n reports how the run ended. */
-	emit(items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void): void;
+	/**
+	 * Starts one workflow run. `onRunFinished` (when given) is called once n8n reports how the run ended. Returns
+	 * whether it will be called: n8n versions without createDeferredPromise cannot report the end of a run.
+	 */
+	emit(items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void): boolean;
 	/** A fault the watcher keeps retrying but that has lasted: make it visible without deactivating. */
 	reportPersistentFault(error: Error): void;
 	/** A fault the watcher cannot recover from: the trigger stops and n8n shows the error. Called at most once. */
@@ -200,6 +203,7 @@ export class MailboxWatcher {
 	private verifySelected = true;
 	private rolloverFailingSince?: number;
 	private rolloverReported = false;
+	private warnedPostActionsImpossible = false;
 	/** Failed attempts to read a message, per folder/UIDVALIDITY/UID (see maxFetchAttempts). */
 	private readonly fetchFailures = new Map<string, number>();
 
@@ -1216,11 +1220,17 @@ export class MailboxWatcher {
 			this.deps.emit(items);
 			return;
 		}
-		this.deps.emit(items, (outcome) => {
+		const reportsEnd = this.deps.emit(items, (outcome) => {
 			if (outcome !== 'succeeded' || this.stopped) return;
 			this.postActionQueue.push({ folder, uidValidity, uids: actionUids });
 			this.requestCycle();
 		});
+		if (!reportsEnd && !this.warnedPostActionsImpossible) {
+			this.warnedPostActionsImpossible = true;
+			this.deps.logger.warn(
+				'Gmail IMAP Trigger: this n8n version does not report when a workflow run has finished (no createDeferredPromise), so the after-run actions (mark as read, move, labels, delete) cannot run',
+			);
+		}
 	}
 }
 

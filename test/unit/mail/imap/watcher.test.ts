@@ -513,6 +513,20 @@ describe('MailboxWatcher: post-actions', () => {
 		expect(h.fatal).toHaveLength(0);
 	});
 
+	it('warns once that after-run actions cannot run when n8n cannot report the end of a run', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { postActions: plan }, { reportsRunEnd: false });
+		await h.watcher.start({ failFast: true });
+		server.deliver('INBOX');
+		server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 2);
+		await sleep(100);
+		const warnings = h.logger.entries.filter((entry) => /after-run actions .* cannot run/.test(entry.message));
+		expect(warnings).toHaveLength(1);
+		expect(warnings[0].level).toBe('warn');
+		expect(server.message('INBOX', 1)?.flags.has('\\Seen')).toBe(false);
+	});
+
 	it('drops post-actions of runs that finish after the trigger stopped', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { postActions: plan }, { runMs: 300 });

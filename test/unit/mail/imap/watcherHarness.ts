@@ -157,6 +157,8 @@ export async function createHarness(
 		buildItem?: (message: WatchedMessage) => Promise<INodeExecutionData>;
 		/** Called after a persistent fault was recorded (e.g. to make n8n's saveFailedExecution throw). */
 		onFault?: (error: Error) => void;
+		/** false: an n8n without createDeferredPromise, which cannot report the end of a run. */
+		reportsRunEnd?: boolean;
 	} = {},
 ): Promise<Harness> {
 	const logger = recordingLogger();
@@ -209,7 +211,9 @@ export async function createHarness(
 				savedAtEmit: JSON.parse(JSON.stringify(staticData)) as IDataObject,
 				at: Date.now(),
 			});
+			if (options.reportsRunEnd === false) return false;
 			if (onRunFinished) setTimeout(() => onRunFinished(harness.outcome(uids)), runMs);
+			return onRunFinished !== undefined;
 		},
 		reportPersistentFault: (error) => {
 			faults.push(error);
