@@ -263,6 +263,8 @@ class RunningN8n implements N8nInstance {
 			N8N_TEMPLATES_ENABLED: 'false',
 			N8N_PERSONALIZATION_ENABLED: 'false',
 			N8N_HIRING_BANNER_ENABLED: 'false',
+			// The editor's community-node list is fetched from n8n's API host otherwise.
+			N8N_VERIFIED_PACKAGES_ENABLED: 'false',
 			N8N_DISABLED_MODULES:
 				'mcp-registry,instance-ai,agents,agent-evals,chat-hub,workflow-builder,insights,mcp,quick-connect',
 			N8N_SECURE_COOKIE: 'false',
