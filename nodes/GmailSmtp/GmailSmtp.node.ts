@@ -12,7 +12,7 @@ export class GmailSmtp implements INodeType {
 		icon: { light: 'file:gmailSmtp.svg', dark: 'file:gmailSmtp.dark.svg' },
 		group: ['output'],
 		version: 1,
-		subtitle: '={{"Send: " + ($parameter["subject"] || "")}}',
+		subtitle: '={{ ($parameter["options"] || {})["replyToInputEmail"] && !$parameter["subject"] ? "Reply to the input email" : "Send: " + ($parameter["subject"] || "") }}',
 		description: 'Sends email over SMTP with OAuth2 (Gmail or any XOAUTH2 mail server), one connection per run',
 		defaults: { name: 'Gmail SMTP' },
 		usableAsTool: true,
