@@ -3,9 +3,10 @@ const { task, src, dest } = require('gulp');
 
 task('build:icons', copyIcons);
 
-// tsc emits only JavaScript; n8n loads node and credential icons from beside the compiled files.
+// tsc emits only JavaScript; n8n loads node and credential icons, and each node's codex file (X.node.json:
+// categories, aliases, documentation links), from beside the compiled files.
 function copyIcons() {
-	const nodeSource = path.resolve('nodes', '**', '*.{png,svg}');
+	const nodeSource = path.resolve('nodes', '**', '*.{png,svg,node.json}');
 	const nodeDestination = path.resolve('dist', 'nodes');
 	src(nodeSource, { encoding: false }).pipe(dest(nodeDestination));
 
