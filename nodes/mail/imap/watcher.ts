@@ -50,6 +50,15 @@ export interface WatcherConfig {
 	/** How often every folder is checked even without an IDLE notification (other folders rely on this). */
 	pollIntervalMs: number;
 	output: OutputMode;
+	/** Batch output: a batch also goes out once its messages add up to this many bytes (memory stays bounded). */
+	batchMaxBytes: number;
+	/**
+	 * Backpressure: at most this many runs started by the trigger may be unfinished at once; the next emit waits
+	 * (only where n8n reports the end of a run, i.e. has createDeferredPromise).
+	 */
+	maxRunsInFlight: number;
+	/** A run not reported finished after this long stops holding back the next one (a run n8n never reports). */
+	runSlotTimeoutMs: number;
 	postActions?: PostActionPlan;
 	/** Messages up to this size are fetched together (bounded batch); larger ones are streamed one by one. */
 	streamAboveBytes: number;
@@ -104,6 +113,9 @@ export const DEFAULT_WATCHER_CONFIG: Omit<WatcherConfig, 'folders' | 'start' | '
 	rolloverMaxLeadMs: 5 * 60_000,
 	maxTimerWaitMs: 24 * 3600_000,
 	maxFetchAttempts: 3,
+	batchMaxBytes: 16 * 1024 * 1024,
+	maxRunsInFlight: 10,
+	runSlotTimeoutMs: 10 * 60_000,
 };
 
 export interface WatcherDeps {
@@ -159,6 +171,7 @@ interface BatchEntry {
 	checkpoint: FolderCheckpoint;
 	/** False for error items: after-run actions never touch a message the workflow did not get. */
 	actionable: boolean;
+	bytes: number;
 }
 
 const METADATA_QUERY: FetchQueryObject = { uid: true, flags: true, internalDate: true, size: true, envelope: true };
@@ -203,7 +216,12 @@ export class MailboxWatcher {
 	private verifySelected = true;
 	private rolloverFailingSince?: number;
 	private rolloverReported = false;
-	private warnedPostActionsImpossible = false;
+	private warnedRunEndUnknown = false;
+	private warnedRunSlotTimeout = false;
+	/** Runs emitted and not yet reported finished (see maxRunsInFlight). */
+	private runsInFlight = 0;
+	private readonly runSlotWaiters: Array<() => void> = [];
+	private readonly runSlotTimers = new Set<NodeJS.Timeout>();
 	/** Failed attempts to read a message, per folder/UIDVALIDITY/UID (see maxFetchAttempts). */
 	private readonly fetchFailures = new Map<string, number>();
 
@@ -270,7 +288,10 @@ export class MailboxWatcher {
 	async stop(): Promise<void> {
 		if (this.stopped) return;
 		this.stopped = true;
-		for (const timer of [this.pollTimer, this.rolloverTimer, this.retryTimer]) if (timer) clearTimeout(timer);
+		for (const timer of [this.pollTimer, this.rolloverTimer, this.retryTimer, ...this.runSlotTimers]) if (timer) clearTimeout(timer);
+		this.runSlotTimers.clear();
+		// An emit waiting for a run slot gives up (and emits nothing).
+		for (const resume of this.runSlotWaiters.splice(0)) resume();
 		this.clientsToDestroy.forEach((client) => safeClose(client));
 		this.clientsToDestroy.clear();
 		this.current?.destroy();
@@ -889,6 +910,11 @@ export class MailboxWatcher {
 
 		for (let offset = 0; offset < pending.length; offset += this.config.fetchBatchMessages) {
 			if (this.stopped || this.emitLimitReached()) break;
+			if (this.rolloverDue) {
+				// A long catch-up (held back by runs in progress) must not outlive the token: renew first, then go on.
+				this.dirty = true;
+				break;
+			}
 			const chunk = pending.slice(offset, offset + this.config.fetchBatchMessages);
 			const wanted = chunk.filter((uid) => admitted.has(uid));
 			const { metadata, unreadable } = await this.readMetadata(session, folder, uidValidity, wanted);
@@ -904,7 +930,8 @@ export class MailboxWatcher {
 			if (batch.length === 0) this.deps.checkpoints.set(folder, checkpoint);
 		}
 		if (this.stopped) return;
-		if (batch.length > 0) this.flushBatch(folder, uidValidity, batch);
+		if (batch.length > 0) await this.flushBatch(folder, uidValidity, batch);
+		if (this.stopped) return;
 		this.deps.checkpoints.set(folder, checkpoint);
 	}
 
@@ -1109,15 +1136,24 @@ export class MailboxWatcher {
 					continue;
 				}
 				const internalDate = toEpoch(meta?.internalDate);
-				checkpoint = afterJudging(checkpoint, {
+				const judged = afterJudging(checkpoint, {
 					uid: entry.uid,
 					internalDate,
 					fingerprint: messageFingerprint(meta?.envelope?.messageId, internalDate, meta?.size),
 				});
 				if (this.config.output.mode === 'batch') {
-					batch.push({ item, uid: entry.uid, checkpoint, actionable });
-					if (batch.length >= this.config.output.size) this.flushBatch(folder, uidValidity, batch);
+					checkpoint = judged;
+					batch.push({ item, uid: entry.uid, checkpoint, actionable, bytes: meta?.size ?? 0 });
+					const batchBytes = batch.reduce((sum, queued) => sum + queued.bytes, 0);
+					if (batch.length >= this.config.output.size || batchBytes >= this.config.batchMaxBytes) {
+						await this.flushBatch(folder, uidValidity, batch);
+					}
 				} else {
+					// Backpressure: wait while too many runs are unfinished. The checkpoint moves only as the message
+					// really goes out (exactly once), so a stop during the wait leaves it to the next activation.
+					await this.acquireRunSlot();
+					if (this.stopped) return checkpoint;
+					checkpoint = judged;
 					this.deps.checkpoints.set(folder, checkpoint);
 					this.emitRun(folder, uidValidity, actionable ? [entry.uid] : [], [item]);
 				}
@@ -1199,9 +1235,11 @@ export class MailboxWatcher {
 		}
 	}
 
-	private flushBatch(folder: string, uidValidity: string, batch: BatchEntry[]): void {
+	private async flushBatch(folder: string, uidValidity: string, batch: BatchEntry[]): Promise<void> {
 		// Nothing goes out after stop(): n8n has deactivated the workflow.
 		if (batch.length === 0 || this.stopped) return;
+		await this.acquireRunSlot();
+		if (this.stopped) return;
 		const entries = batch.splice(0, batch.length);
 		this.deps.checkpoints.set(folder, entries[entries.length - 1].checkpoint);
 		this.emitRun(
@@ -1212,25 +1250,65 @@ export class MailboxWatcher {
 		);
 	}
 
-	/** `actionUids`: the messages the after-run actions may touch (error items excluded). */
+	/** Waits until fewer than maxRunsInFlight runs are unfinished, or stop(). */
+	private async acquireRunSlot(): Promise<void> {
+		while (!this.stopped && this.runsInFlight >= this.config.maxRunsInFlight) {
+			await new Promise<void>((resolve) => this.runSlotWaiters.push(resolve));
+		}
+	}
+
+	/**
+	 * Starts one run. It holds a run slot until n8n reports its end (or runSlotTimeoutMs passes). `actionUids`: the
+	 * messages the after-run actions may touch (error items excluded).
+	 */
 	private emitRun(folder: string, uidValidity: string, actionUids: number[], items: INodeExecutionData[]): void {
 		this.emitted++;
-		const plan = this.config.postActions;
-		if (!hasPostActions(plan) || actionUids.length === 0) {
-			this.deps.emit(items);
-			return;
-		}
+		const wantsActions = hasPostActions(this.config.postActions) && actionUids.length > 0;
+		let released = false;
+		const slotTimeout = setTimeout(() => {
+			if (!this.warnedRunSlotTimeout) {
+				this.warnedRunSlotTimeout = true;
+				this.deps.logger.warn(
+					`Gmail IMAP Trigger: a workflow run has not finished after ${Math.round(this.config.runSlotTimeoutMs / 1000)} s; it no longer holds back the next messages`,
+				);
+			}
+			release();
+		}, this.config.runSlotTimeoutMs);
+		slotTimeout.unref?.();
+		this.runSlotTimers.add(slotTimeout);
+		const release = () => {
+			if (released) return;
+			released = true;
+			clearTimeout(slotTimeout);
+			this.runSlotTimers.delete(slotTimeout);
+			this.runsInFlight = Math.max(0, this.runsInFlight - 1);
+			this.runSlotWaiters.shift()?.();
+		};
+		this.runsInFlight++;
 		const reportsEnd = this.deps.emit(items, (outcome) => {
-			if (outcome !== 'succeeded' || this.stopped) return;
+			release();
+			if (!wantsActions || outcome !== 'succeeded' || this.stopped) return;
 			this.postActionQueue.push({ folder, uidValidity, uids: actionUids });
 			this.requestCycle();
 		});
-		if (!reportsEnd && !this.warnedPostActionsImpossible) {
-			this.warnedPostActionsImpossible = true;
-			this.deps.logger.warn(
-				'Gmail IMAP Trigger: this n8n version does not report when a workflow run has finished (no createDeferredPromise), so the after-run actions (mark as read, move, labels, delete) cannot run',
-			);
+		if (!reportsEnd) {
+			release();
+			this.warnRunEndUnknown();
 		}
+	}
+
+	/** n8n without createDeferredPromise: runs cannot be counted nor after-run actions run. Said once. */
+	private warnRunEndUnknown(): void {
+		// Test step (maxEmits) emits one message and has no after-run actions: nothing to say.
+		if (this.warnedRunEndUnknown || this.config.maxEmits !== undefined) return;
+		this.warnedRunEndUnknown = true;
+		const consequences = ['the number of runs in progress at once cannot be limited'];
+		if (hasPostActions(this.config.postActions)) {
+			consequences.push('the after-run actions (mark as read, move, labels, delete) cannot run');
+		}
+		this.deps.logger.warn(
+			`Gmail IMAP Trigger: this n8n version does not report when a workflow run has finished (no createDeferredPromise): ${consequences.join(', and ')}`,
+		);
 	}
 }
 

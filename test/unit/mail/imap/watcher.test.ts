@@ -840,3 +840,68 @@ describe('MailboxWatcher: a message the server keeps failing to deliver', () => 
 		expect(h.emits[0].items[0].json).toMatchObject({ uid: message.uid, sourceBytes: message.source.length });
 	});
 });
+
+describe('MailboxWatcher: backpressure', () => {
+	it('keeps at most maxRunsInFlight runs unfinished during a catch-up, every message once and in order', async () => {
+		const server = new FakeImapServer();
+		for (let index = 0; index < 30; index++) server.deliver('INBOX');
+		const h = await start(server, { start: { mode: 'unread' }, maxRunsInFlight: 4 }, { runMs: 40 });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emits.length === 30, 5000, 'the catch-up');
+		await sleep(100);
+		expect(h.emittedUids()).toEqual(Array.from({ length: 30 }, (_v, index) => index + 1));
+		expect(h.maxRunsInFlight).toBe(4);
+		// Still exactly once: the checkpoint went out with each message.
+		h.emits.forEach((emit) => {
+			const saved = (emit.savedAtEmit.gmailImapTrigger as { folders: Record<string, { lastUid: number }> }).folders.INBOX;
+			expect(saved.lastUid).toBe(emit.uids[0]);
+		});
+	});
+
+	it('emits nothing more after stop() while waiting for a run slot, and leaves the checkpoint before the waiting message', async () => {
+		const server = new FakeImapServer();
+		const first = server.deliver('INBOX');
+		server.deliver('INBOX');
+		const h = await start(server, { start: { mode: 'unread' }, maxRunsInFlight: 1 }, { runMs: 10_000 });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emits.length === 1);
+		await sleep(100);
+		const before = Date.now();
+		await h.watcher.stop();
+		expect(Date.now() - before).toBeLessThan(2000);
+		await sleep(100);
+		expect(h.emittedUids()).toEqual([first.uid]);
+		expect(h.checkpoint('INBOX')?.lastUid).toBe(first.uid);
+	});
+
+	it('lets a run that is never reported finished hold back the next one only for runSlotTimeoutMs (warned once)', async () => {
+		const server = new FakeImapServer();
+		for (let index = 0; index < 3; index++) server.deliver('INBOX');
+		const h = await start(server, { start: { mode: 'unread' }, maxRunsInFlight: 1, runSlotTimeoutMs: 150 }, { runMs: 60_000 });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emits.length === 3, 3000, 'all three');
+		const gaps = h.emits.slice(1).map((emit, index) => emit.at - h.emits[index].at);
+		expect(Math.min(...gaps)).toBeGreaterThanOrEqual(140);
+		expect(h.logger.entries.filter((entry) => /has not finished after/.test(entry.message))).toHaveLength(1);
+	});
+
+	it('without a report of the end of runs (no createDeferredPromise) emits without a limit and says so once', async () => {
+		const server = new FakeImapServer();
+		for (let index = 0; index < 5; index++) server.deliver('INBOX');
+		const h = await start(server, { start: { mode: 'unread' }, maxRunsInFlight: 2 }, { reportsRunEnd: false });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emits.length === 5);
+		const warnings = h.logger.entries.filter((entry) => /cannot be limited/.test(entry.message));
+		expect(warnings).toHaveLength(1);
+		expect(warnings[0].message).not.toMatch(/after-run actions/);
+	});
+
+	it('closes a batch at batchMaxBytes as well as at the batch size', async () => {
+		const server = new FakeImapServer();
+		const sizes = Array.from({ length: 7 }, () => server.deliver('INBOX', { padTo: 1000 }).source.length);
+		const h = await start(server, { start: { mode: 'unread' }, output: { mode: 'batch', size: 50 }, batchMaxBytes: sizes[0] * 3 });
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.emittedUids().length === 7);
+		expect(h.emits.map((emit) => emit.uids)).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
+	});
+});

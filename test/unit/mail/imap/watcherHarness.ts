@@ -134,6 +134,9 @@ export interface Harness {
 	tokens: TokenSource;
 	/** Decide how each run ends (default: succeeded, reported after `runMs`). */
 	outcome: (uids: number[]) => RunOutcome;
+	/** Runs reported finished so far, and the most runs that were unfinished at once (counting the one starting). */
+	runsFinished: number;
+	maxRunsInFlight: number;
 	checkpoint(folder: string): FolderCheckpoint | undefined;
 	emittedUids(folder?: string): number[];
 	waitFor(predicate: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
@@ -211,8 +214,14 @@ export async function createHarness(
 				savedAtEmit: JSON.parse(JSON.stringify(staticData)) as IDataObject,
 				at: Date.now(),
 			});
+			harness.maxRunsInFlight = Math.max(harness.maxRunsInFlight, emits.length - harness.runsFinished);
 			if (options.reportsRunEnd === false) return false;
-			if (onRunFinished) setTimeout(() => onRunFinished(harness.outcome(uids)), runMs);
+			if (onRunFinished) {
+				setTimeout(() => {
+					harness.runsFinished++;
+					onRunFinished(harness.outcome(uids));
+				}, runMs);
+			}
 			return onRunFinished !== undefined;
 		},
 		reportPersistentFault: (error) => {
@@ -235,6 +244,8 @@ export async function createHarness(
 		authority,
 		tokens,
 		outcome: () => 'succeeded' as RunOutcome,
+		runsFinished: 0,
+		maxRunsInFlight: 0,
 		checkpoint: (folder: string) => store.get(folder),
 		emittedUids: (folder?: string) =>
 			emits.flatMap((emit) => emit.uids.filter((_uid, index) => folder === undefined || emit.folders[index] === folder)),
