@@ -896,6 +896,24 @@ describe('MailboxWatcher: backpressure', () => {
 		expect(warnings[0].message).not.toMatch(/after-run actions/);
 	});
 
+	it('lets a due rollover go first during a long, held-back catch-up, then goes on: every message once, in order', async () => {
+		const server = new FakeImapServer();
+		for (let index = 0; index < 120; index++) server.deliver('INBOX');
+		const authority = newAuthority(server, 2);
+		const h = await start(
+			server,
+			{ start: { mode: 'unread' }, maxRunsInFlight: 2, fetchBatchMessages: 10, rolloverMinLeadMs: 500 },
+			{ authority, runMs: 40 },
+		);
+		await h.watcher.start({ failFast: true });
+		await h.waitFor(() => h.logger.entries.some((entry) => /rolled over/.test(entry.message)), 10_000, 'the rollover');
+		// The token (2 s) would run out before the catch-up (~2.4 s) ends: the renewal did not wait for it.
+		expect(h.emits.length).toBeLessThan(120);
+		await h.waitFor(() => h.emits.length === 120, 10_000, 'the catch-up');
+		expect(h.emittedUids()).toEqual(Array.from({ length: 120 }, (_v, index) => index + 1));
+		expect(h.logger.entries.filter((entry) => /session ended, reconnecting/.test(entry.message))).toHaveLength(0);
+	}, 15_000);
+
 	it('closes a batch at batchMaxBytes as well as at the batch size', async () => {
 		const server = new FakeImapServer();
 		const sizes = Array.from({ length: 7 }, () => server.deliver('INBOX', { padTo: 1000 }).source.length);
