@@ -30,7 +30,6 @@ export interface ImapClient {
 	readonly mailbox: MailboxObject | false;
 	readonly capabilities: Map<string, boolean | number>;
 	readonly byeReason?: string;
-	readonly closedByClient: boolean;
 	connect(): Promise<void>;
 	logout(): Promise<void>;
 	close(): void;
@@ -51,8 +50,6 @@ export interface ImapClient {
 	on(event: 'close', listener: () => void): unknown;
 	on(event: 'error', listener: (error: Error) => void): unknown;
 	on(event: 'exists', listener: (data: ExistsEvent) => void): unknown;
-	on(event: 'mailboxOpen', listener: (mailbox: MailboxObject) => void): unknown;
-	removeAllListeners(event?: string): unknown;
 }
 
 export type ImapClientFactory = (options: ImapFlowOptions) => ImapClient;

@@ -29,8 +29,6 @@ export const DEFAULT_SESSION_TIMING: SessionTiming = {
 };
 
 export interface SessionEnd {
-	/** True when this side ended it (retire / destroy); false when the server or the network did. */
-	byClient: boolean;
 	/** Text of the server's BYE, e.g. "Session expired, please login again." */
 	byeReason?: string;
 	/** The connection error that preceded the close, if any. */
@@ -69,7 +67,6 @@ export class ImapSession {
 	readonly ended: Promise<SessionEnd>;
 	private endResult?: SessionEnd;
 	private lastError?: Error;
-	private retiring = false;
 
 	constructor(
 		readonly client: ImapClient,
@@ -83,7 +80,6 @@ export class ImapSession {
 			const finish = () => {
 				if (this.endResult) return;
 				this.endResult = {
-					byClient: this.retiring || client.closedByClient === true,
 					byeReason: client.byeReason,
 					error: this.lastError,
 				};
@@ -108,7 +104,6 @@ export class ImapSession {
 
 	/** Ends the connection at once, without LOGOUT (used on stop and when a connection is judged dead). */
 	destroy(): void {
-		this.retiring = true;
 		try {
 			this.client.close();
 		} catch {
@@ -118,7 +113,6 @@ export class ImapSession {
 
 	/** Polite close for a session that is being replaced: LOGOUT, but never wait longer than `graceMs`. */
 	async retire(graceMs = 1000): Promise<void> {
-		this.retiring = true;
 		if (!this.isOpen) return;
 		let timer: NodeJS.Timeout | undefined;
 		try {

@@ -236,11 +236,6 @@ export class MailboxWatcher {
 		this.random = deps.random ?? Math.random;
 	}
 
-	/** Number of workflow runs started so far (tests, manual mode). */
-	get emitCount(): number {
-		return this.emitted;
-	}
-
 	/**
 	 * Called from trigger(): opens the first session, checks the configuration against the server and writes a
 	 * checkpoint for every folder seen for the first time — before trigger() returns, so n8n saves it with the

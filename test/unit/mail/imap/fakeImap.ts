@@ -191,7 +191,6 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 	mailbox: MailboxObject | false = false;
 	readonly capabilities = new Map<string, boolean | number>();
 	byeReason?: string;
-	closedByClient = false;
 	private closed = false;
 	readonly token: string;
 
@@ -230,7 +229,6 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 
 	close(): void {
 		if (this.closed) return;
-		this.closedByClient = true;
 		this.finish();
 	}
 
