@@ -3,8 +3,9 @@ import type { ExistsEvent, ImapFlowOptions } from 'imapflow';
 import { TokenRejectedError } from '../auth/errors';
 import type { TokenSource } from '../auth/tokens';
 import { withTokenRetry } from '../auth/tokens';
-import type { XOAuth2Challenge } from '../auth/xoauth2';
+import { decodeXOAuth2Challenge } from '../auth/xoauth2';
 import type { MailEndpoint } from '../connection';
+import { tlsOptionsFor } from '../connection';
 import type { ImapClient, ImapClientFactory } from './client';
 import { imapErrorFields } from './client';
 import type { TriggerLogger } from './logger';
@@ -148,7 +149,7 @@ export async function openImapSession(options: OpenSessionOptions): Promise<Imap
 			// STARTTLS is required unless the credential explicitly chose an unencrypted connection.
 			doSTARTTLS: endpoint.secure ? undefined : endpoint.requireTLS,
 			servername: endpoint.tls.servername,
-			tls: { ...endpoint.tls },
+			tls: tlsOptionsFor(endpoint),
 			auth: { user: tokens.email, accessToken },
 			logger: createImapFlowLogger(logger, { session: label }),
 			autoIdleDelay: timing.autoIdleDelayMs,
@@ -181,7 +182,8 @@ export async function openImapSession(options: OpenSessionOptions): Promise<Imap
 export function toLoginError(error: unknown): unknown {
 	const fields = imapErrorFields(error);
 	if (!fields.authenticationFailed) return error;
-	const challenge = decodeOauthError(fields.oauthError);
+	// imapflow hands over the server's XOAUTH2 challenge already decoded (an object); the shared decoder takes either form.
+	const challenge = decodeXOAuth2Challenge(fields.oauthError);
 	const serverText =
 		typeof fields.response === 'string'
 			? fields.response
@@ -190,15 +192,4 @@ export function toLoginError(error: unknown): unknown {
 				: undefined;
 	// No `cause`: imapflow's error object carries protocol details that n8n might serialise into an execution.
 	return new TokenRejectedError('imap', { challenge, serverText });
-}
-
-function decodeOauthError(value: unknown): XOAuth2Challenge | undefined {
-	if (!value || typeof value !== 'object') return undefined;
-	const record = value as Record<string, unknown>;
-	const challenge: XOAuth2Challenge = {};
-	for (const key of ['status', 'schemes', 'scope'] as const) {
-		const field = record[key];
-		if (typeof field === 'string' || typeof field === 'number') challenge[key] = String(field);
-	}
-	return challenge;
 }
