@@ -11,7 +11,8 @@ import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
 import { isReconnectRequiredError } from '../mail/auth/tokenErrors';
 import { createTokenSource } from '../mail/auth/tokens';
-import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE, resolveMailConnection } from '../mail/connection';
+import { resolveMailConnection } from '../mail/connection';
+import { mailCredentials } from '../mail/descriptions';
 import { CheckpointStore, checkpointAccountKey } from '../mail/imap/checkpoint';
 import { createImapFlowClient } from '../mail/imap/client';
 import type { RunOutcome } from '../mail/imap/postActions';
@@ -38,18 +39,7 @@ export class GmailImapTrigger implements INodeType {
 		defaults: { name: 'Gmail IMAP Trigger' },
 		inputs: [],
 		outputs: [NodeConnectionTypes.Main],
-		credentials: [
-			{
-				name: GOOGLE_MAIL_CREDENTIAL_TYPE,
-				required: true,
-				displayOptions: { show: { authentication: [GOOGLE_MAIL_CREDENTIAL_TYPE] } },
-			},
-			{
-				name: MAIL_SERVER_CREDENTIAL_TYPE,
-				required: true,
-				displayOptions: { show: { authentication: [MAIL_SERVER_CREDENTIAL_TYPE] } },
-			},
-		],
+		credentials: mailCredentials(),
 		properties: triggerProperties,
 	};
 

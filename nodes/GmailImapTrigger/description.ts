@@ -1,6 +1,6 @@
 import type { INodeProperties } from 'n8n-workflow';
 
-import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mail/connection';
+import { authenticationProperty, messageFormatProperties } from '../mail/descriptions';
 
 /**
  * Parameters of the Gmail IMAP Trigger. `mailbox`, `postProcessAction`, `format`, `downloadAttachments`,
@@ -8,16 +8,7 @@ import { GOOGLE_MAIL_CREDENTIAL_TYPE, MAIL_SERVER_CREDENTIAL_TYPE } from '../mai
  * Email Trigger (IMAP) v2.2, so a workflow can switch nodes without rewiring its expressions.
  */
 export const triggerProperties: INodeProperties[] = [
-	{
-		displayName: 'Authentication',
-		name: 'authentication',
-		type: 'options',
-		options: [
-			{ name: 'Google Mail OAuth2', value: GOOGLE_MAIL_CREDENTIAL_TYPE },
-			{ name: 'Other Mail Server (XOAUTH2)', value: MAIL_SERVER_CREDENTIAL_TYPE },
-		],
-		default: GOOGLE_MAIL_CREDENTIAL_TYPE,
-	},
+	authenticationProperty(),
 	{
 		displayName: 'Mailbox Name',
 		name: 'mailbox',
@@ -46,58 +37,8 @@ export const triggerProperties: INodeProperties[] = [
 		description:
 			'What to do with a message after its workflow run succeeded. A failed run leaves the message untouched.',
 	},
-	{
-		displayName: 'Format',
-		name: 'format',
-		type: 'options',
-		options: [
-			{
-				name: 'RAW',
-				value: 'raw',
-				description: 'The message body as text in "raw", the header section in "rawHeaders"',
-			},
-			{
-				name: 'Resolved',
-				value: 'resolved',
-				description: 'Parsed message with every header; attachments always as binary data',
-			},
-			{
-				name: 'Simple',
-				value: 'simple',
-				description: 'Text and HTML body, main headers; attachments as binary data only when asked',
-			},
-		],
-		default: 'simple',
-		description: 'The format of the message data the node outputs',
-	},
-	{
-		displayName: 'Download Attachments',
-		name: 'downloadAttachments',
-		type: 'boolean',
-		default: false,
-		displayOptions: { show: { format: ['simple'] } },
-		description: 'Whether attachments (and every other non-body MIME part) are output as binary data',
-	},
-	{
-		displayName: 'Property Prefix Name',
-		name: 'dataPropertyAttachmentsPrefixName',
-		type: 'string',
-		default: 'attachment_',
-		displayOptions: {
-			show: { format: ['resolved'] },
-		},
-		description: 'Prefix of the binary properties holding the attachments: attachment_0, attachment_1, ...',
-	},
-	{
-		displayName: 'Property Prefix Name',
-		name: 'dataPropertyAttachmentsPrefixName',
-		type: 'string',
-		default: 'attachment_',
-		displayOptions: {
-			show: { format: ['simple'], downloadAttachments: [true] },
-		},
-		description: 'Prefix of the binary properties holding the attachments: attachment_0, attachment_1, ...',
-	},
+	// format, downloadAttachments, dataPropertyAttachmentsPrefixName: shared with the POP node.
+	...messageFormatProperties(),
 	{
 		displayName: 'Options',
 		name: 'options',

@@ -3,6 +3,7 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { readTriggerSettings } from '../../../../nodes/GmailImapTrigger/config';
 import { GmailImapTrigger } from '../../../../nodes/GmailImapTrigger/GmailImapTrigger.node';
+import { authenticationProperty, mailCredentials, messageFormatProperties } from '../../../../nodes/mail/descriptions';
 import { TEST_NODE } from './watcherHarness';
 
 function context(parameters: IDataObject): ITriggerFunctions {
@@ -87,6 +88,15 @@ describe('Gmail IMAP Trigger description', () => {
 		const options = description.properties.find((property) => property.name === 'options')?.options as unknown as IDataObject[];
 		expect(options.find((option) => option.name === 'customEmailConfig')).toMatchObject({ default: '["UNSEEN"]' });
 		expect(description.properties.find((property) => property.name === 'postProcessAction')?.default).toBe('read');
+	});
+
+	it('uses the shared Authentication choice, credentials and message format properties (same as POP and SMTP)', () => {
+		expect(description.properties[0]).toEqual(authenticationProperty());
+		expect(description.credentials).toEqual(mailCredentials());
+		const formatProperties = description.properties.filter((property) =>
+			['format', 'downloadAttachments', 'dataPropertyAttachmentsPrefixName'].includes(property.name),
+		);
+		expect(formatProperties).toEqual(messageFormatProperties());
 	});
 
 	it('is a trigger with both credentials', () => {
