@@ -72,10 +72,14 @@ export function readDemoStackInfo(dir = demoStackDir()): StackInfo {
  * sandbox's IMAPS / SMTPS / POP3S ports with TLS verified against the sandbox CA (which n8n trusts through
  * NODE_EXTRA_CA_CERTS, never by switching verification off), and real tokens from the token server.
  */
-export function sandboxCredentialData(stack: Stack, email: string, tokens: TokenSet): Record<string, unknown> {
-	const oauthTokenData: Record<string, unknown> = { ...tokens };
+export function sandboxCredentialData<Tokens extends TokenSet>(
+	stack: Stack,
+	email: string,
+	tokens: Tokens,
+	obtainedAt: number = Date.now(),
+) {
 	// What n8n itself stores after Connect: the absolute expiry the nodes check before each login.
-	oauthTokenData.n8n_expires_at = String(Date.now() + tokens.expires_in * 1000);
+	const oauthTokenData = { ...tokens, n8n_expires_at: String(obtainedAt + tokens.expires_in * 1000) };
 	return {
 		grantType: 'authorizationCode',
 		authUrl: stack.oauth.authorizeUrl,

@@ -12,6 +12,7 @@ import * as path from 'path';
 
 import type { RunningStack, TokenSet } from '../../stack';
 import type { Execution, N8nInstance } from '../harness';
+import { sandboxCredentialData } from '../../../scripts/demo';
 import { packageName } from '../harness/paths';
 
 export const minutes = (count: number): number => count * 60 * 1000;
@@ -75,37 +76,17 @@ export async function importMailCredential(
 ): Promise<MailCredential> {
 	const requestedAt = Date.now();
 	const tokens = await stack.issueTokens(user, { lifetimeSeconds: options.lifetimeSeconds });
-	const imported = { ...tokens, n8n_expires_at: String(requestedAt + tokens.expires_in * 1000) };
+	// The stack's own credential data (the one `npm start` imports): TLS verified, n8n trusts the CA through
+	// NODE_EXTRA_CA_CERTS; the expiry counted from before the request, as n8n counts it.
+	const data = sandboxCredentialData(stack, user, tokens, requestedAt);
+	const imported = data.oauthTokenData;
 	secrets.add(stack.oauth.clientSecret);
 	secrets.addTokenData(imported);
 	const credential = {
 		id: newCredentialId(),
 		name: `e2e ${options.label ?? 'mail'} ${user}`,
 		type: MAIL_CREDENTIAL_TYPE,
-		data: {
-			grantType: 'authorizationCode',
-			authUrl: stack.oauth.authorizeUrl,
-			accessTokenUrl: stack.oauth.tokenUrl,
-			clientId: stack.oauth.clientId,
-			clientSecret: stack.oauth.clientSecret,
-			enabledScopes: stack.oauth.scope,
-			authQueryParameters: '',
-			authentication: 'body',
-			email: user,
-			imapHost: stack.host,
-			imapPort: stack.ports.imaps,
-			imapSecurity: 'tls',
-			smtpHost: stack.host,
-			smtpPort: stack.ports.smtps,
-			smtpSecurity: 'tls',
-			popHost: stack.host,
-			popPort: stack.ports.pop3s,
-			popSecurity: 'tls',
-			// Certificates are verified: n8n trusts the stack's CA through NODE_EXTRA_CA_CERTS.
-			allowUnauthorizedCerts: false,
-			ignoreSSLIssues: false,
-			oauthTokenData: imported,
-		},
+		data,
 	};
 	await n8n.importCredentials([credential]);
 	return { id: credential.id, name: credential.name, user, imported };
