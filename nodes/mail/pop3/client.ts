@@ -17,7 +17,7 @@ import {
 	Pop3StlsUnavailableError,
 	Pop3TimeoutError,
 } from './errors';
-import { parseStatusLine, Pop3ResponseReader, type Pop3Status } from './responseReader';
+import { type ListingLimits, parseStatusLine, Pop3ResponseReader, type Pop3Status } from './responseReader';
 
 /**
  * `tls`: TLS from the first byte (port 995). `starttls`: plain connect, then STLS (refused if not offered).
@@ -44,6 +44,13 @@ export interface Pop3Timeouts {
 	command: number;
 	/** Longest silence between chunks of a multi-line reply while the client is waiting for bytes (not while the consumer is slow). */
 	idle: number;
+	/**
+	 * Whole LIST or UIDL listing, from its status line to its last line; bytes that keep arriving do not extend it, so a
+	 * server dripping a never-ending listing is cut off. (CAPA, a few lines, gets `command` as its whole deadline.)
+	 */
+	listing: number;
+	/** Whole RETR/TOP body, however it trickles in (includes the time the consumer takes to read it). */
+	body: number;
 }
 
 export const DEFAULT_POP3_TIMEOUTS: Readonly<Pop3Timeouts> = {
@@ -51,10 +58,39 @@ export const DEFAULT_POP3_TIMEOUTS: Readonly<Pop3Timeouts> = {
 	greeting: 30_000,
 	command: 60_000,
 	idle: 60_000,
+	// The largest accepted listing (MAX_LISTING_BYTES, 48 MiB) at about 1.5 Mbit/s; a real one is far smaller.
+	listing: 300_000,
+	// The largest message the node may be told to fetch (1 GiB) at about 5 Mbit/s.
+	body: 1_800_000,
 };
 
 /** Longest status or listing line accepted. RFC 2449 allows 512 octets; real servers stay far below this. */
 export const DEFAULT_POP3_MAX_LINE_LENGTH = 8192;
+
+/**
+ * CAPA: RFC 2449 capabilities are a dozen short lines (Gmail sends 7, Dovecot 10). 200 lines / 64 KiB is far above
+ * any real server and small enough that a man in the middle before STLS (CAPA is read before it) cannot hurt.
+ */
+export const MAX_CAPA_LINES = 200;
+export const MAX_CAPA_BYTES = 64 * 1024;
+/**
+ * LIST/UIDL: one line per message. 500,000 messages is far beyond Gmail (about 250 listed per session in normal mode)
+ * and a very large Dovecot/Exchange maildrop, yet each listed line costs about 130 bytes of heap once kept and both
+ * listings are held at once, so this stays near 200 MB at worst. 48 MiB is 500,000 lines of about 100 bytes (a
+ * 7-digit number, a 70-character UIDL per RFC 1939, CRLF) with room to spare.
+ */
+export const MAX_LISTING_ENTRIES = 500_000;
+export const MAX_LISTING_BYTES = 48 * 1024 * 1024;
+
+export interface Pop3ResponseLimits {
+	capa: { lines: number; bytes: number };
+	listing: { lines: number; bytes: number };
+}
+
+export const DEFAULT_POP3_LIMITS: Readonly<Pop3ResponseLimits> = {
+	capa: { lines: MAX_CAPA_LINES, bytes: MAX_CAPA_BYTES },
+	listing: { lines: MAX_LISTING_ENTRIES, bytes: MAX_LISTING_BYTES },
+};
 
 export interface Pop3ClientOptions {
 	host: string;
@@ -65,6 +101,8 @@ export interface Pop3ClientOptions {
 	tls?: Pop3TlsOptions;
 	timeouts?: Partial<Pop3Timeouts>;
 	maxLineLength?: number;
+	/** Bounds of multi-line replies (tests make them small); defaults DEFAULT_POP3_LIMITS. */
+	limits?: Partial<Pop3ResponseLimits>;
 	/** Receives the protocol transcript (`C: STAT`, `S: +OK 2 320`); the AUTH line appears as `AUTH XOAUTH2 [redacted]`. */
 	logger?: (message: string) => void;
 }
@@ -129,6 +167,9 @@ export class Pop3Client {
 	private failure?: Error;
 	private readonly failureListeners = new Set<(error: Error) => void>();
 	private timer?: StepTimer;
+	/** The whole-response deadline running beside `timer` (listings and bodies); data never extends it. */
+	private deadline?: StepTimer;
+	private readonly limits: Pop3ResponseLimits;
 	private chain: Promise<unknown> = Promise.resolve();
 	private capabilityMap = new Map<string, string[]>();
 	private greetingText = '';
@@ -143,6 +184,7 @@ export class Pop3Client {
 		this.tlsOptions = { ...options.tls };
 		this.timeouts = { ...DEFAULT_POP3_TIMEOUTS, ...options.timeouts };
 		this.logger = options.logger;
+		this.limits = { ...DEFAULT_POP3_LIMITS, ...options.limits };
 		this.reader = new Pop3ResponseReader({
 			maxLineLength: options.maxLineLength ?? DEFAULT_POP3_MAX_LINE_LENGTH,
 			onFlowChange: (flowing) => this.onFlowChange(flowing),
@@ -269,7 +311,8 @@ export class Pop3Client {
 		return this.transaction(verb, async () => {
 			if (messageNumber === undefined) {
 				await this.command(verb);
-				return (await this.readListing(verb)).map((line) => parse(line, verb));
+				const lines = await this.readListing(verb, this.limits.listing, this.timeouts.listing);
+				return lines.map((line) => parse(line, verb));
 			}
 			const command = `${verb} ${checkMessageNumber(messageNumber)}`;
 			return parse(await this.command(command), command);
@@ -511,6 +554,7 @@ export class Pop3Client {
 		this.failure = reason;
 		this.state = 'closed';
 		this.clearTimer();
+		this.clearDeadline(this.deadline);
 		this.log(`closed: ${reason.message}`);
 		this.withTranscript(reason);
 		if (options.immediate) for (const socket of this.sockets) socket.destroy();
@@ -544,10 +588,12 @@ export class Pop3Client {
 			await this.command(command);
 			const bodyStep = `${command} (message body)`;
 			const timer = this.armTimer(bodyStep, this.timeouts.idle, 'idle');
+			const deadline = this.armDeadline(bodyStep, this.timeouts.body);
 			const body = this.reader.readBody();
 			const streamClosed = new Promise<void>((resolve) => body.stream.once('close', resolve));
 			const wireDone = body.wireDone.then(() => {
 				if (this.timer === timer) this.clearTimer();
+				this.clearDeadline(deadline);
 				if (!this.failure) this.log(`S: [${command}: ${body.bytesRead()} bytes]`);
 			});
 			return { value: body.stream, settled: Promise.all([wireDone, streamClosed]) };
@@ -608,16 +654,19 @@ export class Pop3Client {
 		return status;
 	}
 
-	private async readListing(step: string): Promise<Buffer[]> {
+	private async readListing(step: string, limits: { lines: number; bytes: number }, totalMs: number): Promise<Buffer[]> {
 		const timer = this.armTimer(`${step} (listing)`, this.timeouts.idle, 'idle');
+		const deadline = this.armDeadline(`${step} (listing)`, totalMs);
+		const readerLimits: ListingLimits = { maxLines: limits.lines, maxBytes: limits.bytes, name: step };
 		try {
-			const lines = await this.reader.readListing();
+			const lines = await this.reader.readListing(readerLimits);
 			this.log(`S: [${step}: ${lines.length} lines]`);
 			return lines;
 		} catch (error) {
 			throw this.fail(this.asError(error, step));
 		} finally {
 			if (this.timer === timer) this.clearTimer();
+			this.clearDeadline(deadline);
 		}
 	}
 
@@ -631,7 +680,7 @@ export class Pop3Client {
 		}
 		if (status.kind !== 'ok') throw this.fail(this.protocolError('CAPA', status.text));
 		const capabilities = new Map<string, string[]>();
-		for (const line of await this.readListing('CAPA')) {
+		for (const line of await this.readListing('CAPA', this.limits.capa, this.timeouts.command)) {
 			const words = line.toString('latin1').trim().split(/\s+/);
 			if (words[0]) capabilities.set(words[0].toUpperCase(), words.slice(1));
 		}
@@ -741,6 +790,24 @@ export class Pop3Client {
 	private clearTimer(): void {
 		if (this.timer?.handle) clearTimeout(this.timer.handle);
 		this.timer = undefined;
+	}
+
+	/** A deadline for a whole reply, beside the step timer: nothing that arrives moves it. */
+	private armDeadline(step: string, ms: number): StepTimer {
+		this.clearDeadline(this.deadline);
+		const deadline: StepTimer = { step, ms, mode: 'response' };
+		deadline.handle = setTimeout(() => {
+			if (this.deadline === deadline) this.fail(new Pop3TimeoutError(step, ms, 'total'));
+		}, ms);
+		this.deadline = deadline;
+		return deadline;
+	}
+
+	private clearDeadline(deadline: StepTimer | undefined): void {
+		if (!deadline) return;
+		if (deadline.handle) clearTimeout(deadline.handle);
+		deadline.handle = undefined;
+		if (this.deadline === deadline) this.deadline = undefined;
 	}
 
 	/** Server text made safe for messages and logs: secrets removed, control characters replaced, length capped. */

@@ -68,6 +68,15 @@ export function describePop3Failure(error: unknown, context: Pop3FailureContext)
 					`operator.${transcript}`,
 				transient: false,
 			};
+		case 'POP3_RESPONSE_TOO_LARGE':
+			return {
+				message: `The POP3 server ${where} sent a reply larger than this node accepts${error.step ? ` (to ${error.step})` : ''}`,
+				description:
+					`${error.message}. The session was closed without applying any deletion, so nothing was lost. A mailbox ` +
+					'this large cannot be listed over POP3 by this node; empty it with another client first. Otherwise the ' +
+					'server, or something between it and n8n, is misbehaving.',
+				transient: false,
+			};
 		case 'POP3_TIMEOUT':
 			return {
 				message: `The POP3 server ${where} stopped answering${error.step ? ` (step: ${error.step})` : ''}`,

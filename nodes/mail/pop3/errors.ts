@@ -12,6 +12,7 @@ export type Pop3ErrorCode =
 	| 'POP3_STLS_UNAVAILABLE'
 	| 'POP3_TIMEOUT'
 	| 'POP3_PROTOCOL'
+	| 'POP3_RESPONSE_TOO_LARGE'
 	| 'POP3_COMMAND_FAILED'
 	| 'POP3_ACCESS_DISABLED'
 	| 'POP3_SERVER_BUSY'
@@ -71,15 +72,25 @@ export class Pop3StlsUnavailableError extends Pop3Error {
 	readonly transient = false;
 }
 
-/** A step took longer than its timeout. `step` names it. */
+/**
+ * A step took longer than its timeout. `step` names it. `kind`: `silence` when nothing came for that long,
+ * `total` when a reply was still unfinished at its overall deadline although bytes kept coming (a slow drip).
+ */
 export class Pop3TimeoutError extends Pop3Error {
 	readonly code = 'POP3_TIMEOUT';
 	readonly transient = true;
 	readonly timeoutMs: number;
+	readonly kind: 'silence' | 'total';
 
-	constructor(step: string, timeoutMs: number) {
-		super(`The POP3 server did not respond within ${formatDuration(timeoutMs)} (step: ${step})`, { step });
+	constructor(step: string, timeoutMs: number, kind: 'silence' | 'total' = 'silence') {
+		super(
+			kind === 'total'
+				? `The POP3 server did not finish its reply within ${formatDuration(timeoutMs)} (step: ${step})`
+				: `The POP3 server did not respond within ${formatDuration(timeoutMs)} (step: ${step})`,
+			{ step },
+		);
 		this.timeoutMs = timeoutMs;
+		this.kind = kind;
 	}
 }
 
@@ -87,6 +98,23 @@ export class Pop3TimeoutError extends Pop3Error {
 export class Pop3ProtocolError extends Pop3Error {
 	readonly code = 'POP3_PROTOCOL';
 	readonly transient = false;
+}
+
+/**
+ * A multi-line reply (CAPA, LIST, UIDL) went on past the number of lines or bytes the client accepts for it: a broken
+ * or hostile server (or a man in the middle before STLS) could otherwise grow the client's memory without end.
+ * The connection is closed; nothing was deleted.
+ */
+export class Pop3ResponseTooLargeError extends Pop3Error {
+	readonly code = 'POP3_RESPONSE_TOO_LARGE';
+	readonly transient = false;
+	/** The bound that was exceeded. */
+	readonly limit: { lines: number; bytes: number };
+
+	constructor(message: string, details: Pop3ErrorDetails & { limit: { lines: number; bytes: number } }) {
+		super(message, details);
+		this.limit = details.limit;
+	}
 }
 
 /** The server answered -ERR to a command (for example RETR of a message that no longer exists). The connection stays usable. */

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 
-import { Pop3ProtocolError } from './errors';
+import { Pop3ProtocolError, Pop3ResponseTooLargeError } from './errors';
 
 /**
  * POP3 response reading, independent of sockets and timers so it can be tested with any chunking.
@@ -144,6 +144,14 @@ interface BodyConsumer {
 	abort(error: Error): void;
 }
 
+/** Most lines and content bytes (dot-unstuffed, line endings included) one multi-line listing may have. */
+export interface ListingLimits {
+	maxLines: number;
+	maxBytes: number;
+	/** What the listing is, for the error message (e.g. `CAPA`). */
+	name?: string;
+}
+
 export interface ResponseReaderOptions {
 	/** Longest status or listing line accepted (without CRLF). Protects against a server that never sends a newline. */
 	maxLineLength: number;
@@ -273,16 +281,39 @@ export class Pop3ResponseReader {
 		return { stream, wireDone, bytesRead: () => bytes };
 	}
 
-	/** A multi-line listing (CAPA, LIST, UIDL): its lines without CRLF, each at most maxLineLength bytes. */
-	readListing(): Promise<Buffer[]> {
+	/**
+	 * A multi-line listing (CAPA, LIST, UIDL): its lines without CRLF, each at most maxLineLength bytes. With `limits`,
+	 * a listing with more lines or content bytes is rejected with Pop3ResponseTooLargeError as soon as it passes them
+	 * (nothing beyond the bound is kept; the rest of the reply is read and dropped until the caller closes).
+	 */
+	readListing(limits?: ListingLimits): Promise<Buffer[]> {
 		this.assertIdle();
 		const maxLineLength = this.options.maxLineLength;
+		const maxLines = limits?.maxLines ?? Number.POSITIVE_INFINITY;
+		const maxBytes = limits?.maxBytes ?? Number.POSITIVE_INFINITY;
 		return new Promise<Buffer[]>((resolve, reject) => {
 			const lines: Buffer[] = [];
 			let partial: Buffer[] = [];
 			let partialLength = 0;
+			let bytes = 0;
 			let failed = false;
+			const tooLarge = (what: string) => {
+				failed = true;
+				lines.length = 0;
+				partial = [];
+				const name = limits?.name ? `${limits.name} reply` : 'multi-line reply';
+				reject(
+					new Pop3ResponseTooLargeError(
+						`The POP3 server's ${name} is longer than the client accepts (${what}); the connection was closed`,
+						{ step: limits?.name, limit: { lines: maxLines, bytes: maxBytes } },
+					),
+				);
+			};
 			const takeLine = (tail: Buffer) => {
+				if (lines.length >= maxLines) {
+					tooLarge(`more than ${maxLines} lines`);
+					return;
+				}
 				const joined = partial.length === 0 ? tail : Buffer.concat([...partial, tail]);
 				const end = joined.length > 0 && joined[joined.length - 1] === CR ? joined.length - 1 : joined.length;
 				lines.push(Buffer.from(joined.subarray(0, end)));
@@ -295,10 +326,16 @@ export class Pop3ResponseReader {
 				deliver: (pieces) => {
 					for (const piece of pieces) {
 						if (failed) return;
+						bytes += piece.length;
+						if (bytes > maxBytes) {
+							tooLarge(`more than ${maxBytes} bytes`);
+							return;
+						}
 						let start = 0;
 						for (let lf = piece.indexOf(LF); lf >= 0; lf = piece.indexOf(LF, start)) {
 							if (partialLength + (lf - start) > maxLineLength + 1) break;
 							takeLine(piece.subarray(start, lf));
+							if (failed) return;
 							start = lf + 1;
 						}
 						partial.push(piece.subarray(start));
@@ -312,7 +349,7 @@ export class Pop3ResponseReader {
 				finish: () => {
 					if (failed) return;
 					if (partialLength > 0) takeLine(Buffer.alloc(0));
-					resolve(lines);
+					if (!failed) resolve(lines);
 				},
 				abort: (error) => {
 					if (!failed) reject(error);

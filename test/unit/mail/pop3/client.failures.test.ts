@@ -12,7 +12,7 @@ import { clientFor, GOOD_TOKEN, readAll, USER } from './clientTestKit';
 import { type CommandHandler, type FakePop3Server, multiLineWire, pause, startFakePop3Server } from './fakePop3Server';
 
 /** Generous for replies that do come (the machine may be loaded); each timeout test shortens only the step it tests. */
-const SHORT: Pop3Timeouts = { connect: 3000, greeting: 3000, command: 3000, idle: 3000 };
+const SHORT: Pop3Timeouts = { connect: 3000, greeting: 3000, command: 3000, idle: 3000, listing: 3000, body: 3000 };
 
 let servers: FakePop3Server[] = [];
 const clients: Pop3Client[] = [];
