@@ -21,7 +21,8 @@ const securityOptions = [
 	{
 		name: 'None (Insecure)',
 		value: 'none',
-		description: 'No encryption: the access token crosses the network in clear text. Only for a server on this machine.',
+		description:
+			'No encryption: the access token would be readable on the way. Refused unless the host is this machine (localhost, 127.0.0.0/8 or ::1).',
 	},
 ];
 
@@ -190,6 +191,20 @@ export class MailServerOAuth2Api implements ICredentialType {
 			type: 'options',
 			options: securityOptions,
 			default: 'auto',
+		},
+		// A CA certificate is public, not a secret: the masking rule matches "cert" in the name, but a masked field would
+		// hide from the user which authority the credential trusts. Several rows, so a pasted PEM keeps its line breaks
+		// (a single-line input strips them; nodes/mail/connection.ts re-wraps the base64 either way).
+		// eslint-disable-next-line @n8n/community-nodes/credential-password-field
+		{
+			displayName: 'CA Certificate (PEM)',
+			name: 'caCertificate',
+			type: 'string',
+			typeOptions: { rows: 4 },
+			default: '',
+			placeholder: '-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----',
+			description:
+				'Only for servers whose certificate comes from a private (company) certificate authority: paste that authority\'s certificate, PEM, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----. The IMAP, SMTP and POP3 servers are then verified against it as well as the public authorities, instead of turning certificate checks off. Leave empty for servers with a public certificate.',
 		},
 		// A boolean switch, not a secret: the masking rule matches "cert" in the name. The name follows n8n's own
 		// Send Email option of the same meaning.

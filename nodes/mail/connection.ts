@@ -3,6 +3,10 @@
  * The one place that decides how a protocol client reaches its server: protocol modules take a MailEndpoint
  * and never read credential fields themselves.
  */
+import { X509Certificate } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import { rootCertificates } from 'node:tls';
+
 import type { MailProtocol } from './auth/errors';
 
 export const GOOGLE_MAIL_CREDENTIAL_TYPE = 'googleMailOAuth2Api';
@@ -25,6 +29,21 @@ export interface TlsSettings {
 	/** SNI name: the host, unless the host is an IP address (SNI forbids IP literals, RFC 6066). */
 	servername?: string;
 	minVersion: 'TLSv1.2';
+	/**
+	 * The generic credential's "CA Certificate (PEM)": certificates, one PEM block each, normalised and checked by
+	 * readCaCertificates(). Trusted in addition to Node's bundled public roots (see tlsOptionsFor). Absent when the
+	 * field is empty and always for the Google credential.
+	 */
+	caCertificates?: readonly string[];
+}
+
+/** What tlsOptionsFor() hands to a protocol client: the fields node:tls `connect` reads. */
+export interface TlsConnectOptions {
+	rejectUnauthorized: boolean;
+	servername?: string;
+	minVersion: 'TLSv1.2';
+	/** Set only when the credential names a CA: Node's bundled roots plus that CA (a `ca` option replaces the defaults). */
+	ca?: string[];
 }
 
 export interface MailEndpoint {
@@ -99,6 +118,7 @@ const FIELD_LABELS: Readonly<Record<string, string>> = {
 	popHost: 'POP3 Host',
 	popPort: 'POP3 Port',
 	popSecurity: 'POP3 Security',
+	caCertificate: 'CA Certificate (PEM)',
 };
 
 const PROTOCOL_NAMES: Readonly<Record<MailProtocol, string>> = { imap: 'IMAP', smtp: 'SMTP', pop3: 'POP3' };
@@ -120,10 +140,18 @@ export function resolveMailConnection<P extends MailProtocol>(
 	const email = readAccountEmail(credentialType, data);
 	const rejectUnauthorized =
 		credentialType === MAIL_SERVER_CREDENTIAL_TYPE ? data.allowUnauthorizedCerts !== true : true;
+	// Read (and validated) only when a protocol is asked for, like every other server field.
+	const caCertificates =
+		credentialType === MAIL_SERVER_CREDENTIAL_TYPE && protocols.length > 0
+			? readCaCertificates('caCertificate', data.caCertificate)
+			: undefined;
 
 	const endpoints = {} as { [K in P]: MailEndpoint };
 	for (const protocol of protocols) {
-		endpoints[protocol] = resolveEndpoint(credentialType, data, protocol, overrides[protocol] ?? {}, rejectUnauthorized);
+		endpoints[protocol] = resolveEndpoint(credentialType, data, protocol, overrides[protocol] ?? {}, {
+			rejectUnauthorized,
+			caCertificates,
+		});
 	}
 	return { credentialType, email, tls: { rejectUnauthorized }, ...endpoints };
 }
@@ -151,13 +179,111 @@ export function readAccountEmail(credentialType: MailCredentialType, data: Reado
 /**
  * The TLS options for connecting to an endpoint, in the shape node:tls `connect`, imapflow's `tls` and nodemailer's
  * `tls` all take: certificate verification as the credential says, TLS 1.2 or newer, SNI unless the host is an IP
- * address. `servername` is left out rather than set to undefined: imapflow merges this object over its own SNI
- * choice (Object.assign), where an explicit undefined would erase it. A new object on every call, so a caller may
- * add to it (a private CA in tests).
+ * address, and the credential's CA if it names one. `servername` is left out rather than set to undefined: imapflow
+ * merges this object over its own SNI choice (Object.assign), where an explicit undefined would erase it. A new
+ * object on every call, so a caller may add to it.
+ *
+ * All three clients copy this object into tls.connect (imapflow 2.10 `Object.assign({...}, this.options.tls)` for
+ * implicit TLS and STARTTLS alike, nodemailer the same, the POP client its `ca` field), so a `ca` here is what
+ * OpenSSL verifies the server against. Node's `ca` option replaces the default trust store rather than adding to it;
+ * Node's bundled public roots are put back in front, so the credential's CA is trusted in addition to them (one
+ * credential can mix a company server and a public one).
  */
-export function tlsOptionsFor(endpoint: Pick<MailEndpoint, 'tls'>): TlsSettings {
-	const { rejectUnauthorized, minVersion, servername } = endpoint.tls;
-	return { rejectUnauthorized, minVersion, ...(servername ? { servername } : {}) };
+export function tlsOptionsFor(endpoint: Pick<MailEndpoint, 'tls'>): TlsConnectOptions {
+	const { rejectUnauthorized, minVersion, servername, caCertificates } = endpoint.tls;
+	return {
+		rejectUnauthorized,
+		minVersion,
+		...(servername ? { servername } : {}),
+		...(caCertificates && caCertificates.length > 0 ? { ca: [...rootCertificates, ...caCertificates] } : {}),
+	};
+}
+
+/** Loopback: 127.0.0.0/8 and ::1, also written as IPv4-mapped IPv6 (::ffff:127.x.y.z, ::ffff:7f00:1). */
+const LOOPBACK_ADDRESSES = new BlockList();
+LOOPBACK_ADDRESSES.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK_ADDRESSES.addAddress('::1', 'ipv6');
+
+/**
+ * Whether a connection to `host` stays on this machine, so that sending the access token unencrypted ("None") is
+ * acceptable: an IP literal in 127.0.0.0/8 or ::1, including the IPv4-mapped form ::ffff:127.x.y.z (the kernel
+ * delivers it to 127.x.y.z, so it never leaves the machine either), or the name `localhost` (any case).
+ * Not loopback: `localhost.` and `*.localhost` (RFC 6761 reserves them, but resolvers do not all honour that and
+ * may ask DNS), 0.0.0.0 / ::, the deprecated IPv4-compatible ::127.0.0.1, shorthand IPv4 such as 127.1, and every
+ * other name, even one that happens to resolve to 127.0.0.1 today (DNS can change under a saved credential).
+ */
+export function isLoopbackHost(host: string): boolean {
+	const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+	if (bare.toLowerCase() === 'localhost') return true;
+	const family = isIP(bare);
+	if (family === 0) return false;
+	return LOOPBACK_ADDRESSES.check(bare, family === 6 ? 'ipv6' : 'ipv4');
+}
+
+const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----([\s\S]*?)-----END \1-----/g;
+const CA_FIELD_HELP =
+	'paste the CA certificate in PEM form, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (several may follow one another)';
+
+/**
+ * The generic credential's CA certificate field: empty → undefined; otherwise every PEM CERTIFICATE block,
+ * re-wrapped at 64 characters (n8n's single-line inputs and JSON pastes lose or escape the line breaks) and parsed as
+ * X.509. Text outside the blocks (comments, "subject=" lines of openssl's output) is ignored. Error messages never
+ * quote the field: a pasted private key must not end up in an execution log.
+ * @throws MailCredentialFieldError when the text holds no certificate, an unfinished or non-certificate block
+ *   (a private key, a request), or a block that is not a valid X.509 certificate
+ */
+export function readCaCertificates(field: string, value: unknown): string[] | undefined {
+	if (value === undefined || value === null) return undefined;
+	if (typeof value !== 'string') throw new MailCredentialFieldError(field, `must be text: ${CA_FIELD_HELP}`);
+	// Literal "\n" sequences from a JSON-escaped paste become line breaks.
+	const text = value.replace(/\\r\\n|\\n/g, '\n');
+	if (text.trim() === '') return undefined;
+
+	const certificates: string[] = [];
+	let outside = '';
+	let last = 0;
+	let position = 0;
+	for (const match of text.matchAll(PEM_BLOCK)) {
+		position++;
+		outside += text.slice(last, match.index);
+		last = (match.index ?? 0) + match[0].length;
+		const label = match[1];
+		if (label !== 'CERTIFICATE') {
+			const what = /PRIVATE KEY/.test(label)
+				? 'a private key: remove it at once (it is not needed and must not be stored here) and'
+				: `a "${label}" block, not a certificate:`;
+			throw new MailCredentialFieldError(field, `contains ${what} ${CA_FIELD_HELP}`);
+		}
+		const body = match[2].replace(/\s+/g, '');
+		if (!/^[A-Za-z0-9+/]+={0,2}$/.test(body)) {
+			throw new MailCredentialFieldError(field, `has a certificate (number ${position}) that is not valid base64: ${CA_FIELD_HELP}`);
+		}
+		const pem = `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----\n`;
+		if (!isX509Certificate(pem)) {
+			throw new MailCredentialFieldError(
+				field,
+				`has a certificate (number ${position}) that cannot be read as an X.509 certificate: ${CA_FIELD_HELP}`,
+			);
+		}
+		certificates.push(pem);
+	}
+	outside += text.slice(last);
+	if (/-----(?:BEGIN|END) /.test(outside)) {
+		throw new MailCredentialFieldError(field, `has an unfinished PEM block (a BEGIN line without its END line, or the reverse): ${CA_FIELD_HELP}`);
+	}
+	if (certificates.length === 0) {
+		throw new MailCredentialFieldError(field, `is not a PEM certificate: ${CA_FIELD_HELP}`);
+	}
+	return certificates;
+}
+
+function isX509Certificate(pem: string): boolean {
+	try {
+		new X509Certificate(pem);
+		return true;
+	} catch {
+		return false;
+	}
 }
 
 /**
@@ -206,7 +332,7 @@ function resolveEndpoint(
 	data: Readonly<Record<string, unknown>>,
 	protocol: MailProtocol,
 	override: EndpointOverride,
-	rejectUnauthorized: boolean,
+	trust: { rejectUnauthorized: boolean; caCertificates?: string[] },
 ): MailEndpoint {
 	const fields = SERVER_FIELDS[protocol];
 	let host: string;
@@ -234,6 +360,14 @@ function resolveEndpoint(
 	}
 
 	const security = securityForPort(protocol, port, setting);
+	if (security === 'none' && !isLoopbackHost(host)) {
+		throw new MailCredentialFieldError(
+			fields.security,
+			`is "None (Insecure)" but ${PROTOCOL_NAMES[protocol]} host "${host}" is not this machine: the OAuth2 access ` +
+				'token would cross the network unencrypted, readable by anyone on the way. Choose SSL/TLS or STARTTLS ' +
+				'(None is only allowed for localhost, 127.0.0.0/8 or ::1).',
+		);
+	}
 	return {
 		host,
 		port,
@@ -241,9 +375,10 @@ function resolveEndpoint(
 		secure: security === 'tls',
 		requireTLS: security === 'starttls',
 		tls: {
-			rejectUnauthorized,
+			rejectUnauthorized: trust.rejectUnauthorized,
 			servername: isIpLiteral(host) ? undefined : host,
 			minVersion: 'TLSv1.2',
+			...(trust.caCertificates ? { caCertificates: trust.caCertificates } : {}),
 		},
 	};
 }

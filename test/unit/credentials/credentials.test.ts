@@ -145,6 +145,24 @@ describe('MailServerOAuth2Api', () => {
 		expect(field.displayName).toMatch(/insecure/i);
 		expect(property(credential.properties, 'ignoreSSLIssues')).toMatchObject({ type: 'boolean', default: false });
 	});
+
+	it('offers an optional, unmasked multi-line CA certificate field, placed before the switch that turns checks off', () => {
+		const field = property(credential.properties, 'caCertificate');
+		expect(field).toMatchObject({ displayName: 'CA Certificate (PEM)', type: 'string', default: '', typeOptions: { rows: 4 } });
+		expect(field.required).toBeFalsy();
+		// Public data: masking it would hide which authority the credential trusts.
+		expect(field.typeOptions?.password).toBeUndefined();
+		expect(field.description).toMatch(/IMAP, SMTP and POP3/);
+		const names = credential.properties.map((candidate) => candidate.name);
+		expect(names.indexOf('caCertificate')).toBe(names.indexOf('allowUnauthorizedCerts') - 1);
+	});
+
+	it('says in the "None (Insecure)" option that only a server on this machine may use it', () => {
+		const none = property(credential.properties, 'imapSecurity').options?.find(
+			(option) => 'value' in option && option.value === 'none',
+		) as { description?: string } | undefined;
+		expect(none?.description).toMatch(/localhost, 127\.0\.0\.0\/8 or ::1/);
+	});
 });
 
 describe('package wiring', () => {

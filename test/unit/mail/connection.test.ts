@@ -1,12 +1,17 @@
+import * as tls from 'node:tls';
+
 import {
 	GMAIL_ENDPOINTS,
 	MailCredentialFieldError,
 	isCertificateVerificationCode,
 	isIpLiteral,
+	isLoopbackHost,
+	readCaCertificates,
 	resolveMailConnection,
 	securityForPort,
 	tlsOptionsFor,
 } from '../../../nodes/mail/connection';
+import type { MailProtocol } from '../../../nodes/mail/auth/errors';
 
 const generic = (overrides: Record<string, unknown> = {}) => ({
 	email: 'user@example.test',
@@ -93,7 +98,14 @@ describe('resolveMailConnection: generic mail server credential', () => {
 	it('honours an explicit security choice on a non-standard port (the local test stack)', () => {
 		const connection = resolveMailConnection(
 			'mailServerOAuth2Api',
-			generic({ imapHost: '127.0.0.1', imapPort: '31143', imapSecurity: 'starttls', popPort: 31110, popSecurity: 'none' }),
+			generic({
+				imapHost: '127.0.0.1',
+				imapPort: '31143',
+				imapSecurity: 'starttls',
+				popHost: '127.0.0.1',
+				popPort: 31110,
+				popSecurity: 'none',
+			}),
 			['imap', 'pop3'],
 		);
 		expect(connection.imap).toMatchObject({ host: '127.0.0.1', port: 31143, security: 'starttls', secure: false, requireTLS: true });
@@ -224,5 +236,172 @@ describe('isIpLiteral', () => {
 		['localhost', false],
 	])('%s → %s', (host, expected) => {
 		expect(isIpLiteral(host)).toBe(expected);
+	});
+});
+
+/** Stored field names of the generic credential, per protocol (the loopback rule is checked for each). */
+const FIELDS: Record<MailProtocol, { host: string; port: string; security: string; label: string }> = {
+	imap: { host: 'imapHost', port: 'imapPort', security: 'imapSecurity', label: 'IMAP' },
+	smtp: { host: 'smtpHost', port: 'smtpPort', security: 'smtpSecurity', label: 'SMTP' },
+	pop3: { host: 'popHost', port: 'popPort', security: 'popSecurity', label: 'POP3' },
+};
+const PROTOCOLS: MailProtocol[] = ['imap', 'smtp', 'pop3'];
+
+describe('Security "None (Insecure)" is allowed only for a server on this machine', () => {
+	const loopback = ['127.0.0.1', '127.45.6.7', '127.255.255.254', '::1', '[::1]', '0:0:0:0:0:0:0:1', 'localhost', 'LocalHost', '::ffff:127.0.0.1', '::ffff:7f00:1'];
+	const remote = [
+		'mail.example.com',
+		'10.0.0.5',
+		'192.168.1.10',
+		'128.0.0.1',
+		'0.0.0.0',
+		'::',
+		'::ffff:10.0.0.1',
+		// IPv4-compatible (deprecated), not mapped: not routed to 127.0.0.1.
+		'::127.0.0.1',
+		'fe80::1',
+		'127.1',
+		'foo.localhost',
+		'localhost.example.com',
+		'mylocalhost',
+	];
+
+	describe.each(PROTOCOLS)('%s', (protocol) => {
+		const fields = FIELDS[protocol];
+
+		it.each(loopback)('accepts plain text to %s', (host) => {
+			const connection = resolveMailConnection(
+				'mailServerOAuth2Api',
+				generic({ [fields.host]: host, [fields.port]: 3100, [fields.security]: 'none' }),
+				[protocol],
+			);
+			expect(connection[protocol]).toMatchObject({ security: 'none', secure: false, requireTLS: false });
+		});
+
+		it.each(remote)('refuses plain text to %s, naming the risk and the fix', (host) => {
+			const error = fieldError(() =>
+				resolveMailConnection('mailServerOAuth2Api', generic({ [fields.host]: host, [fields.port]: 3100, [fields.security]: 'none' }), [
+					protocol,
+				]),
+			);
+			expect(error.field).toBe(fields.security);
+			expect(error.message).toContain(`(${fields.security}) is "None (Insecure)"`);
+			expect(error.message).toContain(`${fields.label} host "${host.replace(/^\[|\]$/g, '')}" is not this machine`);
+			expect(error.message).toContain('the OAuth2 access token would cross the network unencrypted');
+			expect(error.message).toContain('Choose SSL/TLS or STARTTLS');
+		});
+
+		it('still allows TLS and STARTTLS to a remote host', () => {
+			for (const security of ['tls', 'starttls', 'auto']) {
+				const connection = resolveMailConnection(
+					'mailServerOAuth2Api',
+					generic({ [fields.host]: 'mail.example.com', [fields.security]: security }),
+					[protocol],
+				);
+				expect(connection[protocol].security).not.toBe('none');
+			}
+		});
+	});
+
+	it('checks only the protocols asked for: a plain-text POP3 setting does not break IMAP use', () => {
+		const data = generic({ popHost: 'pop.example.com', popSecurity: 'none' });
+		expect(resolveMailConnection('mailServerOAuth2Api', data, ['imap']).imap.security).toBe('tls');
+		expect(fieldError(() => resolveMailConnection('mailServerOAuth2Api', data, ['imap', 'pop3'])).field).toBe('popSecurity');
+	});
+
+	it('also applies to a node-level override (the rule is about where the token goes, whatever chose "none")', () => {
+		const error = fieldError(() =>
+			resolveMailConnection('googleMailOAuth2Api', { email: 'me@gmail.com' }, ['smtp'], { smtp: { port: 25, security: 'none' } }),
+		);
+		expect(error.field).toBe('smtpSecurity');
+		expect(error.message).toContain('smtp.gmail.com');
+	});
+
+	it('isLoopbackHost agrees with the lists above', () => {
+		for (const host of loopback) expect([host, isLoopbackHost(host)]).toEqual([host, true]);
+		for (const host of remote) expect([host, isLoopbackHost(host)]).toEqual([host, false]);
+		// "localhost." is not a valid host for the credential at all (trailing dot), and not loopback here either.
+		expect(isLoopbackHost('localhost.')).toBe(false);
+	});
+});
+
+/** A self-signed CA made for these tests only (EC P-256, valid for 100 years). */
+const UNIT_CA_PEM = `-----BEGIN CERTIFICATE-----
+MIIBljCCATugAwIBAgIUdxvvOLShJJShAS/yZwZDii+/cZEwCgYIKoZIzj0EAwIw
+HzEdMBsGA1UEAwwUVW5pdCBUZXN0IENvbXBhbnkgQ0EwIBcNMjYxMjA2MDUwNDA2
+WhgPMjEyNjExMTIwNTA0MDZaMB8xHTAbBgNVBAMMFFVuaXQgVGVzdCBDb21wYW55
+IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtA/83/FQqawNx2wcA0lLQBp4
+qxsAm5W0SeITTMG5g0wOBr3Fek8coIqrPB/q7d4JGMAh2wxQ4i6RHVQtttO896NT
+MFEwHQYDVR0OBBYEFAMdpEH4kLDtB8qN2vH5v4CxaaojMB8GA1UdIwQYMBaAFAMd
+pEH4kLDtB8qN2vH5v4CxaaojMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID
+SQAwRgIhALJlHsjKUg5LlQDoZKluTc4MohvDFpT12zXjGOq2qoT9AiEAyyVJeLMs
+DrtU9WQfdRKxH4cvMTZJeTgGtvFaF+UP3V4=
+-----END CERTIFICATE-----
+`;
+
+describe('CA Certificate (PEM)', () => {
+	it('reaches the TLS options of every protocol, on top of Node\'s public roots', () => {
+		const connection = resolveMailConnection('mailServerOAuth2Api', generic({ caCertificate: UNIT_CA_PEM }), PROTOCOLS);
+		for (const protocol of PROTOCOLS) {
+			const options = tlsOptionsFor(connection[protocol]);
+			expect(options.rejectUnauthorized).toBe(true);
+			expect(options.ca).toContain(UNIT_CA_PEM);
+			// Node's `ca` replaces its default store: the public roots are put back, so public servers still verify.
+			expect(options.ca).toEqual(expect.arrayContaining([...tls.rootCertificates]));
+			expect(options.ca).toHaveLength(tls.rootCertificates.length + 1);
+		}
+	});
+
+	it('leaves `ca` out when the field is empty, so Node uses its default trust store', () => {
+		for (const caCertificate of [undefined, '', '  \n ']) {
+			const { imap } = resolveMailConnection('mailServerOAuth2Api', generic({ caCertificate }), ['imap']);
+			expect(Object.keys(tlsOptionsFor(imap))).not.toContain('ca');
+		}
+	});
+
+	it('is ignored for the Google credential (Gmail has public certificates and no such field)', () => {
+		const { imap } = resolveMailConnection('googleMailOAuth2Api', { email: 'me@gmail.com', caCertificate: UNIT_CA_PEM }, ['imap']);
+		expect(Object.keys(tlsOptionsFor(imap))).not.toContain('ca');
+	});
+
+	it.each([
+		['with CRLF line breaks', UNIT_CA_PEM.replace(/\n/g, '\r\n')],
+		['with its line breaks stripped (a single-line input)', UNIT_CA_PEM.replace(/\n/g, '')],
+		['with spaces for line breaks', UNIT_CA_PEM.replace(/\n/g, ' ')],
+		['JSON-escaped (literal \\n)', UNIT_CA_PEM.replace(/\n/g, '\\n')],
+		['surrounded by openssl output and comments', `subject=CN = Unit Test Company CA\n# our CA\n${UNIT_CA_PEM}\n`],
+	])('accepts the PEM %s and hands clients the same normalised certificate', (_label, pasted) => {
+		expect(readCaCertificates('caCertificate', pasted)).toEqual([UNIT_CA_PEM]);
+	});
+
+	it('accepts several certificates (a bundle)', () => {
+		expect(readCaCertificates('caCertificate', `${UNIT_CA_PEM}\n${UNIT_CA_PEM}`)).toEqual([UNIT_CA_PEM, UNIT_CA_PEM]);
+	});
+
+	const body = UNIT_CA_PEM.replace(/-----[A-Z ]+-----|\n/g, '');
+	it.each([
+		['plain text', 'my company CA', 'is not a PEM certificate'],
+		['base64 without the BEGIN/END lines', body, 'is not a PEM certificate'],
+		['a BEGIN line without END', UNIT_CA_PEM.replace('-----END CERTIFICATE-----', ''), 'unfinished PEM block'],
+		['a private key', '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----', 'contains a private key'],
+		['a certificate request', '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----', '"CERTIFICATE REQUEST" block'],
+		['broken base64', UNIT_CA_PEM.replace('MIIBlj', 'MI*Blj'), 'not valid base64'],
+		['valid base64 that is no certificate', '-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----', 'cannot be read as an X.509 certificate'],
+		['a certificate cut short', UNIT_CA_PEM.replace(/DrtU9WQf.*\n/, ''), 'cannot be read as an X.509 certificate'],
+		['a number', 42, 'must be text'],
+	])('refuses %s at resolve time with a clear error that does not quote the field', (_label, value, problem) => {
+		const error = fieldError(() =>
+			resolveMailConnection('mailServerOAuth2Api', generic({ caCertificate: value }), ['smtp']),
+		);
+		expect(error.field).toBe('caCertificate');
+		expect(error.message).toContain('Credential field "CA Certificate (PEM)" (caCertificate)');
+		expect(error.message).toContain(problem);
+		expect(error.message).toContain('-----BEGIN CERTIFICATE-----');
+		expect(error.message).not.toContain('MIGHAgEAMBMGByqGSM49');
+		expect(error.message).not.toContain('MIIBlj');
+	});
+
+	it('is validated only when a protocol is resolved', () => {
+		expect(resolveMailConnection('mailServerOAuth2Api', generic({ caCertificate: 'junk' }), []).email).toBe('user@example.test');
 	});
 });
