@@ -91,3 +91,24 @@ export function messageFormatProperties(show?: IDisplayOptions['show']): INodePr
 		{ ...prefixProperty, ...when({ format: ['simple'], downloadAttachments: [true] }) },
 	];
 }
+
+/** Messages above this size are not downloaded by default: Gmail accepts messages up to about 50 MB. */
+export const DEFAULT_MAX_MESSAGE_MB = 50;
+/** The largest value the user may set: beyond it one message could exhaust n8n's memory. */
+export const MAX_MESSAGE_MB_LIMIT = 1024;
+
+/**
+ * Option `maxMessageSizeMb` (inside a node's Options collection): a message larger than this is not downloaded; the node
+ * outputs its attributes and headers with an `error` instead, so one huge message cannot stall or exhaust n8n.
+ */
+export function maxMessageSizeOption(): INodeProperties {
+	return {
+		displayName: 'Max Message Size (MB)',
+		name: 'maxMessageSizeMb',
+		type: 'number',
+		typeOptions: { minValue: 1, maxValue: MAX_MESSAGE_MB_LIMIT },
+		default: DEFAULT_MAX_MESSAGE_MB,
+		description:
+			'Larger messages are not downloaded: the node outputs their attributes and headers with an "error" field instead. Gmail accepts messages up to about 50 MB.',
+	};
+}

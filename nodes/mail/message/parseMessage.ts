@@ -2,7 +2,9 @@ import { MailParser } from 'mailparser';
 import type { AttachmentStream, HeaderLines, Headers, MessageText, Otp, StructuredHeader } from 'mailparser';
 import type { IBinaryData } from 'n8n-workflow';
 
+import { MessageContentError, type MessageContentProblem } from './errors';
 import { FileNameRegistry, defaultFileName, sanitiseFileName } from './fileNames';
+import { MESSAGE_LIMITS, type MessageLimits } from './limits';
 import type { AttachmentPart, BinarySink, MessageSource } from './types';
 
 /**
@@ -15,6 +17,7 @@ import type { AttachmentPart, BinarySink, MessageSource } from './types';
 
 /** The mailsplit node mailparser's createNode() receives (internal to mailparser, see installPartHook). */
 interface SplitterNode {
+	parentNode?: SplitterNode | false;
 	contentType?: string | false;
 	disposition?: string | false;
 	filename?: string | false;
@@ -31,6 +34,8 @@ interface ParserNode {
 	headers: Headers;
 	/** Charset-decoded, format=flowed-decoded text with \n line breaks; set when a body part has ended. */
 	textContent?: string;
+	/** The transfer-encoding decoder mailparser writes the part's raw body into (leaf parts only). */
+	decoder?: { write: (chunk: Buffer, ...rest: unknown[]) => boolean };
 }
 
 interface MailParserInternals {
@@ -72,28 +77,57 @@ export interface ParseOptions {
 	/** Let mailparser build html-to-text and text-to-html conversions (the `resolved` format needs them). */
 	computeDerivedText: boolean;
 	store: BinarySink;
+	/** Overrides for tests; MESSAGE_LIMITS otherwise. */
+	limits?: Partial<MessageLimits>;
 }
 
 /** Text types mailparser merges into the body when stock options are used (its default `textTypes`). */
 const STOCK_BODY_TYPES = ['text/plain', 'text/html', 'message/delivery-status'];
 
+/**
+ * Parses one message. A failure of the message's content (a parse limit, a structure mailparser cannot handle) is
+ * thrown as MessageContentError; a failure of the source stream (the download broke) or of `store` (the disk is
+ * full) is thrown as it is, because trying again later can help.
+ */
 export async function parseMessage(source: MessageSource, options: ParseOptions): Promise<ParsedMessage> {
+	const limits: MessageLimits = { ...MESSAGE_LIMITS, ...options.limits };
 	const parser = new MailParser({
 		ignoreEmbedded: true,
 		keepDeliveryStatus: true,
 		checksumAlgo: false,
 		skipHtmlToText: !options.computeDerivedText,
 		skipTextToHtml: !options.computeDerivedText,
-	});
-	const hook = installPartHook(parser);
+		// Passed on to mailsplit, which refuses the message with an EMAXLEN error beyond them.
+		maxHeadSize: limits.maxHeaderBytes,
+		maxChildNodes: limits.maxParts,
+	} as ConstructorParameters<typeof MailParser>[0]);
+	let limitError: MessageContentError | undefined;
+	const refuse = (error: MessageContentError) => {
+		limitError ??= error;
+		parser.destroy(limitError);
+	};
+	const hook = installPartHook(parser, limits, refuse);
 	const fileNames = new FileNameRegistry();
 	const attachments: CollectedAttachment[] = [];
 	let text: MessageText | undefined;
+	let sourceError: unknown;
+	let storeError: unknown;
+	const store: BinarySink = async (content, fileName, mimeType) => {
+		try {
+			return await options.store(content, fileName, mimeType);
+		} catch (error) {
+			storeError ??= error;
+			throw error;
+		}
+	};
 
 	if (Buffer.isBuffer(source)) {
 		parser.end(source);
 	} else {
-		source.once('error', (error) => parser.destroy(error));
+		source.once('error', (error) => {
+			sourceError ??= error;
+			parser.destroy(error);
+		});
 		source.pipe(parser);
 	}
 
@@ -104,7 +138,7 @@ export async function parseMessage(source: MessageSource, options: ParseOptions)
 				continue;
 			}
 			try {
-				const attachment = await readAttachment(output, hook.placementOf(output), fileNames, options);
+				const attachment = await readAttachment(output, hook.placementOf(output), fileNames, { ...options, store });
 				if (attachment) attachments.push(attachment);
 			} finally {
 				output.release?.();
@@ -114,8 +148,12 @@ export async function parseMessage(source: MessageSource, options: ParseOptions)
 		parser.destroy();
 		if (!Buffer.isBuffer(source)) source.destroy();
 		// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- no node here; callers wrap it with the item
-		throw error;
+		if (sourceError !== undefined || storeError !== undefined) throw error;
+		// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- no node here; callers wrap it with the item
+		throw limitError ?? contentError(error, limits);
 	}
+	// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- no node here; callers wrap it with the item
+	if (limitError) throw limitError;
 
 	if (!hook.sawRoot()) {
 		// The hook relies on a mailparser internal; if an upgrade renamed it, parts would be merged or lost.
@@ -132,12 +170,33 @@ export async function parseMessage(source: MessageSource, options: ParseOptions)
 	};
 }
 
+/** A parser failure as the message's fault, naming the limit it broke where mailsplit says which. */
+function contentError(error: unknown, limits: MessageLimits): MessageContentError {
+	const text = error instanceof Error ? error.message : String(error);
+	let problem: MessageContentProblem = 'malformed';
+	let message = `The message is malformed: ${text}`;
+	if (/child nodes/i.test(text)) {
+		problem = 'tooManyParts';
+		message = `The message has more than ${limits.maxParts} MIME parts`;
+	} else if (/header size/i.test(text)) {
+		problem = 'headerTooLarge';
+		message = `A header block of the message is larger than ${formatBytes(limits.maxHeaderBytes)}`;
+	}
+	return new MessageContentError(problem, message, { cause: error });
+}
+
+export function formatBytes(bytes: number): string {
+	if (bytes >= 1024 * 1024) return `${+(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+	if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KiB`;
+	return `${bytes} bytes`;
+}
+
 /**
  * Wraps mailparser's (internal) createNode(), which runs for every MIME node before mailparser decides
  * whether to buffer the node into the body or stream it as an attachment. The first inline, unnamed
  * text/plain and text/html parts stay the body; any other inline text part is switched to an attachment.
  */
-function installPartHook(parser: MailParser) {
+function installPartHook(parser: MailParser, limits: MessageLimits, refuse: (error: MessageContentError) => void) {
 	const internals = parser as unknown as MailParserInternals;
 	const originalCreateNode = internals.createNode;
 	if (typeof originalCreateNode !== 'function') {
@@ -151,6 +210,9 @@ function installPartHook(parser: MailParser) {
 	internals.createNode = (data: SplitterNode): ParserNode => {
 		const node = originalCreateNode.call(parser, data);
 		if (data.root) rootSeen = true;
+		if (depthOf(data) > limits.maxDepth) {
+			refuse(new MessageContentError('nestedTooDeep', `The message's MIME parts are nested more than ${limits.maxDepth} levels deep`));
+		}
 		const contentType = node.contentType ?? '';
 		if (/^multipart\//i.test(contentType)) return node;
 
@@ -176,6 +238,8 @@ function installPartHook(parser: MailParser) {
 			if (contentType === 'text/plain' && !plainNode && !named) plainNode = node;
 			else if (contentType === 'text/html' && !htmlNode && !named) htmlNode = node;
 			else node.isAttachment = true;
+			// A body part is held in memory whole (attachments are streamed): bound what goes in.
+			if (!node.isAttachment) limitBodyText(node, limits.maxBodyTextBytes, refuse);
 		}
 		return node;
 	};
@@ -186,6 +250,26 @@ function installPartHook(parser: MailParser) {
 		sawRoot: () => rootSeen,
 		plainBody: () => plainNode?.textContent ?? '',
 		htmlBody: () => htmlNode?.textContent ?? '',
+	};
+}
+
+function depthOf(node: SplitterNode): number {
+	let depth = 0;
+	for (let parent = node.parentNode; parent; parent = parent.parentNode) depth++;
+	return depth;
+}
+
+/** Counts the raw bytes mailparser writes into a body part's decoder and refuses the message past the limit. */
+function limitBodyText(node: ParserNode, maxBytes: number, refuse: (error: MessageContentError) => void): void {
+	const decoder = node.decoder;
+	if (!decoder) return;
+	const write = decoder.write.bind(decoder);
+	let bytes = 0;
+	decoder.write = (chunk: Buffer, ...rest: unknown[]) => {
+		bytes += chunk.length;
+		if (bytes <= maxBytes) return write(chunk, ...rest);
+		refuse(new MessageContentError('bodyTextTooLarge', `A text body part of the message is larger than ${formatBytes(maxBytes)}`));
+		return true;
 	};
 }
 
