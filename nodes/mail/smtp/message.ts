@@ -8,8 +8,9 @@
  */
 import type { SendMailOptions } from 'nodemailer';
 
+import { boundedNumber } from '../parameters';
 import type { ReplySource } from './reply';
-import { replySubject } from './reply';
+import { MAX_REPLY_RECIPIENTS, chooseReplyRecipients, replySubject } from './reply';
 import type { MailAddress } from './validate';
 import {
 	MessageInputError,
@@ -18,6 +19,7 @@ import {
 	parseAddressList,
 	parseMessageIdList,
 	readHeaderText,
+	sanitizeDisplayName,
 	toMailText,
 } from './validate';
 
@@ -60,6 +62,10 @@ export interface ComposeInput {
 	attributionLink: string;
 	/** Set when "Reply to the Input Email" is on. */
 	replySource?: ReplySource;
+	/** "Reply to All Reply-To Addresses": off (undefined) answers only the first address. */
+	replyToAllAddresses?: unknown;
+	/** "Max Reply Recipients" as entered: 1–20, empty means 10. */
+	maxReplyRecipients?: unknown;
 	inReplyTo?: unknown;
 	references?: unknown;
 	messageId?: unknown;
@@ -76,6 +82,8 @@ export const FIELD_LABELS = {
 	ccEmail: 'CC Email',
 	bccEmail: 'BCC Email',
 	replyTo: 'Reply To',
+	replyToAllAddresses: 'Reply to All Reply-To Addresses',
+	maxReplyRecipients: MAX_REPLY_RECIPIENTS.label,
 	subject: 'Subject',
 	emailFormat: 'Email Format',
 	inReplyTo: 'In-Reply-To',
@@ -131,10 +139,12 @@ const HEADER_NAME = /^[!-9;-~]+$/;
  */
 export function composeMessage(input: ComposeInput): SendMailOptions {
 	const reply = input.replySource;
+	// Checked whenever it is set, so a value out of range is reported even while the reply options are unused.
+	const maxReplyRecipients = boundedNumber(input.maxReplyRecipients, MAX_REPLY_RECIPIENTS);
 
 	const from = readFrom(input);
 	let to = parseAddressList(FIELD_LABELS.toEmail, input.toEmail);
-	if (to.length === 0 && reply) to = reply.replyRecipients;
+	if (to.length === 0 && reply) to = chooseReplyRecipients(reply, { all: input.replyToAllAddresses, max: maxReplyRecipients });
 	const cc = parseAddressList(FIELD_LABELS.ccEmail, input.ccEmail);
 	const bcc = parseAddressList(FIELD_LABELS.bccEmail, input.bccEmail);
 	if (to.length + cc.length + bcc.length === 0) {
@@ -163,12 +173,15 @@ export function composeMessage(input: ComposeInput): SendMailOptions {
 		}
 	}
 
+	// Every display name passes sanitizeDisplayName on its way into a header, whatever its source: the parameters
+	// were refused above if they held line breaks, names from the input email were sanitised when read; this is
+	// the last line of defence, not left to nodemailer's encoding.
 	const message: SendMailOptions = {
-		from,
-		to: to.length ? to : undefined,
-		cc: cc.length ? cc : undefined,
-		bcc: bcc.length ? bcc : undefined,
-		replyTo: replyTo.length ? replyTo : undefined,
+		from: safeNames([from])[0],
+		to: to.length ? safeNames(to) : undefined,
+		cc: cc.length ? safeNames(cc) : undefined,
+		bcc: bcc.length ? safeNames(bcc) : undefined,
+		replyTo: replyTo.length ? safeNames(replyTo) : undefined,
 		subject,
 	};
 	if (text !== undefined) message.text = text;
@@ -214,6 +227,10 @@ function readFrom(input: ComposeInput): MailAddress {
 	const address = given[0]?.address ?? input.accountEmail;
 	const name = senderName || given[0]?.name || '';
 	return { name, address };
+}
+
+function safeNames(addresses: readonly MailAddress[]): MailAddress[] {
+	return addresses.map(({ name, address }) => ({ name: sanitizeDisplayName(name), address }));
 }
 
 function readFormat(value: unknown): EmailFormat {

@@ -10,8 +10,10 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import { decodeEncodedWords } from '../message/headers';
+import type { NumberRange } from '../parameters';
+import { boundedNumber } from '../parameters';
 import type { MailAddress } from './validate';
-import { MessageInputError, parseAddressList, parseMessageIdList } from './validate';
+import { MessageInputError, parseAddressList, parseMessageIdList, sanitizeDisplayName, toMailText } from './validate';
 
 export interface ReplySource {
 	/** Message-ID of the message being answered, with angle brackets. */
@@ -20,11 +22,57 @@ export interface ReplySource {
 	references: string[];
 	/** The original subject, decoded; undefined when it had none. */
 	subject?: string;
-	/** Whom a reply goes to: the original's Reply-To when present, else its From; empty when neither is readable. */
+	/**
+	 * Every address a reply could go to: the original's Reply-To when present, else its From; empty when neither is
+	 * readable. Display names are sanitised (sanitizeDisplayName). Who actually gets the reply is decided by
+	 * chooseReplyRecipients: by default only the first of these.
+	 */
 	replyRecipients: MailAddress[];
+	/** The header replyRecipients were read from (for error messages). */
+	replyRecipientsHeader?: 'Reply-To' | 'From';
 }
 
 export const REPLY_FIELD = 'Reply to the Input Email';
+export const REPLY_ALL_FIELD = 'Reply to All Reply-To Addresses';
+
+/**
+ * "Max Reply Recipients": how many of the input email's Reply-To (or From) addresses a reply may go to when "Reply to
+ * All Reply-To Addresses" is on. The hard maximum keeps one inbound message from turning the account into a mass
+ * mailer: whoever writes the input email chooses its Reply-To, not the workflow's owner.
+ */
+export const MAX_REPLY_RECIPIENTS: NumberRange = { label: 'Max Reply Recipients', min: 1, max: 20, fallback: 10, integer: true };
+
+export interface ReplyRecipientPolicy {
+	/** "Reply to All Reply-To Addresses": answer every address instead of only the first. */
+	all?: unknown;
+	/** "Max Reply Recipients" as entered (checked here against MAX_REPLY_RECIPIENTS). */
+	max?: unknown;
+}
+
+/**
+ * Whom a reply goes to. By default ONE address: the first Reply-To address, else the first From address, however
+ * many the input email lists. With "Reply to All Reply-To Addresses" on: all of them, up to "Max Reply Recipients";
+ * more than that refuses the item (nothing is sent, the error says how many and what to change) instead of silently
+ * answering an arbitrary first few.
+ * @throws ParameterRangeError when "Max Reply Recipients" is outside 1–20 (checked even when the option is off)
+ * @throws MessageInputError when there are more addresses than allowed
+ */
+export function chooseReplyRecipients(source: Pick<ReplySource, 'replyRecipients' | 'replyRecipientsHeader'>, policy: ReplyRecipientPolicy = {}): MailAddress[] {
+	const max = boundedNumber(policy.max, MAX_REPLY_RECIPIENTS);
+	const candidates = source.replyRecipients;
+	if (policy.all !== true) return candidates.slice(0, 1);
+	if (candidates.length > max) {
+		const header = source.replyRecipientsHeader ?? 'Reply-To';
+		throw new MessageInputError(
+			REPLY_ALL_FIELD,
+			`is on and the input email lists ${candidates.length} ${header} addresses, more than "${MAX_REPLY_RECIPIENTS.label}" ` +
+				`(${max}) allows. The reply was sent to none of them. Raise "${MAX_REPLY_RECIPIENTS.label}" (at most ` +
+				`${MAX_REPLY_RECIPIENTS.max}), turn "${REPLY_ALL_FIELD}" off to answer only the first address, or enter the ` +
+				'recipients in "To Email".',
+		);
+	}
+	return candidates;
+}
 
 /**
  * @throws MessageInputError when the item carries no Message-ID (not an email item, or one without the header)
@@ -58,8 +106,9 @@ export function readReplySource(json: IDataObject): ReplySource {
 
 	const subject = header('subject') ?? (typeof json.subject === 'string' ? json.subject : undefined);
 	const replyTo = readRecipients(json.replyTo, header('reply-to', 'raw'));
-	const replyRecipients = replyTo.length > 0 ? replyTo : readRecipients(json.from, header('from', 'raw'));
-	return { messageId, references, subject, replyRecipients };
+	if (replyTo.length > 0) return { messageId, references, subject, replyRecipients: replyTo, replyRecipientsHeader: 'Reply-To' };
+	const from = readRecipients(json.from, header('from', 'raw'));
+	return { messageId, references, subject, replyRecipients: from, replyRecipientsHeader: from.length > 0 ? 'From' : undefined };
 }
 
 /** "Re: <subject>" unless it already starts with "Re:" (any case), so a thread keeps one subject. */
@@ -71,24 +120,30 @@ export function replySubject(original: string | undefined): string {
 
 /**
  * Addresses from the original's From / Reply-To. Structured address objects (the resolved format) are used as they
- * are. Header text is parsed BEFORE encoded words are decoded where the raw text is at hand, because a decoded
+ * are, their names sanitised. Header text is parsed BEFORE encoded words are decoded where the raw text is at hand, because a decoded
  * display name may contain a comma or angle brackets; where only decoded text exists (the simple format) and it
  * does not parse, the bare addresses are taken without names.
  */
 function readRecipients(structured: unknown, headerText: string | undefined): MailAddress[] {
 	if (structured && typeof structured === 'object') {
 		try {
-			const addresses = parseAddressList(REPLY_FIELD, structured);
+			const addresses = parseAddressList(REPLY_FIELD, withSanitisedNames(structured, 0));
 			if (addresses.length > 0) return addresses;
 		} catch {
 			// fall through to the header text
 		}
 	}
 	if (!headerText) return [];
+	// A stranger's header: control characters (a decoded simple-format header may hold CR/LF) become spaces, and each
+	// name is sanitised again after its encoded words are decoded ("=?utf-8?Q?Eve=0D=0ABcc:...?=" decodes to CR LF).
+	const text = sanitizeDisplayName(headerText);
 	try {
-		return parseAddressList(REPLY_FIELD, headerText).map(({ name, address }) => ({ name: decodeEncodedWords(name), address }));
+		return parseAddressList(REPLY_FIELD, text).map(({ name, address }) => ({ name: sanitizeDisplayName(decodeEncodedWords(name)), address }));
 	} catch {
-		const bare = headerText.match(/[^\s<>,;:"()]+@[^\s<>,;:"()]+/g) ?? [];
+		// Addresses in angle brackets are the mailboxes; an address-like text outside them is part of a display name
+		// ("Eve Bcc: victim@x.example <eve@example.com>") and is only taken when no bracketed address exists.
+		const bracketed = [...text.matchAll(/<([^\s<>,;:"()]+@[^\s<>,;:"()]+)>/g)].map((match) => match[1]);
+		const bare = bracketed.length > 0 ? bracketed : text.match(/[^\s<>,;:"()]+@[^\s<>,;:"()]+/g) ?? [];
 		const addresses: MailAddress[] = [];
 		for (const address of bare) {
 			try {
@@ -99,6 +154,19 @@ function readRecipients(structured: unknown, headerText: string | undefined): Ma
 		}
 		return addresses;
 	}
+}
+
+/** A copy of mailparser-style address objects ({ address, name } / { value: [...] }) with every name sanitised. */
+function withSanitisedNames(value: unknown, depth: number): unknown {
+	if (depth > 3 || value === null || typeof value !== 'object') return value;
+	if (Array.isArray(value)) return value.map((entry) => withSanitisedNames(entry, depth + 1));
+	const record = value as Record<string, unknown>;
+	const copy: Record<string, unknown> = { ...record };
+	if (typeof record.address === 'string' && record.name !== undefined && record.name !== null) {
+		copy.name = sanitizeDisplayName(toMailText(record.name));
+	}
+	if (Array.isArray(record.value)) copy.value = withSanitisedNames(record.value, depth + 1);
+	return copy;
 }
 
 type HeaderReader = (name: string, form?: 'decoded' | 'raw') => string | undefined;

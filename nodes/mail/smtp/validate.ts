@@ -45,6 +45,23 @@ export function assertSingleLine(field: string, value: string): void {
 }
 
 /**
+ * Characters removed from display names that come from outside the workflow (the input email's From / Reply-To in
+ * reply mode): C0 controls including CR and LF, DEL, C1 controls (NEL among them), the Unicode line and paragraph
+ * separators, and the bidirectional overrides/isolates that make a name display differently from what it says.
+ */
+const DISPLAY_NAME_UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+/g;
+
+/**
+ * A display name made safe for a header: every unsafe character (see DISPLAY_NAME_UNSAFE) becomes a space, runs of
+ * white space become one space, the ends are trimmed. "Eve\r\nBcc: victim@x" becomes "Eve Bcc: victim@x": still
+ * visible as text in the name, never a header line of its own. Used for names the user did not type (a stranger's
+ * header must not be able to fail or redirect the reply); the node's own parameters are refused instead (assertSingleLine).
+ */
+export function sanitizeDisplayName(name: unknown): string {
+	return toMailText(name).replace(DISPLAY_NAME_UNSAFE, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/**
  * n8n's Send Email turns any parameter value into text the same way (numbers and booleans as text, objects as
  * JSON); kept so expressions behave alike in both nodes.
  */

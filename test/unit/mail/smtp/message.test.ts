@@ -4,9 +4,11 @@
  * checked on the real MIME message nodemailer builds from the options (stream transport, same pipeline as SMTP).
  */
 import { simpleParser } from 'mailparser';
+import type { IDataObject } from 'n8n-workflow';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
 
+import { ParameterRangeError } from '../../../../nodes/mail/parameters';
 import type { ComposeInput } from '../../../../nodes/mail/smtp/message';
 import { ATTRIBUTION_TEXT, attributionLink, composeMessage } from '../../../../nodes/mail/smtp/message';
 import { readReplySource } from '../../../../nodes/mail/smtp/reply';
@@ -242,5 +244,79 @@ describe('reply to the input email', () => {
 
 	it('refuses an input item that is not an email', () => {
 		expect(() => readReplySource({ foo: 'bar' })).toThrow(/Reply to the Input Email is on, but the input item has no Message-ID/);
+	});
+});
+
+describe('reply recipients: one by default, more only when asked, never more than the limit', () => {
+	const replyToList = (count: number) => Array.from({ length: count }, (_, index) => `Person ${index} <r${index}@example.com>`).join(', ');
+	const item = (count: number) => ({
+		from: 'sender@example.com',
+		subject: 'Offer',
+		metadata: { 'message-id': '<many@example.com>', 'reply-to': replyToList(count) },
+	});
+
+	it('sends ONE message to the first Reply-To address of an email listing 500', async () => {
+		const message = composeMessage(input({ toEmail: '', subject: '', replySource: readReplySource(item(500)) }));
+		expect(message.to).toEqual([{ name: 'Person 0', address: 'r0@example.com' }]);
+		const { raw, envelope } = await buildForSmtp(message);
+		expect(envelope.to).toEqual(['r0@example.com']);
+		expect(raw).not.toContain('r1@example.com');
+	});
+
+	it('sends to every Reply-To address when "Reply to All Reply-To Addresses" is on and they fit "Max Reply Recipients"', async () => {
+		const message = composeMessage(input({ toEmail: '', replySource: readReplySource(item(12)), replyToAllAddresses: true, maxReplyRecipients: 12 }));
+		expect((await buildForSmtp(message)).envelope.to).toHaveLength(12);
+	});
+
+	it('refuses the item when the email lists more than the limit, even with the maximum of 20', () => {
+		const error = failure(() => composeMessage(input({ toEmail: '', replySource: readReplySource(item(500)), replyToAllAddresses: true, maxReplyRecipients: 20 })));
+		expect(error.field).toBe('Reply to All Reply-To Addresses');
+		expect(error.message).toMatch(/lists 500 Reply-To addresses, more than "Max Reply Recipients" \(20\) allows/);
+	});
+
+	it('leaves an explicit To Email alone: the Reply-To list then does not matter', () => {
+		const message = composeMessage(input({ toEmail: 'team@example.com', replySource: readReplySource(item(500)), replyToAllAddresses: true }));
+		expect(message.to).toEqual([{ name: '', address: 'team@example.com' }]);
+	});
+
+	it.each([0, 21, 2.5, 'abc'])('refuses "Max Reply Recipients" = %p with its name and range, reply mode or not', (max) => {
+		expect(() => composeMessage(input({ maxReplyRecipients: max }))).toThrow(ParameterRangeError);
+		expect(() => composeMessage(input({ maxReplyRecipients: max }))).toThrow(/^"Max Reply Recipients" must be (a whole number )?from 1 to 20/);
+	});
+});
+
+describe('display names from the input email never add header lines', () => {
+	const hostileName = 'Eve\r\nBcc: victim@x.example';
+	const expectedHeaderNames = ['Content-Transfer-Encoding', 'Content-Type', 'Date', 'From', 'In-Reply-To', 'MIME-Version', 'Message-ID', 'References', 'Subject', 'To'];
+
+	/** Raw header lines (folded continuation lines joined), and their names. */
+	function headerLines(raw: string): string[] {
+		return headerBlock(raw).split('\r\n');
+	}
+
+	it.each<[string, IDataObject]>([
+		['a structured Reply-To (resolved format)', { headers: { 'message-id': 'Message-ID: <m@example.com>' }, replyTo: { value: [{ name: hostileName, address: 'eve@example.com' }] } }],
+		['a structured From (resolved format)', { headers: { 'message-id': 'Message-ID: <m@example.com>' }, from: { value: [{ name: hostileName, address: 'eve@example.com' }] } }],
+		['decoded From text (simple format)', { from: `${hostileName} <eve@example.com>`, metadata: { 'message-id': '<m@example.com>' } }],
+		['an encoded word in the raw From header', { rawHeaders: 'From: =?UTF-8?Q?Eve=0D=0ABcc=3A_victim=40x=2Eexample?= <eve@example.com>\r\nMessage-ID: <m@example.com>\r\n' }],
+	])('a name with CR LF "Bcc:" in %s: one To line, no Bcc line, the address untouched', async (_label, json) => {
+		const source = readReplySource(json);
+		const message = composeMessage(input({ toEmail: '', subject: '', replySource: source }));
+		// Stripped by our code, before nodemailer sees it:
+		for (const recipient of message.to as Array<{ name: string; address: string }>) expect(recipient.name).not.toMatch(/[\r\n]/);
+		expect(message.to).toEqual([{ name: expect.stringMatching(/^(Eve Bcc: victim@x\.example)?$/), address: 'eve@example.com' }]);
+
+		const { raw, envelope } = await buildForSmtp(message);
+		expect(envelope.to).toEqual(['eve@example.com']);
+		const lines = headerLines(raw);
+		expect(lines.map((line) => line.slice(0, line.indexOf(':'))).sort()).toEqual(expectedHeaderNames);
+		expect(lines.filter((line) => /^bcc:/i.test(line))).toEqual([]);
+		expect(lines.filter((line) => line.includes('victim'))).toEqual(lines.filter((line) => line.startsWith('To: ')).filter((line) => line.includes('victim')));
+		expect((await simpleParser(raw)).to).toMatchObject({ value: [{ address: 'eve@example.com' }] });
+	});
+
+	it('the node’s own name fields are refused, not stripped (what the user typed is not changed behind their back)', () => {
+		expect(failure(() => composeMessage(input({ senderName: hostileName }))).field).toBe('Sender Name');
+		expect(failure(() => composeMessage(input({ toEmail: `${hostileName} <eve@example.com>` }))).field).toBe('To Email');
 	});
 });

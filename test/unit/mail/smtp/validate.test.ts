@@ -9,6 +9,7 @@ import {
 	parseAddressList,
 	parseMessageIdList,
 	readHeaderText,
+	sanitizeDisplayName,
 	toMailText,
 } from '../../../../nodes/mail/smtp/validate';
 
@@ -119,5 +120,24 @@ describe('message IDs', () => {
 		expect(parseMessageIdList('References', ['<a@x.example>', 'b@x.example'])).toEqual(['<a@x.example>', '<b@x.example>']);
 		expect(parseMessageIdList('References', '')).toEqual([]);
 		expect(() => parseMessageIdList('References', '<a@x.example> nonsense')).toThrow(/References must be a message ID/);
+	});
+});
+
+describe('sanitizeDisplayName (names the user did not type)', () => {
+	it.each([
+		['Eve\r\nBcc: victim@x.example', 'Eve Bcc: victim@x.example'],
+		['Eve\rBcc: a@x.example\nTo: b@x.example', 'Eve Bcc: a@x.example To: b@x.example'],
+		['A\u0000B\u0007C\u001bD\u007fE', 'A B C D E'],
+		['Line\u0085next\u2028sep\u2029para', 'Line next sep para'],
+		['\u202eevil.exe\u202c \u2066x\u2069', 'evil.exe x'],
+		['  tab\tand   spaces  ', 'tab and spaces'],
+		['Jürgen Müller — 山田', 'Jürgen Müller — 山田'],
+		['"Doe, Jane"', '"Doe, Jane"'],
+		[undefined, ''],
+		[42, '42'],
+	])('%j → %j', (name, expected) => {
+		const result = sanitizeDisplayName(name);
+		expect(result).toBe(expected);
+		expect(result).not.toMatch(/[\r\n]/);
 	});
 });
