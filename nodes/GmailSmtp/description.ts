@@ -47,7 +47,7 @@ export const sendProperties: INodeProperties[] = [
 		default: '',
 		placeholder: 'e.g. info@example.com, Nathan Doe <nate@example.com>',
 		description:
-			'Recipients, comma-separated. You can also specify a name: Nathan Doe &lt;nate@example.com&gt;. May be empty when "Reply to the Input Email" is on: the reply then goes to the sender of the input email.',
+			'Recipients, comma-separated. You can also specify a name: Nathan Doe &lt;nate@example.com&gt;. May be empty when "Reply to the Input Email" is on: the reply then goes to the first Reply-To (else From) address of the input email.',
 	},
 	{
 		displayName: 'Subject',
@@ -175,6 +175,15 @@ export const sendProperties: INodeProperties[] = [
 				description: 'Message-ID of the email this one answers (threads the reply in Gmail and other clients)',
 			},
 			{
+				displayName: 'Max Reply Recipients',
+				name: 'maxReplyRecipients',
+				type: 'number',
+				typeOptions: { minValue: 1, maxValue: 20, numberPrecision: 0 },
+				default: 10,
+				description:
+					'With "Reply to All Reply-To Addresses" on: the most addresses a reply may go to (1–20). An input email listing more is not answered: its item fails with an error saying so.',
+			},
+			{
 				displayName: 'Message-ID',
 				name: 'messageId',
 				type: 'string',
@@ -203,12 +212,20 @@ export const sendProperties: INodeProperties[] = [
 				description: 'Message-IDs of the earlier emails of the thread, oldest first, separated by spaces',
 			},
 			{
+				displayName: 'Reply to All Reply-To Addresses',
+				name: 'replyToAllAddresses',
+				type: 'boolean',
+				default: false,
+				description:
+					'Whether a reply to the input email goes to every address of its Reply-To (or, without one, its From) instead of only the first. Up to "Max Reply Recipients"; only used when "Reply to the Input Email" is on and To Email is empty.',
+			},
+			{
 				displayName: 'Reply to the Input Email',
 				name: 'replyToInputEmail',
 				type: 'boolean',
 				default: false,
 				description:
-					'Whether to send this email as a reply to the email in the input item (from the Gmail IMAP Trigger, the Gmail POP3 node or n8n’s Email Trigger, any format): In-Reply-To and References are taken from it, and an empty To Email or Subject becomes its sender and "Re: <subject>"',
+					'Whether to send this email as a reply to the email in the input item (from the Gmail IMAP Trigger, the Gmail POP3 node or n8n’s Email Trigger, any format): In-Reply-To and References are taken from it, and an empty To Email or Subject becomes "Re: <subject>" and ONE recipient: the first Reply-To address, else the first From address (see "Reply to All Reply-To Addresses")',
 			},
 			{
 				displayName: 'Reply To',

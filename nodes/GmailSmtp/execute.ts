@@ -9,6 +9,7 @@ import {
 import { createTokenSource } from '../mail/auth/tokens';
 import type { EndpointOverride } from '../mail/connection';
 import { GOOGLE_MAIL_CREDENTIAL_TYPE, MailCredentialFieldError, resolveMailConnection } from '../mail/connection';
+import { ParameterRangeError } from '../mail/parameters';
 import { collectAttachments } from '../mail/smtp/attachments';
 import type { ComposeInput, CustomHeader } from '../mail/smtp/message';
 import { attributionLink, composeMessage } from '../mail/smtp/message';
@@ -71,6 +72,7 @@ async function openSession(context: IExecuteFunctions, node: INode): Promise<Ses
 	try {
 		connection = resolveMailConnection(credentialType, credentials, ['smtp'], smtpOverrides(credentialType, gmailPort));
 	} catch (error) {
+		if (error instanceof ParameterRangeError) throw new NodeOperationError(node, error.message, { description: 'Nothing was sent.' });
 		if (error instanceof MailCredentialFieldError) {
 			throw new NodeOperationError(node, error.message, { description: 'Check the SMTP settings of the credential' });
 		}
@@ -87,7 +89,13 @@ async function openSession(context: IExecuteFunctions, node: INode): Promise<Ses
  */
 export function smtpOverrides(credentialType: string, gmailPort: unknown): { smtp?: EndpointOverride } {
 	if (credentialType !== GOOGLE_MAIL_CREDENTIAL_TYPE) return {};
-	return { smtp: { port: Number(gmailPort ?? 465) } };
+	if (gmailPort === undefined || gmailPort === null || gmailPort === '') return { smtp: { port: 465 } };
+	// An options field, but an expression can put anything into it: only Gmail's two submission ports make sense.
+	const port = typeof gmailPort === 'string' ? Number(gmailPort.trim()) : gmailPort;
+	if (port !== 465 && port !== 587) {
+		throw new ParameterRangeError(`"Gmail Connection" must be port 465 or 587, not "${String(gmailPort)}"`);
+	}
+	return { smtp: { port } };
 }
 
 /** The parameters of one item; attachments are read from its binary data here. */
@@ -125,6 +133,8 @@ async function readComposeInput(
 		appendAttribution: options.appendAttribution,
 		attributionLink: link,
 		replySource: options.replyToInputEmail === true ? readReplySource(item.json) : undefined,
+		replyToAllAddresses: options.replyToAllAddresses,
+		maxReplyRecipients: options.maxReplyRecipients,
 		inReplyTo: options.inReplyTo,
 		references: options.references,
 		messageId: options.messageId,
@@ -150,6 +160,12 @@ function toNodeError(node: INode, error: unknown, itemIndex: number): NodeOperat
 		return new NodeOperationError(node, `${error.message}${where}`, {
 			itemIndex,
 			description: 'The email was not sent.',
+		});
+	}
+	if (error instanceof ParameterRangeError) {
+		return new NodeOperationError(node, `${error.message}${where}`, {
+			itemIndex,
+			description: 'The email was not sent. Change the value in the node’s parameters.',
 		});
 	}
 	if (error instanceof SmtpSendError) {

@@ -7,6 +7,8 @@ import type { INodeProperties } from 'n8n-workflow';
 import { GmailSmtp } from '../../../../nodes/GmailSmtp/GmailSmtp.node';
 import { smtpOverrides } from '../../../../nodes/GmailSmtp/execute';
 import { resolveMailConnection } from '../../../../nodes/mail/connection';
+import { ParameterRangeError } from '../../../../nodes/mail/parameters';
+import { MAX_REPLY_RECIPIENTS } from '../../../../nodes/mail/smtp/reply';
 
 const node = new GmailSmtp();
 const properties = node.description.properties;
@@ -48,6 +50,27 @@ describe('Gmail SMTP node description', () => {
 		expect(option('priority')).toMatchObject({ type: 'options', default: 'normal' });
 		expect(option('customHeaders').type).toBe('fixedCollection');
 	});
+
+	it('replies to one address unless "Reply to All Reply-To Addresses" is on, bounded by "Max Reply Recipients" (1–20, default 10)', () => {
+		expect(option('replyToAllAddresses')).toMatchObject({ displayName: 'Reply to All Reply-To Addresses', type: 'boolean', default: false });
+		expect(option('maxReplyRecipients')).toMatchObject({
+			displayName: 'Max Reply Recipients',
+			type: 'number',
+			default: 10,
+			typeOptions: { minValue: 1, maxValue: 20, numberPrecision: 0 },
+		});
+		// The description's bounds and the ones the node enforces are the same numbers.
+		expect(MAX_REPLY_RECIPIENTS).toMatchObject({ label: 'Max Reply Recipients', min: 1, max: 20, fallback: 10, integer: true });
+	});
+
+	it('gives every number parameter bounds in its description', () => {
+		const numbers = [...properties, ...(property('options').options as INodeProperties[])].filter((entry) => entry.type === 'number');
+		expect(numbers.map((entry) => entry.name)).toEqual(['maxReplyRecipients']);
+		for (const entry of numbers) {
+			expect(typeof entry.typeOptions?.minValue).toBe('number');
+			expect(typeof entry.typeOptions?.maxValue).toBe('number');
+		}
+	});
 });
 
 describe('Gmail connection choice', () => {
@@ -68,6 +91,15 @@ describe('Gmail connection choice', () => {
 			secure: false,
 			requireTLS: true,
 		});
+	});
+
+	it('refuses a Gmail port other than 465 or 587 (an expression can put anything into the field)', () => {
+		expect(smtpOverrides('googleMailOAuth2Api', '587')).toEqual({ smtp: { port: 587 } });
+		expect(smtpOverrides('googleMailOAuth2Api', '')).toEqual({ smtp: { port: 465 } });
+		for (const port of [25, 0, 'abc', 465.5, 2525]) {
+			expect(() => smtpOverrides('googleMailOAuth2Api', port)).toThrow(ParameterRangeError);
+			expect(() => smtpOverrides('googleMailOAuth2Api', port)).toThrow(`"Gmail Connection" must be port 465 or 587, not "${port}"`);
+		}
 	});
 
 	it('leaves the generic credential’s own SMTP settings alone', () => {
