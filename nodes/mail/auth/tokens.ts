@@ -153,9 +153,27 @@ class OAuth2TokenSource implements TokenSource {
 	private inFlight: Promise<string> | undefined;
 	/** A refresh token rotated by a direct refresh: n8n's copy is outdated and could not be updated. */
 	private unsavedRefreshToken: string | undefined;
-	private readonly secrets = new Set<string>();
-	/** Tokens a server has refused: never adopted again, even if the credential still stores one as valid. */
-	private readonly refusedTokens = new Set<string>();
+	/**
+	 * What is redacted by value (patterns catch JWTs and Google tokens anyway; this is for opaque ones). Only values
+	 * that can still turn up in a text, so a trigger that runs for months does not collect every token it ever saw:
+	 * - the client secret and the access, refresh and ID token of the latest credential read (what n8n holds, which
+	 *   n8n's own refresh errors may echo; in direct-refresh mode an older token that stays stored);
+	 * - the current and the previous access token: a connection opened with the previous one may still be open or
+	 *   failing (an IMAP session until its rollover, a login being retried), and its server may echo it;
+	 * - the last two refresh tokens and the last ID token returned by a refresh (the current one and the one it
+	 *   rotated away, which some providers keep valid).
+	 * Anything older is used by no connection and sent nowhere any more. At most 9 values.
+	 */
+	private clientSecret: string | undefined;
+	private storedSecrets: string[] = [];
+	private readonly recentAccessTokens = new RecentValues(2);
+	private readonly recentRefreshTokens = new RecentValues(2);
+	private issuedIdToken: string | undefined;
+	/**
+	 * Tokens a server has refused: never adopted again, even if the credential still stores one as valid. Bounded
+	 * like the secrets; a refused token that the credential keeps storing is touched on every read, so it stays.
+	 */
+	private readonly refusedTokens = new RecentValues(4);
 	private readonly label: CredentialLabel;
 	private readonly marginMs: number;
 	private readonly now: () => number;
@@ -171,10 +189,10 @@ class OAuth2TokenSource implements TokenSource {
 		this.label = { type: credentialType, name: this.node.credentials?.[credentialType]?.name };
 		this.marginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
 		this.now = options.now ?? Date.now;
-		this.rememberSecrets(data);
+		this.rememberStored(data);
 
 		const tokenData = asRecord(data.oauthTokenData);
-		this.current = parseTokenData(tokenData, this.now(), 'stored');
+		this.adopt(parseTokenData(tokenData, this.now(), 'stored'));
 		if (!this.current && !stringField(tokenData, 'refresh_token')) {
 			throw new CredentialReconnectRequiredError(this.node, this.label, {
 				reason: 'it is not connected to an account yet',
@@ -203,7 +221,18 @@ class OAuth2TokenSource implements TokenSource {
 	}
 
 	redact(text: unknown): string {
-		return redact(text, this.secrets);
+		return redact(text, this.knownSecrets());
+	}
+
+	/** The values redact() replaces literally (see the field comments): for diagnostics and tests. */
+	knownSecrets(): string[] {
+		return [
+			this.clientSecret,
+			...this.storedSecrets,
+			...this.recentAccessTokens.values(),
+			...this.recentRefreshTokens.values(),
+			this.issuedIdToken,
+		].filter((value): value is string => typeof value === 'string');
 	}
 
 	rejectedAfterRefreshError(error: TokenRejectedError): AccessTokenRejectedError {
@@ -227,10 +256,12 @@ class OAuth2TokenSource implements TokenSource {
 
 	private async performRenewal(rejectedToken: string | undefined): Promise<string> {
 		const data = await this.context.getCredentials<ICredentialDataDecryptedObject>(this.credentialType);
-		this.rememberSecrets(data);
+		this.rememberStored(data);
 		const tokenData = asRecord(data.oauthTokenData);
 
 		const stored = parseTokenData(tokenData, this.now(), 'stored');
+		// Still stored, still refused: keep it among the refused however many other tokens were refused since.
+		if (stored) this.refusedTokens.touch(stored.accessToken);
 		if (
 			stored &&
 			stored.accessToken !== this.current?.accessToken &&
@@ -239,7 +270,7 @@ class OAuth2TokenSource implements TokenSource {
 			this.isUsable(stored)
 		) {
 			this.context.logger.debug(`Using the OAuth2 access token of ${this.credentialType} that was refreshed elsewhere`);
-			this.current = stored;
+			this.adopt(stored);
 			return stored.accessToken;
 		}
 
@@ -262,7 +293,7 @@ class OAuth2TokenSource implements TokenSource {
 			typeof helper === 'function'
 				? await this.refreshThroughN8n(helper, data)
 				: await this.refreshDirectly(data, refreshToken);
-		this.current = fresh;
+		this.adopt(fresh);
 		return fresh.accessToken;
 	}
 
@@ -278,7 +309,7 @@ class OAuth2TokenSource implements TokenSource {
 			throw this.mapRefreshError(error, data);
 		}
 		const tokenData = asRecord(result);
-		this.rememberTokenSecrets(tokenData);
+		this.rememberIssued(tokenData);
 		const fresh = parseTokenData(tokenData, this.now(), 'refreshed');
 		if (!fresh) {
 			throw new TokenRefreshFailedError(this.node, this.label, 'n8n refreshed the token but returned no access token');
@@ -342,7 +373,7 @@ class OAuth2TokenSource implements TokenSource {
 			throw new TokenRefreshFailedError(this.node, this.label, `the token endpoint (${endpoint}): ${this.redact(result.detail)}`);
 		}
 
-		this.rememberTokenSecrets(result.data);
+		this.rememberIssued(result.data);
 		const fresh = parseTokenData(result.data, this.now(), 'refreshed');
 		if (!fresh) throw new TokenRefreshFailedError(this.node, this.label, 'the token endpoint returned no access token');
 		const rotated = stringField(result.data, 'refresh_token');
@@ -357,7 +388,7 @@ class OAuth2TokenSource implements TokenSource {
 
 	/** Turns whatever a refresh threw into one of our error classes, with every secret removed. */
 	private mapRefreshError(error: unknown, data: ICredentialDataDecryptedObject): Error {
-		const detail = describeErrorSafely(error, this.secrets);
+		const detail = describeErrorSafely(error, this.knownSecrets());
 		const shape = (typeof error === 'object' && error !== null ? error : {}) as {
 			message?: unknown;
 			code?: unknown;
@@ -426,17 +457,55 @@ class OAuth2TokenSource implements TokenSource {
 		return Math.min(this.marginMs, token.lifetimeMs * SHORT_LIVED_MARGIN_FRACTION);
 	}
 
-	private rememberSecrets(data: ICredentialDataDecryptedObject): void {
-		const clientSecret = stringField(data, 'clientSecret');
-		if (clientSecret) this.secrets.add(clientSecret);
-		this.rememberTokenSecrets(asRecord(data.oauthTokenData));
+	/** The token in use from now on; the one it replaces becomes the previous one (still redacted). */
+	private adopt(token: TokenState | undefined): void {
+		this.current = token;
+		if (token) this.recentAccessTokens.add(token.accessToken);
 	}
 
-	private rememberTokenSecrets(tokenData: Record<string, unknown> | undefined): void {
-		for (const key of ['access_token', 'refresh_token', 'id_token']) {
-			const value = stringField(tokenData, key);
-			if (value) this.secrets.add(value);
-		}
+	/** A credential read replaces what the previous read contributed (the latest read is what n8n holds). */
+	private rememberStored(data: ICredentialDataDecryptedObject): void {
+		this.clientSecret = stringField(data, 'clientSecret') ?? this.clientSecret;
+		const tokenData = asRecord(data.oauthTokenData);
+		this.storedSecrets = ['access_token', 'refresh_token', 'id_token']
+			.map((key) => stringField(tokenData, key))
+			.filter((value): value is string => value !== undefined);
+	}
+
+	/** What a refresh returned, before it is adopted (so an error while reading it is redacted too). */
+	private rememberIssued(tokenData: Record<string, unknown> | undefined): void {
+		const accessToken = stringField(tokenData, 'access_token');
+		if (accessToken) this.recentAccessTokens.add(accessToken);
+		const refreshToken = stringField(tokenData, 'refresh_token');
+		if (refreshToken) this.recentRefreshTokens.add(refreshToken);
+		this.issuedIdToken = stringField(tokenData, 'id_token') ?? this.issuedIdToken;
+	}
+}
+
+/** The last `limit` distinct values, newest last; adding one already present makes it the newest. */
+class RecentValues {
+	private readonly items: string[] = [];
+
+	constructor(private readonly limit: number) {}
+
+	add(value: string): void {
+		const index = this.items.indexOf(value);
+		if (index !== -1) this.items.splice(index, 1);
+		this.items.push(value);
+		if (this.items.length > this.limit) this.items.splice(0, this.items.length - this.limit);
+	}
+
+	/** Makes a value the newest if present; does nothing otherwise. */
+	touch(value: string): void {
+		if (this.items.includes(value)) this.add(value);
+	}
+
+	has(value: string): boolean {
+		return this.items.includes(value);
+	}
+
+	values(): readonly string[] {
+		return this.items;
 	}
 }
 

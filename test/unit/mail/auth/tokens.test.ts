@@ -893,3 +893,85 @@ describe('the token source never exposes secrets', () => {
 		);
 	});
 });
+
+describe('what the token source remembers for redaction stays bounded', () => {
+	/** Opaque values (no JWT, no ya29.): only the remembered list can redact them, the patterns cannot. */
+	const access = (n: number) => `opaque-access-${String(n).padStart(4, '0')}-QQQQQQQQ`;
+	const refresh = (n: number) => `opaque-refresh-${String(n).padStart(4, '0')}-RRRRRRRR`;
+	const remembered = (tokens: TokenSource) => (tokens as unknown as { knownSecrets(): string[] }).knownSecrets();
+
+	it('after 1,000 refreshes through n8n (each rotating the refresh token) keeps a handful of values, the current and previous ones redacted', async () => {
+		let issued = 0;
+		const context = new FakeContext(
+			googleData({ access_token: access(0), refresh_token: refresh(0), expires_in: 3599, n8n_expires_at: String(NOW + 3_600_000) }),
+		);
+		const failure: { message?: string } = {};
+		context.useRefreshHelper(async function (this: FakeContext) {
+			if (failure.message) throw new Error(failure.message);
+			issued++;
+			const tokenData = {
+				...(this.stored.oauthTokenData as Record<string, unknown>),
+				access_token: access(issued),
+				refresh_token: refresh(issued),
+				expires_in: 3599,
+				n8n_expires_at: String(NOW + 3_600_000),
+			};
+			this.stored = { ...this.stored, oauthTokenData: tokenData };
+			return tokenData;
+		});
+		const tokens = await createTokenSource(context, GOOGLE, { now: () => NOW });
+
+		for (let n = 1; n <= 1000; n++) {
+			// A refusal of the current token forces a real refresh each time (as a long-running trigger sees over months).
+			expect(await tokens.refresh(access(n - 1))).toBe(access(n));
+		}
+		expect(issued).toBe(1000);
+		// A token no connection uses any more is forgotten (the old code kept all 1,000 and redacted this one too).
+		expect(tokens.redact(`old ${access(500)}`)).toBe(`old ${access(500)}`);
+
+		const known = remembered(tokens);
+		expect(known.length).toBeLessThanOrEqual(9);
+		expect(known).toEqual(expect.arrayContaining([CLIENT_SECRET, access(1000), access(999), refresh(1000), refresh(999)]));
+		// Tokens no connection uses any more are forgotten: nothing old is kept.
+		expect(known).not.toContain(access(998));
+		expect(known).not.toContain(access(1));
+
+		expect(tokens.redact(`now ${access(1000)} before ${access(999)} refresh ${refresh(1000)} secret ${CLIENT_SECRET}`)).toBe(
+			'now [redacted] before [redacted] refresh [redacted] secret [redacted]',
+		);
+		// An error text that echoes them (an upstream library dumping its request) reaches the user redacted.
+		failure.message = `token endpoint said no to ${refresh(1000)} while ${access(1000)} and ${access(999)} were in use`;
+		const error = await caught(() => tokens.refresh(access(1000)));
+		expect(error).toBeInstanceOf(TokenRefreshFailedError);
+		const description = String((error as Error & { description?: unknown }).description);
+		for (const value of [refresh(1000), access(1000), access(999)]) {
+			expect(error.message).not.toContain(value);
+			expect(description).not.toContain(value);
+		}
+		expect(description).toContain('token endpoint said no to [redacted] while [redacted] and [redacted] were in use');
+	});
+
+	it('after 1,000 direct refreshes (n8n without the helper, the rotated refresh token kept in memory) stays bounded too', async () => {
+		let issued = 0;
+		const server = await startTokenServer(() => {
+			issued++;
+			return { status: 200, body: { access_token: access(issued), refresh_token: refresh(issued), expires_in: 600 } };
+		});
+		try {
+			// The stored token stays what it was: a direct refresh cannot save, so every read brings back access(0).
+			const context = new FakeContext(genericData(server.url, { access_token: access(0), refresh_token: refresh(0) }));
+			const tokens = await createTokenSource(context, GENERIC, { now: () => NOW });
+			for (let n = 1; n <= 1000; n++) expect(await tokens.refresh(n === 1 ? access(0) : access(n - 1))).toBe(access(n));
+			expect(server.requests.at(-1)?.form.get('refresh_token')).toBe(refresh(999));
+
+			const known = remembered(tokens);
+			expect(known.length).toBeLessThanOrEqual(9);
+			// Current and previous access token, the stored one, the refresh token in use and the one it replaced.
+			expect(known).toEqual(expect.arrayContaining([access(1000), access(999), access(0), refresh(1000), refresh(999), refresh(0)]));
+			expect(known).not.toContain(access(998));
+			expect(tokens.redact(`${access(1000)} ${access(999)}`)).toBe('[redacted] [redacted]');
+		} finally {
+			await server.close();
+		}
+	});
+});
