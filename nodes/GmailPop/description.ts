@@ -1,8 +1,9 @@
 import type { INodeProperties } from 'n8n-workflow';
 
 import { GOOGLE_MAIL_CREDENTIAL_TYPE } from '../mail/connection';
-import { authenticationProperty, messageFormatProperties } from '../mail/descriptions';
-import { DEFAULT_SEEN_CAP, MIN_SEEN_CAP } from '../mail/pop3/seenState';
+import { authenticationProperty, MAX_MESSAGE_MB_LIMIT, maxMessageSizeOption, messageFormatProperties } from '../mail/descriptions';
+import { MAX_LISTING_ENTRIES } from '../mail/pop3/client';
+import { DEFAULT_SEEN_CAP, MAX_SEEN_CAP, MIN_SEEN_CAP } from '../mail/pop3/seenState';
 
 /**
  * Parameters of the Gmail POP node. The message format properties are shared with the IMAP trigger (see
@@ -68,7 +69,7 @@ export const popProperties: INodeProperties[] = [
 		displayName: 'Limit',
 		name: 'limit',
 		type: 'number',
-		typeOptions: { minValue: 1 },
+		typeOptions: { minValue: 1, maxValue: MAX_LISTING_ENTRIES },
 		default: 50,
 		displayOptions: { show: { operation: ['getAll'], returnAll: [false] } },
 		description: 'Max number of results to return',
@@ -103,17 +104,23 @@ export const popProperties: INodeProperties[] = [
 				displayName: 'Max Attachment Size (MB)',
 				name: 'maxAttachmentSizeMb',
 				type: 'number',
-				typeOptions: { minValue: 0 },
+				typeOptions: { minValue: 0, maxValue: MAX_MESSAGE_MB_LIMIT },
 				default: 0,
 				displayOptions: { show: { '/operation': messageOperations } },
 				description:
 					'Attachments larger than this are not output as binary data (they stay listed in attachmentInfo). 0 means no limit.',
 			},
 			{
+				...maxMessageSizeOption(),
+				displayOptions: { show: { '/operation': messageOperations } },
+				description:
+					'Messages larger than this (by the size the server lists) are not downloaded: the node outputs an item with "error", "uidl" and "size" instead and goes on. Get Many counts such a message as handled and never deletes it; raise this and use Get with its UIDL to fetch it. Gmail accepts messages up to about 50 MB.',
+			},
+			{
 				displayName: 'Remember Up To',
 				name: 'maxRemembered',
 				type: 'number',
-				typeOptions: { minValue: MIN_SEEN_CAP },
+				typeOptions: { minValue: MIN_SEEN_CAP, maxValue: MAX_SEEN_CAP },
 				default: DEFAULT_SEEN_CAP,
 				displayOptions: { show: { '/operation': ['getAll'] } },
 				description:

@@ -8,23 +8,52 @@ import {
 	MailCredentialFieldError,
 	resolveMailConnection,
 } from '../mail/connection';
+import { DEFAULT_MAX_MESSAGE_MB, MAX_MESSAGE_MB_LIMIT } from '../mail/descriptions';
+import { isMessageContentError } from '../mail/message/errors';
 import { messageToItem, type MessageFormat } from '../mail/message/toItem';
-import type { Pop3TlsOptions, Pop3Timeouts } from '../mail/pop3/client';
+import { boundedNumber, type NumberRange, ParameterRangeError } from '../mail/parameters';
+import { MAX_LISTING_ENTRIES, type Pop3TlsOptions, type Pop3Timeouts } from '../mail/pop3/client';
 import { describePop3Failure } from '../mail/pop3/describeError';
 import {
 	openPop3Mailbox,
 	type Pop3Mailbox,
+	Pop3MessageTooLargeError,
 	type Pop3SessionEnd,
 	unconfirmedDeletion,
 	xoauth2LoginUser,
 } from '../mail/pop3/mailbox';
-import { DEFAULT_SEEN_CAP, type ListingEntry, sameSeenState, SeenTracker, type StoredSeenState } from '../mail/pop3/seenState';
+import {
+	DEFAULT_SEEN_CAP,
+	type ListingEntry,
+	MAX_SEEN_CAP,
+	MIN_SEEN_CAP,
+	sameSeenState,
+	SeenTracker,
+	type StoredSeenState,
+} from '../mail/pop3/seenState';
 
 export const NODE_TYPE = 'n8n-nodes-gmail-xoauth2.gmailPop';
 /** Key of the Get Many record in the node's static data (`getWorkflowStaticData('node')`). */
 export const SEEN_STATE_KEY = 'pop3Fetched';
 
 type Operation = 'getAll' | 'getCount' | 'get' | 'delete';
+
+/**
+ * The ranges of the numbers a user types (also the description's minValue/maxValue). A value outside is refused with
+ * an error naming the field and the range, never clamped silently.
+ * - Limit: at most as many messages as the client accepts in one listing (MAX_LISTING_ENTRIES).
+ * - Max Attachment Size / Max Message Size: an attachment is part of a message, and a message above
+ *   MAX_MESSAGE_MB_LIMIT could exhaust n8n's memory (items are built in memory).
+ * - Remember Up To: MIN_SEEN_CAP..MAX_SEEN_CAP, see seenState.ts (the record is written whole to n8n's database).
+ */
+export const POP_NUMBER_RANGES = {
+	limit: { label: 'Limit', min: 1, max: MAX_LISTING_ENTRIES, fallback: 50, integer: true },
+	maxAttachmentSizeMb: { label: 'Max Attachment Size (MB)', min: 0, max: MAX_MESSAGE_MB_LIMIT, fallback: 0 },
+	maxMessageSizeMb: { label: 'Max Message Size (MB)', min: 1, max: MAX_MESSAGE_MB_LIMIT, fallback: DEFAULT_MAX_MESSAGE_MB },
+	maxRemembered: { label: 'Remember Up To', min: MIN_SEEN_CAP, max: MAX_SEEN_CAP, fallback: DEFAULT_SEEN_CAP, integer: true },
+} satisfies Record<string, NumberRange>;
+
+const MEGABYTE = 1024 * 1024;
 
 /** Settings no user can reach: tests pass the mail stack's CA and short timeouts here. */
 export interface PopExecuteOverrides {
@@ -80,9 +109,17 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 	const fail = (error: unknown, itemIndex: number): NodeOperationError => toNodeError(node, error, itemIndex, setup);
 
 	try {
+		// Read once for the whole run (saveTracker): refuse a bad value before anything connects.
+		const maxRemembered = operation === 'getAll' ? readNumber(this, node, 'maxRemembered', 0) : DEFAULT_SEEN_CAP;
 		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 			try {
 				if (lasting) throw lasting;
+				// This item's numbers are checked before the session opens, so a bad value costs no login.
+				const maxMessageBytes =
+					operation === 'getAll' || operation === 'get' ? readNumber(this, node, 'maxMessageSizeMb', itemIndex) * MEGABYTE : 0;
+				if (operation === 'getAll' || operation === 'get') readNumber(this, node, 'maxAttachmentSizeMb', itemIndex);
+				const returnAll = operation === 'getAll' && (this.getNodeParameter('returnAll', itemIndex, false) as boolean);
+				const limit = operation === 'getAll' && !returnAll ? readNumber(this, node, 'limit', itemIndex) : undefined;
 				setup ??= await prepare(this, node);
 				mailbox ??= await openPop3Mailbox({
 					endpoint: setup.connection.pop3,
@@ -98,8 +135,19 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 					results.push({ json: { count, size }, pairedItem: { item: itemIndex } });
 				} else if (operation === 'get') {
 					const entry = await session.find(readUidl(this, node, itemIndex));
-					const item = await session.retrieve(entry, (stream) => messageToItem(stream, itemOptions(this, itemIndex, entry)));
-					results.push({ ...item, pairedItem: { item: itemIndex } });
+					if (entry.size > maxMessageBytes) {
+						results.push(messageErrorItem(tooLargeError(entry, maxMessageBytes), entry, itemIndex));
+						continue;
+					}
+					try {
+						const item = await session.retrieve(entry, (stream) => messageToItem(stream, itemOptions(this, itemIndex, entry)));
+						results.push({ ...item, pairedItem: { item: itemIndex } });
+					} catch (error) {
+						// Only the message's own fault becomes an item; anything else is handled as before.
+						// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- mapped by the catch below
+						if (!isMessageContentError(error) || !session.usable) throw error;
+						results.push(messageErrorItem(unparseableError(error), entry, itemIndex));
+					}
 				} else if (operation === 'delete') {
 					const entry = await session.find(readUidl(this, node, itemIndex));
 					await session.delete(entry);
@@ -110,17 +158,22 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 					tracker ??= loadTracker(this, setup);
 					const deleteAfter = options.deleteAfterDownload === true && !manual;
 					if (!deleteAfter && !manual) tracker.forgetPendingDeletions();
-					const returnAll = this.getNodeParameter('returnAll', itemIndex, false) as boolean;
-					const limit = returnAll ? undefined : Number(this.getNodeParameter('limit', itemIndex, 50));
 					const fetched = await session.fetchNew(tracker, {
 						limit,
 						deleteAfter,
 						continueOnMessageError: this.continueOnFail(),
+						maxMessageBytes,
+						tooLarge: tooLargeError,
+						isMessageFault: isMessageContentError,
 						consume: (stream, entry) => messageToItem(stream, itemOptions(this, itemIndex, entry)),
 					});
 					for (const outcome of fetched.outcomes) {
 						if ('value' in outcome) {
 							results.push({ ...outcome.value, pairedItem: { item: itemIndex } });
+						} else if (outcome.handled) {
+							// Too large or unparseable: reported once, marked fetched, never deleted (see FetchOutcome).
+							const error = isMessageContentError(outcome.error) ? unparseableError(outcome.error) : outcome.error;
+							results.push(messageErrorItem(error, outcome.entry, itemIndex));
 						} else {
 							const error = fail(outcome.error, itemIndex);
 							results.push({ json: { error: error.message, uidl: outcome.entry.uidl }, pairedItem: { item: itemIndex } });
@@ -135,7 +188,8 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 			} catch (error) {
 				const nodeError = fail(error, itemIndex);
 				// Without a usable session every further item would fail the same way: report, do not retry each.
-				if (!mailbox?.usable) lasting = nodeError;
+				// (A refused parameter is this item's own: the next item may hold a valid value.)
+				if (!mailbox?.usable && !isRefusedParameter(error)) lasting = nodeError;
 				if (!this.continueOnFail()) throw nodeError;
 				results.push({ json: { error: nodeError.message }, pairedItem: { item: itemIndex } });
 			}
@@ -160,7 +214,7 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 			if (!this.continueOnFail()) throw error;
 			results[deletion.resultIndex] = { json: { error: error.message, uidl: deletion.uidl }, pairedItem: { item: deletion.itemIndex } };
 		}
-		if (tracker && setup && !manual) saveTracker(this, tracker, this.getNodeParameter('options', 0, {}) as IDataObject);
+		if (tracker && setup && !manual) saveTracker(this, tracker, maxRemembered);
 	} catch (error) {
 		// No QUIT after a failure: the server applies no deletion and (Gmail) marks nothing as popped.
 		mailbox?.destroy();
@@ -208,8 +262,7 @@ function itemOptions(context: IExecuteFunctions, itemIndex: number, entry: Listi
 	const attachmentPrefix = downloadAttachments
 		? String(context.getNodeParameter('dataPropertyAttachmentsPrefixName', itemIndex, 'attachment_') || 'attachment_')
 		: 'attachment_';
-	const options = (context.getNodeParameter('options', itemIndex, {}) ?? {}) as IDataObject;
-	const maxMb = Number(options.maxAttachmentSizeMb ?? 0);
+	const maxMb = readNumber(context, context.getNode(), 'maxAttachmentSizeMb', itemIndex);
 	return {
 		format,
 		downloadAttachments,
@@ -233,9 +286,8 @@ function loadTracker(context: IExecuteFunctions, setup: Setup): SeenTracker {
 	return tracker;
 }
 
-function saveTracker(context: IExecuteFunctions, tracker: SeenTracker, options: IDataObject): void {
-	const cap = Number(options.maxRemembered ?? DEFAULT_SEEN_CAP);
-	const { state, markerLost, dropped } = tracker.compact(Number.isFinite(cap) ? cap : DEFAULT_SEEN_CAP);
+function saveTracker(context: IExecuteFunctions, tracker: SeenTracker, cap: number): void {
+	const { state, markerLost, dropped } = tracker.compact(cap);
 	if (markerLost) {
 		context.logger.warn('Gmail POP: every message of the position marker was removed from the server; older messages may be returned again');
 	}
@@ -246,6 +298,55 @@ function saveTracker(context: IExecuteFunctions, tracker: SeenTracker, options: 
 	const previous = staticData[SEEN_STATE_KEY] as StoredSeenState | undefined;
 	// Assign a new object (never mutate in place): n8n notices the change only through its proxy's setter.
 	if (!sameSeenState(previous, state)) staticData[SEEN_STATE_KEY] = state as unknown as IDataObject;
+}
+
+/**
+ * One of the user's numbers, checked against POP_NUMBER_RANGES. `limit` is a node parameter, the others live in the
+ * Options collection. Outside its range: a NodeOperationError naming the field and the range.
+ */
+function readNumber(context: IExecuteFunctions, node: INode, name: keyof typeof POP_NUMBER_RANGES, itemIndex: number): number {
+	const range: NumberRange = POP_NUMBER_RANGES[name];
+	const raw =
+		name === 'limit'
+			? context.getNodeParameter('limit', itemIndex, range.fallback)
+			: ((context.getNodeParameter('options', itemIndex, {}) ?? {}) as IDataObject)[name];
+	try {
+		return boundedNumber(raw, range);
+	} catch (error) {
+		const message = error instanceof ParameterRangeError ? error.message : String(error);
+		const nodeError = new NodeOperationError(node, message, {
+			itemIndex,
+			description: `Set "${range.label}" to a value from ${range.min} to ${range.max}.`,
+		});
+		// Keeps the class visible to the per-item catch (a refused value is this item's own, not the session's).
+		Object.defineProperty(nodeError, 'parameterRange', { value: true });
+		throw nodeError;
+	}
+}
+
+function isRefusedParameter(error: unknown): boolean {
+	return error instanceof NodeOperationError && (error as NodeOperationError & { parameterRange?: boolean }).parameterRange === true;
+}
+
+function tooLargeError(entry: ListingEntry, limitBytes: number): Pop3MessageTooLargeError {
+	const megabytes = (bytes: number) => `${Math.round((bytes / MEGABYTE) * 10) / 10} MB`;
+	return new Pop3MessageTooLargeError(
+		entry.uidl,
+		entry.size,
+		limitBytes,
+		`The message is ${megabytes(entry.size)} (${entry.size} bytes), larger than the "Max Message Size (MB)" option ` +
+			`allows (${megabytes(limitBytes)}), so it was not downloaded. It stays on the server: raise "Max Message Size (MB)" ` +
+			`(up to ${MAX_MESSAGE_MB_LIMIT}) and fetch it with the Get operation and UIDL "${entry.uidl}".`,
+	);
+}
+
+function unparseableError(error: Error): Error {
+	return new Error(`The message could not be parsed: ${error.message}`, { cause: error });
+}
+
+/** The item for a message the node reports instead of outputting: `error`, its UIDL and LIST size. */
+function messageErrorItem(error: Error, entry: ListingEntry, itemIndex: number): INodeExecutionData {
+	return { json: { error: error.message, uidl: entry.uidl, size: entry.size }, pairedItem: { item: itemIndex } };
 }
 
 function toNodeError(node: INode, error: unknown, itemIndex: number, setup: Setup | undefined): NodeOperationError {

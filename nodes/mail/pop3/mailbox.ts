@@ -37,6 +37,24 @@ export class Pop3MessageNotFoundError extends Error {
 	}
 }
 
+/**
+ * The message is larger (by LIST) than the node may download. It is not retrieved; the session stays usable.
+ * `limitBytes` is the bound it exceeded.
+ */
+export class Pop3MessageTooLargeError extends Error {
+	readonly code = 'POP3_MESSAGE_TOO_LARGE';
+
+	constructor(
+		readonly uidl: string,
+		readonly size: number,
+		readonly limitBytes: number,
+		message: string = `Message "${uidl}" is ${size} bytes, more than the ${limitBytes} bytes allowed; it was not downloaded`,
+	) {
+		super(message);
+		this.name = 'Pop3MessageTooLargeError';
+	}
+}
+
 /** A deletion this session asked for (DELE) that the server never confirmed: the session ended without a confirmed QUIT. */
 export class Pop3DeletionNotConfirmedError extends Error {
 	readonly code = 'POP3_DELETION_NOT_CONFIRMED';
@@ -130,9 +148,28 @@ export interface FetchNewOptions<T> {
 	 * (the failed one stays unseen and is tried again next time); false throws.
 	 */
 	continueOnMessageError: boolean;
+	/**
+	 * Messages whose LIST size is above this are not retrieved: each gets a `handled` outcome with
+	 * Pop3MessageTooLargeError (made by `tooLarge` when given, so the caller can word it). Undefined = no bound.
+	 */
+	maxMessageBytes?: number;
+	tooLarge?: (entry: ListingEntry, limitBytes: number) => Error;
+	/**
+	 * True for a consume failure that is the message's own fault (it cannot be parsed): trying again can never help,
+	 * so it gets a `handled` outcome whatever continueOnMessageError says.
+	 */
+	isMessageFault?: (error: unknown) => boolean;
 }
 
-export type FetchOutcome<T> = { entry: ListingEntry; value: T } | { entry: ListingEntry; error: Error };
+/**
+ * `handled`: the message's problem is its own (too large, cannot be parsed), so it is marked seen (not fetched again
+ * on every run, which would repeat the same error item for ever and, with a limit, could block newer mail) but never
+ * deleted, even with deleteAfter: it stays on the server, and the error item names its UIDL so it can be fetched with
+ * the Get operation once the cause is dealt with. Other errors leave the message unseen, to be tried again.
+ */
+export type FetchOutcome<T> =
+	| { entry: ListingEntry; value: T }
+	| { entry: ListingEntry; error: Error; handled?: boolean };
 
 export interface FetchNewResult<T> {
 	outcomes: Array<FetchOutcome<T>>;
@@ -243,10 +280,22 @@ export class Pop3Mailbox {
 		const batch = unseen.slice(0, limit);
 		const outcomes: Array<FetchOutcome<T>> = [];
 		for (const entry of batch) {
+			if (options.maxMessageBytes !== undefined && entry.size > options.maxMessageBytes) {
+				const limitBytes = options.maxMessageBytes;
+				const error = options.tooLarge?.(entry, limitBytes) ?? new Pop3MessageTooLargeError(entry.uidl, entry.size, limitBytes);
+				tracker.markSeen(entry.uidl);
+				outcomes.push({ entry, error, handled: true });
+				continue;
+			}
 			let value: T;
 			try {
 				value = await this.retrieve(entry, options.consume);
 			} catch (error) {
+				if (this.client.usable && options.isMessageFault?.(error) === true) {
+					tracker.markSeen(entry.uidl);
+					outcomes.push({ entry, error: error instanceof Error ? error : new Error(String(error)), handled: true });
+					continue;
+				}
 				// A broken session (timeout, closed connection) ends the run; a message the consumer could not turn
 				// into an item is skipped only when the caller asked for that, and stays unseen.
 				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- the node maps it, see openPop3Mailbox

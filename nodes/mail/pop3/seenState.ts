@@ -39,6 +39,12 @@ export interface StoredSeenState {
 
 export const DEFAULT_SEEN_CAP = 10_000;
 export const MIN_SEEN_CAP = 100;
+/**
+ * The most "Remember Up To" accepts. The record lives in the workflow's static data, which n8n writes whole to its
+ * database after every production run: 100,000 UIDLs are 2-7 MB of JSON (Gmail's UIDLs are about 20 characters,
+ * RFC 1939 allows 70), already a heavy write per run; past that the position marker does the remembering.
+ */
+export const MAX_SEEN_CAP = 100_000;
 /** UIDLs kept in the marker: the marker survives this many of its newest messages being deleted by someone else. */
 const MARKER_SIZE = 8;
 
