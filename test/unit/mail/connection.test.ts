@@ -1,4 +1,6 @@
 import * as tls from 'node:tls';
+// The module object itself (a namespace import is a frozen copy): what imapflow, nodemailer and the POP client call.
+import tlsModule from 'node:tls';
 
 import {
 	GMAIL_ENDPOINTS,
@@ -12,6 +14,11 @@ import {
 	tlsOptionsFor,
 } from '../../../nodes/mail/connection';
 import type { MailProtocol } from '../../../nodes/mail/auth/errors';
+import type { TokenSource } from '../../../nodes/mail/auth/tokens';
+import { createImapFlowClient } from '../../../nodes/mail/imap/client';
+import { DEFAULT_SESSION_TIMING, openImapSession } from '../../../nodes/mail/imap/session';
+import { openPop3Mailbox } from '../../../nodes/mail/pop3/mailbox';
+import { SmtpSender } from '../../../nodes/mail/smtp/transport';
 
 const generic = (overrides: Record<string, unknown> = {}) => ({
 	email: 'user@example.test',
@@ -403,5 +410,89 @@ describe('CA Certificate (PEM)', () => {
 
 	it('is validated only when a protocol is resolved', () => {
 		expect(resolveMailConnection('mailServerOAuth2Api', generic({ caCertificate: 'junk' }), []).email).toBe('user@example.test');
+	});
+});
+
+describe("the credential's CA reaches tls.connect of every protocol client", () => {
+	/** Stops each client at its first tls.connect, keeping the options it passed. No traffic leaves the process. */
+	let captured: tls.ConnectionOptions[];
+	let connectSpy: jest.SpyInstance;
+	beforeEach(() => {
+		captured = [];
+		connectSpy = jest.spyOn(tlsModule, 'connect').mockImplementation(((options: tls.ConnectionOptions) => {
+			captured.push(options);
+			throw Object.assign(new Error('stopped at tls.connect by the test'), { code: 'TEST_STOP' });
+		}) as unknown as typeof tls.connect);
+	});
+	afterEach(() => connectSpy.mockRestore());
+
+	const tokens = {
+		credentialType: 'mailServerOAuth2Api',
+		email: 'user@example.test',
+		node: { id: 'n', name: 'n', type: 't', typeVersion: 1, position: [0, 0], parameters: {} },
+		getAccessToken: async () => 'test-access-token',
+		refresh: async () => 'test-access-token',
+		expiresAt: () => undefined,
+		redact: (text: unknown) => String(text),
+		rejectedAfterRefreshError: () => {
+			throw new Error('not expected');
+		},
+	} as unknown as TokenSource;
+	const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+	// An IP literal on loopback: no DNS lookup, and tls.connect never really runs anyway.
+	const connection = () =>
+		resolveMailConnection(
+			'mailServerOAuth2Api',
+			generic({
+				imapHost: '127.0.0.1',
+				imapPort: 1,
+				imapSecurity: 'tls',
+				smtpHost: '127.0.0.1',
+				smtpPort: 1,
+				smtpSecurity: 'tls',
+				popHost: '127.0.0.1',
+				popPort: 1,
+				popSecurity: 'tls',
+				caCertificate: UNIT_CA_PEM,
+			}),
+			PROTOCOLS,
+		);
+
+	function expectCaPassed(): void {
+		expect(captured).toHaveLength(1);
+		const [options] = captured;
+		expect(options.rejectUnauthorized).toBe(true);
+		expect(options.ca).toContain(UNIT_CA_PEM);
+		expect(options.ca).toEqual(expect.arrayContaining([...tls.rootCertificates]));
+	}
+
+	it('IMAP (imapflow, as the trigger opens a session)', async () => {
+		await expect(
+			openImapSession({
+				endpoint: connection().imap,
+				tokens,
+				createClient: createImapFlowClient,
+				logger: quiet,
+				timing: DEFAULT_SESSION_TIMING,
+				track: () => undefined,
+				label: 'ca-test',
+			}),
+		).rejects.toBeDefined();
+		expectCaPassed();
+	});
+
+	it('SMTP (nodemailer, as the SMTP node sends)', async () => {
+		const sender = new SmtpSender({ endpoint: connection().smtp, tokens, connectionTimeoutMs: 2000 });
+		try {
+			await expect(sender.send({ from: 'user@example.test', to: 'someone@example.test', text: 'x' })).rejects.toBeDefined();
+		} finally {
+			sender.close();
+		}
+		expectCaPassed();
+	});
+
+	it('POP3 (the package client, as the POP node opens the mailbox)', async () => {
+		await expect(openPop3Mailbox({ endpoint: connection().pop3, tokens, user: 'user@example.test' })).rejects.toBeDefined();
+		expectCaPassed();
 	});
 });
