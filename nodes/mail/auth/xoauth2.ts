@@ -27,23 +27,43 @@ export function buildXOAuth2InitialResponse(user: string, accessToken: string): 
 }
 
 /**
+ * A real challenge is about 100 base64 characters (Google's, Microsoft's, Dovecot's); anything past 16 KiB is not
+ * decoded (a hostile server could otherwise make every refusal parse megabytes of JSON).
+ */
+const MAX_CHALLENGE_LENGTH = 16 * 1024;
+/** Each field is short in practice (`400`, `Bearer`, a scope URL); longer values are cut, so messages stay readable. */
+const MAX_FIELD_LENGTH = 256;
+
+/**
  * Reads the server's XOAUTH2 error challenge, in either form a caller has it: the base64 JSON text as it arrives
  * (IMAP `+ <b64>`, SMTP `334 <b64>`, POP `+ <b64>`), or the object a library already decoded from it (imapflow's
  * `oauthError`). Returns undefined when the input is neither, so callers can fall back to the raw reply.
  */
 export function decodeXOAuth2Challenge(challenge: unknown): XOAuth2Challenge | undefined {
-	const parsed = typeof challenge === 'string' ? parseBase64Json(challenge) : challenge;
-	if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
-	const record = parsed as Record<string, unknown>;
-	const decoded: XOAuth2Challenge = {};
-	for (const key of ['status', 'schemes', 'scope'] as const) {
-		const value = record[key];
-		if (typeof value === 'string' || typeof value === 'number') decoded[key] = String(value);
+	try {
+		const parsed = typeof challenge === 'string' ? parseBase64Json(challenge) : challenge;
+		if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+		const record = parsed as Record<string, unknown>;
+		const decoded: XOAuth2Challenge = {};
+		for (const key of ['status', 'schemes', 'scope'] as const) {
+			const value = record[key];
+			if (typeof value === 'string' || typeof value === 'number') decoded[key] = cleanField(String(value));
+		}
+		return decoded;
+	} catch {
+		// An object a library handed over may be anything (a getter that throws, a revoked Proxy): no challenge then.
+		return undefined;
 	}
-	return decoded;
+}
+
+/** Server-chosen text ends up in error messages and logs: no control characters (no forged log lines), bounded length. */
+function cleanField(value: string): string {
+	const cleaned = value.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/g, ' ');
+	return cleaned.length > MAX_FIELD_LENGTH ? `${cleaned.slice(0, MAX_FIELD_LENGTH)}…` : cleaned;
 }
 
 function parseBase64Json(base64Text: string): unknown {
+	if (base64Text.length > MAX_CHALLENGE_LENGTH) return undefined;
 	const trimmed = base64Text.trim();
 	if (!trimmed || !/^[A-Za-z0-9+/=_-]+$/.test(trimmed)) return undefined;
 	try {
