@@ -15,10 +15,10 @@ import { resolveMailConnection } from '../mail/connection';
 import { mailCredentials } from '../mail/descriptions';
 import { CheckpointStore, checkpointAccountKey } from '../mail/imap/checkpoint';
 import { createImapFlowClient } from '../mail/imap/client';
+import { messageAttributes } from '../mail/imap/messageItems';
 import type { RunOutcome } from '../mail/imap/postActions';
 import { runOutcome } from '../mail/imap/postActions';
 import { DEFAULT_SESSION_TIMING, openImapSession } from '../mail/imap/session';
-import type { WatchedMessage } from '../mail/imap/watcher';
 import { MailboxWatcher, storageStep } from '../mail/imap/watcher';
 import { messageToItem } from '../mail/message/toItem';
 import { readTriggerSettings } from './config';
@@ -146,23 +146,4 @@ export class GmailImapTrigger implements INodeType {
 function wrapError(node: ReturnType<ITriggerFunctions['getNode']>, error: unknown): NodeOperationError {
 	if (error instanceof NodeOperationError) return error;
 	return new NodeOperationError(node, error instanceof Error ? error : new Error(String(error)));
-}
-
-/** What the item's `attributes` carry: where the message is, and Gmail's ids where the server has them. */
-function messageAttributes(message: WatchedMessage): Record<string, unknown> {
-	const attributes: Record<string, unknown> = {
-		uid: message.uid,
-		mailbox: message.folder,
-		uidValidity: message.uidValidity,
-		flags: message.flags,
-	};
-	if (message.internalDate) attributes.internalDate = message.internalDate.toISOString();
-	if (message.size !== undefined) attributes.size = message.size;
-	if (message.labels) attributes.labels = message.labels;
-	if (message.threadId) attributes.threadId = message.threadId;
-	if (message.emailId) {
-		if (message.labels) attributes.gmailMessageId = message.emailId;
-		else attributes.emailId = message.emailId;
-	}
-	return attributes;
 }

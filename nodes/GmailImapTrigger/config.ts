@@ -7,7 +7,19 @@ import { splitList } from '../mail/imap/postActions';
 import { andSearch, parseCustomCriteria, SearchCriteriaError } from '../mail/imap/search';
 import type { OutputMode, WatcherConfig } from '../mail/imap/watcher';
 import { DEFAULT_WATCHER_CONFIG } from '../mail/imap/watcher';
+import { DEFAULT_MAX_MESSAGE_MB, MAX_MESSAGE_MB_LIMIT } from '../mail/descriptions';
 import type { MessageFormat } from '../mail/message/toItem';
+import { boundedNumber, ParameterRangeError, type NumberRange } from '../mail/parameters';
+
+const MB = 1024 * 1024;
+
+/** The trigger's numeric options and the ranges it accepts; outside them activation fails naming the option. */
+export const TRIGGER_NUMBER_RANGES = {
+	maxAttachmentSizeMb: { label: 'Max Attachment Size (MB)', min: 0, max: MAX_MESSAGE_MB_LIMIT, fallback: 0 },
+	maxMessageSizeMb: { label: 'Max Message Size (MB)', min: 1, max: MAX_MESSAGE_MB_LIMIT, fallback: DEFAULT_MAX_MESSAGE_MB },
+	batchSize: { label: 'Batch Size', min: 1, max: 1_000, fallback: 50, integer: true },
+	pollIntervalSeconds: { label: 'Poll Interval (Seconds)', min: 5, max: 24 * 3600, fallback: 60 },
+} satisfies Record<string, NumberRange>;
 
 export interface ItemSettings {
 	format: MessageFormat;
@@ -52,7 +64,17 @@ export function readTriggerSettings(context: ITriggerFunctions, manual: boolean)
 	const attachmentPrefix = downloadAttachments
 		? String(context.getNodeParameter('dataPropertyAttachmentsPrefixName', 'attachment_') || 'attachment_')
 		: 'attachment_';
-	const maxMb = Number(options.maxAttachmentSizeMb ?? 0);
+	const number = (name: keyof typeof TRIGGER_NUMBER_RANGES): number => {
+		try {
+			return boundedNumber(options[name], TRIGGER_NUMBER_RANGES[name]);
+		} catch (error) {
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- only range errors are the user's to fix
+			if (!(error instanceof ParameterRangeError)) throw error;
+			throw new NodeOperationError(node, error.message, { description: 'Change the option in the trigger’s Options' });
+		}
+	};
+	const maxMb = number('maxAttachmentSizeMb');
+	const maxMessageMb = number('maxMessageSizeMb');
 
 	const startFrom = (options.startFrom as string | undefined) ?? 'new';
 	let start: StartPosition;
@@ -67,7 +89,7 @@ export function readTriggerSettings(context: ITriggerFunctions, manual: boolean)
 
 	const output: OutputMode =
 		options.outputMode === 'batch'
-			? { mode: 'batch', size: Math.max(1, Math.floor(Number(options.batchSize ?? 50))) }
+			? { mode: 'batch', size: number('batchSize') }
 			: { mode: 'perMessage' };
 
 	const postActions: PostActionPlan = {
@@ -78,13 +100,14 @@ export function readTriggerSettings(context: ITriggerFunctions, manual: boolean)
 		delete: options.deleteAfter === true,
 	};
 
-	const pollSeconds = Number(options.pollIntervalSeconds ?? 60);
+	const pollSeconds = number('pollIntervalSeconds');
 	const watcher: WatcherConfig = {
 		...DEFAULT_WATCHER_CONFIG,
 		folders,
 		start,
 		filter,
-		pollIntervalMs: Math.max(5, Number.isFinite(pollSeconds) ? pollSeconds : 60) * 1000,
+		pollIntervalMs: pollSeconds * 1000,
+		maxMessageBytes: Math.round(maxMessageMb * MB),
 		output: manual ? { mode: 'perMessage' } : output,
 		// "Test step" shows a message; it must not change the mailbox.
 		postActions: manual ? undefined : postActions,
@@ -97,7 +120,7 @@ export function readTriggerSettings(context: ITriggerFunctions, manual: boolean)
 			format,
 			downloadAttachments,
 			attachmentPrefix,
-			maxAttachmentBytes: maxMb > 0 ? Math.round(maxMb * 1024 * 1024) : undefined,
+			maxAttachmentBytes: maxMb > 0 ? Math.round(maxMb * MB) : undefined,
 		},
 	};
 }

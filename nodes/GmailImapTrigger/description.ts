@@ -1,6 +1,7 @@
 import type { INodeProperties } from 'n8n-workflow';
 
-import { authenticationProperty, messageFormatProperties } from '../mail/descriptions';
+import { authenticationProperty, MAX_MESSAGE_MB_LIMIT, maxMessageSizeOption, messageFormatProperties } from '../mail/descriptions';
+import { TRIGGER_NUMBER_RANGES } from './config';
 
 /**
  * Parameters of the Gmail IMAP Trigger. `mailbox`, `postProcessAction`, `format`, `downloadAttachments`,
@@ -92,11 +93,12 @@ export const triggerProperties: INodeProperties[] = [
 				displayName: 'Max Attachment Size (MB)',
 				name: 'maxAttachmentSizeMb',
 				type: 'number',
-				typeOptions: { minValue: 0 },
+				typeOptions: { minValue: 0, maxValue: MAX_MESSAGE_MB_LIMIT },
 				default: 0,
 				description:
 					'Attachments larger than this are not output as binary data (they stay listed in attachmentInfo). 0 means no limit.',
 			},
+			maxMessageSizeOption(),
 			{
 				displayName: 'Move to Folder After Run',
 				name: 'moveToFolder',
@@ -127,7 +129,7 @@ export const triggerProperties: INodeProperties[] = [
 				displayName: 'Batch Size',
 				name: 'batchSize',
 				type: 'number',
-				typeOptions: { minValue: 1 },
+				typeOptions: { minValue: 1, maxValue: TRIGGER_NUMBER_RANGES.batchSize.max },
 				default: 50,
 				displayOptions: { show: { outputMode: ['batch'] } },
 				description: 'Most messages in one run',
@@ -136,7 +138,7 @@ export const triggerProperties: INodeProperties[] = [
 				displayName: 'Poll Interval (Seconds)',
 				name: 'pollIntervalSeconds',
 				type: 'number',
-				typeOptions: { minValue: 5 },
+				typeOptions: { minValue: 5, maxValue: TRIGGER_NUMBER_RANGES.pollIntervalSeconds.max },
 				default: 60,
 				description:
 					'How often every folder is checked even without a push notification. Additional folders rely on this.',

@@ -4,6 +4,8 @@ import type { INodeExecutionData } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
 import { TokenRejectedError } from '../auth/errors';
+import { formatBytes } from '../message/parseMessage';
+import { isMessageContentError } from '../message/errors';
 import { AccessTokenRejectedError, TokenRefreshFailedError } from '../auth/tokenErrors';
 import type { CheckpointStore, FolderCheckpoint, StartPosition } from './checkpoint';
 import {
@@ -20,24 +22,11 @@ import type { TriggerLogger } from './logger';
 import type { PostActionPlan, RunOutcome } from './postActions';
 import { applyPostActions, hasPostActions, postActionProblem, toUidSet } from './postActions';
 import { andSearch, usesGmailOnlyKeys } from './search';
+import type { MessageDescription, WatchedMessage } from './messageItems';
+import { describeMessage, messageErrorItem } from './messageItems';
 import type { ImapSession } from './session';
 
-/** One message as the watcher hands it to the item builder (MIME → n8n item lives in nodes/mail/message). */
-export interface WatchedMessage {
-	folder: string;
-	uid: number;
-	uidValidity: string;
-	source: Buffer | Readable;
-	size?: number;
-	flags: string[];
-	internalDate?: Date;
-	messageId?: string;
-	/** Gmail (X-GM-EXT-1) only. */
-	labels?: string[];
-	threadId?: string;
-	/** X-GM-MSGID on Gmail, OBJECTID EMAILID elsewhere. */
-	emailId?: string;
-}
+export type { WatchedMessage } from './messageItems';
 
 export type OutputMode = { mode: 'perMessage' } | { mode: 'batch'; size: number };
 
@@ -60,6 +49,11 @@ export interface WatcherConfig {
 	/** A run not reported finished after this long stops holding back the next one (a run n8n never reports). */
 	runSlotTimeoutMs: number;
 	postActions?: PostActionPlan;
+	/**
+	 * Messages the server says are larger than this are not downloaded: an error item with their attributes and
+	 * headers goes out instead (the user's Max Message Size option).
+	 */
+	maxMessageBytes: number;
 	/** Messages up to this size are fetched together (bounded batch); larger ones are streamed one by one. */
 	streamAboveBytes: number;
 	/** Bounds on one FETCH of whole messages. */
@@ -98,6 +92,7 @@ export interface WatcherConfig {
 
 export const DEFAULT_WATCHER_CONFIG: Omit<WatcherConfig, 'folders' | 'start' | 'output'> = {
 	pollIntervalMs: 60_000,
+	maxMessageBytes: 50 * 1024 * 1024,
 	streamAboveBytes: 2 * 1024 * 1024,
 	fetchBatchMessages: 100,
 	fetchBatchBytes: 8 * 1024 * 1024,
@@ -917,7 +912,8 @@ export class MailboxWatcher {
 				const reason = unreadable.get(uid);
 				if (reason !== undefined) return { uid, unreadable: reason };
 				const meta = metadata.get(uid);
-				return { uid, meta: meta && this.admitsByTime(checkpoint, uid, meta) ? meta : undefined };
+				if (!meta || !this.admitsByTime(checkpoint, uid, meta)) return { uid };
+				return { uid, meta, unreadable: this.tooLargeReason(meta) };
 			});
 			checkpoint = await this.emitMessages(session, folder, uidValidity, checkpoint, entries, batch);
 			if (this.stopped) return;
@@ -928,6 +924,13 @@ export class MailboxWatcher {
 		if (batch.length > 0) await this.flushBatch(folder, uidValidity, batch);
 		if (this.stopped) return;
 		this.deps.checkpoints.set(folder, checkpoint);
+	}
+
+	/** Why a message is not downloaded at all: the server reports it larger than the Max Message Size option. */
+	private tooLargeReason(meta: FetchMessageObject): string | undefined {
+		const size = meta.size ?? 0;
+		if (size <= this.config.maxMessageBytes) return undefined;
+		return `The message is ${formatBytes(size)}, more than the trigger's Max Message Size of ${formatBytes(this.config.maxMessageBytes)}: it was not downloaded. Raise the option "Max Message Size (MB)" to receive such messages; the message stays in the mailbox.`;
 	}
 
 	private emitLimitReached(): boolean {
@@ -1069,7 +1072,7 @@ export class MailboxWatcher {
 		const groups = this.fetchGroups(entries);
 		while (groups.length > 0) {
 			const group = groups.shift() as JudgedEntry[];
-			const wanted = group.filter((entry) => entry.meta);
+			const wanted = group.filter(needsSource);
 			let sources: Map<number, Buffer | Readable>;
 			try {
 				sources = await this.fetchSources(session, group);
@@ -1103,22 +1106,9 @@ export class MailboxWatcher {
 				let item: INodeExecutionData;
 				let actionable = false;
 				if (entry.unreadable !== undefined) {
-					item = messageErrorItem({ uid: entry.uid, folder, uidValidity, flags, messageId: meta?.envelope?.messageId }, entry.unreadable);
+					item = messageErrorItem(describedMessage(folder, uidValidity, entry.uid, meta, flags), entry.unreadable);
 				} else if (meta && source) {
-					const internalDate = toEpoch(meta.internalDate);
-					const built = await this.buildItem(session, {
-						folder,
-						uid: entry.uid,
-						uidValidity,
-						source,
-						size: meta.size,
-						flags,
-						internalDate: internalDate !== undefined ? new Date(internalDate) : undefined,
-						messageId: meta.envelope?.messageId,
-						labels: meta.labels ? [...meta.labels] : undefined,
-						threadId: meta.threadId,
-						emailId: meta.emailId,
-					});
+					const built = await this.buildItem(session, { ...describedMessage(folder, uidValidity, entry.uid, meta, flags), source });
 					// Stopped while the item was built (a large message takes a while): it is not emitted, and the
 					// checkpoint must not pass it either, so the next activation emits it.
 					if (this.stopped) return checkpoint;
@@ -1163,15 +1153,16 @@ export class MailboxWatcher {
 		let group: JudgedEntry[] = [];
 		let bytes = 0;
 		for (const entry of entries) {
-			const size = entry.meta?.size ?? 0;
-			const large = !!entry.meta && size > this.config.streamAboveBytes;
-			if (entry.meta && group.some((other) => other.meta) && (large || bytes + size > this.config.fetchBatchBytes)) {
+			const fetched = needsSource(entry);
+			const size = fetched ? (entry.meta?.size ?? 0) : 0;
+			const large = fetched && size > this.config.streamAboveBytes;
+			if (fetched && group.some(needsSource) && (large || bytes + size > this.config.fetchBatchBytes)) {
 				groups.push(group);
 				group = [];
 				bytes = 0;
 			}
 			group.push(entry);
-			if (entry.meta) bytes += size;
+			if (fetched) bytes += size;
 			if (large) {
 				groups.push(group);
 				group = [];
@@ -1185,7 +1176,7 @@ export class MailboxWatcher {
 	private async fetchSources(session: ImapSession, group: JudgedEntry[]): Promise<Map<number, Buffer | Readable>> {
 		const client = session.client;
 		const sources = new Map<number, Buffer | Readable>();
-		const wanted = group.filter((entry) => entry.meta);
+		const wanted = group.filter(needsSource);
 		if (wanted.length === 0) return sources;
 		if (wanted.length === 1 && (wanted[0].meta?.size ?? 0) > this.config.streamAboveBytes) {
 			// Streamed in chunks: a 25 MB attachment is never held twice in memory.
@@ -1221,12 +1212,17 @@ export class MailboxWatcher {
 		try {
 			return { item: await this.deps.buildItem(message), parsed: true };
 		} catch (error) {
-			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
-			if (!session.isOpen || this.stopped || sourceFailed || !isMessageParseFailure(error)) throw error;
-			this.deps.logger.warn(`Gmail IMAP Trigger: message UID ${message.uid} in "${message.folder}" could not be parsed`, {
+			if (!isMessageContentError(error) && (!session.isOpen || this.stopped || sourceFailed || !isMessageParseFailure(error))) {
+				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+				throw error;
+			}
+			this.deps.logger.warn(`Gmail IMAP Trigger: message ${describeMessage(message)} could not be parsed; emitting it as an error item`, {
 				error: errorText(error),
 			});
-			return { item: messageErrorItem(message, `The message could not be parsed: ${errorText(error)}`), parsed: false };
+			return {
+				item: messageErrorItem(message, `The message could not be parsed: ${errorText(error)}`),
+				parsed: false,
+			};
 		}
 	}
 
@@ -1338,30 +1334,12 @@ export function storageStep<A extends unknown[], R>(store: (...args: A) => Promi
  * (Node system errors: ENOSPC, EIO, ERR_STREAM_PREMATURE_CLOSE, ...) and ItemNotBuiltError are not.
  */
 export function isMessageParseFailure(error: unknown): boolean {
+	if (isMessageContentError(error)) return true;
 	if (error instanceof ItemNotBuiltError) return false;
 	if (!error || typeof error !== 'object') return true;
 	const fields = error as { code?: unknown; errno?: unknown; syscall?: unknown };
 	if (typeof fields.errno === 'number' || typeof fields.syscall === 'string') return false;
 	return !(typeof fields.code === 'string' && /^(E[A-Z0-9]+|ERR_[A-Z0-9_]+)$/.test(fields.code));
-}
-
-/** n8n's shape for a message the trigger could not turn into an item: the error, and where to find the message. */
-function messageErrorItem(
-	message: Pick<WatchedMessage, 'uid' | 'folder' | 'uidValidity' | 'flags' | 'messageId'>,
-	error: string,
-): INodeExecutionData {
-	return {
-		json: {
-			error,
-			attributes: {
-				uid: message.uid,
-				mailbox: message.folder,
-				uidValidity: message.uidValidity,
-				flags: message.flags,
-				messageId: message.messageId ?? null,
-			},
-		},
-	};
 }
 
 class SessionEndedError extends Error {
@@ -1395,13 +1373,42 @@ function fetchFailureKey(folder: string, uidValidity: string, uid: number): stri
 	return `${folder}\u0000${uidValidity}\u0000${uid}`;
 }
 
+/** The message as the metadata FETCH describes it (no content): for items, error items and log lines. */
+function describedMessage(
+	folder: string,
+	uidValidity: string,
+	uid: number,
+	meta: FetchMessageObject | undefined,
+	flags: string[],
+): MessageDescription {
+	const internalDate = toEpoch(meta?.internalDate);
+	return {
+		folder,
+		uid,
+		uidValidity,
+		size: meta?.size,
+		flags,
+		internalDate: internalDate !== undefined ? new Date(internalDate) : undefined,
+		messageId: meta?.envelope?.messageId,
+		envelope: meta?.envelope,
+		labels: meta?.labels ? [...meta.labels] : undefined,
+		threadId: meta?.threadId,
+		emailId: meta?.emailId,
+	};
+}
+
+/** An entry whose content is to be downloaded: admitted, and neither unreadable nor too large. */
+function needsSource(entry: JudgedEntry): boolean {
+	return entry.meta !== undefined && entry.unreadable === undefined;
+}
+
 /** Splits a fetch group so that each part asks for one message (the entries that need no fetch go along). */
 function oneMessagePerGroup(group: JudgedEntry[]): JudgedEntry[][] {
 	const parts: JudgedEntry[][] = [];
 	let part: JudgedEntry[] = [];
 	for (const entry of group) {
 		part.push(entry);
-		if (entry.meta) {
+		if (needsSource(entry)) {
 			parts.push(part);
 			part = [];
 		}

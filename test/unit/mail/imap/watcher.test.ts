@@ -1,4 +1,5 @@
 import { ItemNotBuiltError, isMessageParseFailure, storageStep } from '../../../../nodes/mail/imap/watcher';
+import { MessageContentError } from '../../../../nodes/mail/message/errors';
 import { FakeImapServer, inUidSet } from './fakeImap';
 import type { Harness } from './watcherHarness';
 import { createHarness, defaultBuildItem, n8nReconnectError, newAuthority, sleep } from './watcherHarness';
@@ -745,6 +746,57 @@ describe('MailboxWatcher: messages that cannot be turned into items', () => {
 			attributes: { uid: broken.uid, mailbox: 'INBOX', messageId: '<broken@fake.test>' },
 		});
 		expect(h.emittedUids()).toEqual([broken.uid, fine.uid]);
+	});
+
+	it('a parse limit (mailsplit\'s EMAXLEN error, a system-like code) is the message\'s fault: one error item at once, no retry, no reconnect', async () => {
+		const server = new FakeImapServer();
+		let builds = 0;
+		const h = await start(server, {}, {
+			buildItem: async (message) => {
+				builds++;
+				if (message.messageId?.includes('hostile')) {
+					const cause = Object.assign(new Error('Max allowed child nodes exceeded'), { code: 'EMAXLEN' });
+					throw new MessageContentError('tooManyParts', 'The message has more than 1000 MIME parts', { cause });
+				}
+				return await defaultBuildItem(message);
+			},
+		});
+		await h.watcher.start({ failFast: true });
+		const hostile = server.deliver('INBOX', { messageId: '<hostile@fake.test>', subject: 'ten thousand parts' });
+		const fine = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 2, 3000, 'both messages');
+		await sleep(200);
+		expect(builds).toBe(2);
+		expect(server.commands.filter((command) => command === 'LOGIN')).toHaveLength(1);
+		expect(h.faults).toHaveLength(0);
+		expect(h.emittedUids()).toEqual([hostile.uid, fine.uid]);
+		expect(h.emits[0].items[0].json).toMatchObject({
+			error: 'The message could not be parsed: The message has more than 1000 MIME parts',
+			headers: { subject: 'ten thousand parts', messageId: '<hostile@fake.test>' },
+			attributes: { uid: hostile.uid, mailbox: 'INBOX', messageId: '<hostile@fake.test>', size: hostile.source.length },
+		});
+		const warning = h.logger.entries.find((entry) => entry.message.includes('could not be parsed'));
+		expect(warning?.message).toContain(`UID ${hostile.uid} in "INBOX" (Message-ID <hostile@fake.test>)`);
+	});
+
+	it('a message above Max Message Size is not downloaded: an error item with its attributes and headers, then the next message', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { maxMessageBytes: 10_000, postActions: { markRead: true, addLabels: [], removeLabels: [], delete: false } });
+		await h.watcher.start({ failFast: true });
+		const big = server.deliver('INBOX', { subject: 'too big', padTo: 20_000 });
+		const small = server.deliver('INBOX', { subject: 'small' });
+		await h.waitFor(() => h.emits.length === 2, 3000, 'both messages');
+		await sleep(200);
+		expect(h.emittedUids()).toEqual([big.uid, small.uid]);
+		expect(h.emits[0].items[0].json.error).toMatch(
+			/^The message is 19\.5 KiB, more than the trigger's Max Message Size of 9\.8 KiB: it was not downloaded\. Raise the option "Max Message Size \(MB\)"/,
+		);
+		expect(h.emits[0].items[0].json).toMatchObject({ headers: { subject: 'too big' }, attributes: { uid: big.uid, size: 20_000 } });
+		// Its content was never asked for, and the after-run action leaves it alone (the workflow did not get it).
+		const contentFetches = server.commands.filter((command) => /^(FETCH .*source|DOWNLOAD)/.test(command));
+		expect(contentFetches.some((command) => command.startsWith(`FETCH ${big.uid} `) || command === `DOWNLOAD ${big.uid}`)).toBe(false);
+		expect(server.message('INBOX', big.uid)?.flags.has('\\Seen')).toBe(false);
+		await h.waitFor(() => server.message('INBOX', small.uid)?.flags.has('\\Seen') === true, 3000, 'the small one marked read');
 	});
 
 	it('reads a message again when building its item failed for another reason (disk full), never consuming it as an error item', async () => {
