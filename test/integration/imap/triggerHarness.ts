@@ -68,8 +68,10 @@ export class CredentialStore {
 			imapHost: stack.host,
 			imapPort: stack.ports.imaps,
 			imapSecurity: 'tls',
-			// The stack's certificate is self-signed; the node cannot be handed a CA through the credential.
-			allowUnauthorizedCerts: true,
+			// Certificate checks on: the stack's certificate is verified against its own CA, given to the node through the
+			// credential's CA field as a user with a company CA would.
+			allowUnauthorizedCerts: false,
+			caCertificate: stack.caCertPem,
 			oauthTokenData: {
 				access_token: tokens.access_token,
 				refresh_token: tokens.refresh_token,
