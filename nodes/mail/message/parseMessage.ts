@@ -117,6 +117,7 @@ export async function parseMessage(source: MessageSource, options: ParseOptions)
 			return await options.store(content, fileName, mimeType);
 		} catch (error) {
 			storeError ??= error;
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- no node here; the caller classifies it
 			throw error;
 		}
 	};
@@ -147,12 +148,10 @@ export async function parseMessage(source: MessageSource, options: ParseOptions)
 	} catch (error) {
 		parser.destroy();
 		if (!Buffer.isBuffer(source)) source.destroy();
-		// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- no node here; callers wrap it with the item
+		// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- no node here; the caller classifies it
 		if (sourceError !== undefined || storeError !== undefined) throw error;
-		// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- no node here; callers wrap it with the item
 		throw limitError ?? contentError(error, limits);
 	}
-	// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- no node here; callers wrap it with the item
 	if (limitError) throw limitError;
 
 	if (!hook.sawRoot()) {
