@@ -104,4 +104,25 @@ describe('Gmail IMAP Trigger description', () => {
 		expect(description.credentials?.map((credential) => credential.name)).toEqual(['googleMailOAuth2Api', 'mailServerOAuth2Api']);
 		expect(description.usableAsTool).toBeUndefined();
 	});
+
+	it('reads Max Message Size (default 50 MB) and refuses numbers outside their ranges, naming the option', () => {
+		expect(readTriggerSettings(context({ mailbox: 'INBOX' }), false).watcher.maxMessageBytes).toBe(50 * 1024 * 1024);
+		expect(readTriggerSettings(context({ mailbox: 'INBOX', options: { maxMessageSizeMb: 2 } }), false).watcher.maxMessageBytes).toBe(
+			2 * 1024 * 1024,
+		);
+		const refused: Array<[Record<string, unknown>, string]> = [
+			[{ maxMessageSizeMb: 0 }, '"Max Message Size (MB)" must be from 1 to 1024; 0 is outside that range'],
+			[{ maxMessageSizeMb: 5000 }, '"Max Message Size (MB)" must be from 1 to 1024; 5000 is outside that range'],
+			[{ maxAttachmentSizeMb: -1 }, '"Max Attachment Size (MB)" must be from 0 to 1024; -1 is outside that range'],
+			[{ outputMode: 'batch', batchSize: 'ten' }, '"Batch Size" must be a whole number from 1 to 1000, not "ten"'],
+			[{ outputMode: 'batch', batchSize: 2.5 }, '"Batch Size" must be a whole number from 1 to 1000, not "2.5"'],
+			[{ outputMode: 'batch', batchSize: 5000 }, '"Batch Size" must be from 1 to 1000; 5000 is outside that range'],
+			[{ pollIntervalSeconds: 1 }, '"Poll Interval (Seconds)" must be from 5 to 86400; 1 is outside that range'],
+		];
+		for (const [options, message] of refused) {
+			const attempt = () => readTriggerSettings(context({ mailbox: 'INBOX', options }), false);
+			expect(attempt).toThrow(NodeOperationError);
+			expect(attempt).toThrow(message);
+		}
+	});
 });
