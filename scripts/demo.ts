@@ -15,6 +15,8 @@ export const repoRoot = path.resolve(__dirname, '..');
 export const demoRoot = path.join(repoRoot, '.cache', 'demo');
 export const demoN8nFolder = path.join(demoRoot, 'n8n');
 export const demoEncryptionKeyFile = path.join(demoRoot, 'n8n-encryption-key');
+/** n8n's public API key for `npm start` (mode 0600), reused across starts while n8n accepts it. */
+export const demoApiKeyFile = path.join(demoRoot, 'n8n-api-key.json');
 
 /**
  * Dovecot and Postfix open the sandbox's files as their own users, so every folder above it must be traversable by

@@ -11,16 +11,15 @@
  * Then it prints where everything is and waits. Ctrl-C stops n8n and the sandbox and checks that nothing is left.
  * The sandbox's certificate is trusted through NODE_EXTRA_CA_CERTS; nothing turns certificate checks off.
  */
-import { randomBytes } from 'crypto';
-import * as fs from 'fs';
 import * as path from 'path';
 
 import { startN8n, type N8nInstance } from '../test/e2e/harness';
-import { groupAlive } from '../test/e2e/harness/processes';
-import { waitForTriggerLive } from '../test/e2e/harness/triggers';
+import { groupAlive, processAlive } from '../test/e2e/harness/processes';
+import { readOrCreateEncryptionKey } from '../test/e2e/harness/state-files';
 import { startStack, type RunningStack } from '../test/stack';
 import {
 	autoReplyWorkflow,
+	demoApiKeyFile,
 	demoCredentialId,
 	demoCredentialName,
 	demoEncryptionKeyFile,
@@ -43,14 +42,6 @@ let stopRequested = false;
 /** True once everything is up and the script only waits; a stop request then needs no start-up step to finish. */
 let running = false;
 let wakeMainLoop: (() => void) | undefined;
-
-function encryptionKey(): string {
-	fs.mkdirSync(demoRoot, { recursive: true });
-	if (!fs.existsSync(demoEncryptionKeyFile)) {
-		fs.writeFileSync(demoEncryptionKeyFile, randomBytes(24).toString('hex'), { mode: 0o600 });
-	}
-	return fs.readFileSync(demoEncryptionKeyFile, 'utf8').trim();
-}
 
 /**
  * The demo credential is (re)imported only when missing or no longer matching the sandbox (other ports, a sandbox
@@ -112,9 +103,10 @@ async function ensureWorkflow(n8n: N8nInstance): Promise<void> {
 		await n8n.activateWorkflow(demoWorkflowId);
 		say('sample workflow activated');
 	}
-	// n8n 2.x starts the trigger a few seconds after activation (publication outbox); print "ready" only once it
-	// watches the mailbox, so a test message sent right away is answered.
-	await waitForTriggerLive(n8n, demoWorkflowId, 'New mail', 120_000);
+	// n8n 2.x starts the trigger a few seconds after activation (publication outbox); print "ready" only once n8n's
+	// publication record says it runs, so a test message sent right away is answered. (On a later start the record
+	// still shows the previous run for a moment; the trigger keeps its position, so such a message is answered too.)
+	await n8n.waitForTriggersLive(demoWorkflowId, 120_000);
 }
 
 function printSummary(stack: RunningStack, n8n: N8nInstance): void {
@@ -140,15 +132,6 @@ function printSummary(stack: RunningStack, n8n: N8nInstance): void {
 		'',
 	];
 	process.stdout.write(`${lines.join('\n')}\n`);
-}
-
-function processAlive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch {
-		return false;
-	}
 }
 
 /** Resolves when Ctrl-C / SIGTERM arrives, or with a reason when n8n or a sandbox server dies on its own. */
@@ -197,7 +180,9 @@ async function main(): Promise<void> {
 			n8n = await startN8n({
 				userFolder: demoN8nFolder,
 				port: demoPorts.n8n,
-				encryptionKey: encryptionKey(),
+				encryptionKey: readOrCreateEncryptionKey(demoEncryptionKeyFile),
+				// Reused while n8n accepts it, so restarts do not pile up API keys in the demo database.
+				apiKeyFile: demoApiKeyFile,
 				env: {
 					// The sandbox's certificate is trusted the way n8n users trust a private CA.
 					NODE_EXTRA_CA_CERTS: path.join(stack.dir, 'tls', 'cert.pem'),

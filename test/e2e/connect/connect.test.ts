@@ -19,7 +19,6 @@ import { decodeJwtPayload, startStack, type RunningStack } from '../../stack';
 import { tokenServerPaths } from '../../stack/oauth/tokenServer';
 import { repoRoot, startN8n, type N8nInstance } from '../harness';
 import { launchChromium, type LaunchedBrowser } from '../harness/browser';
-import { waitForTriggerLive } from '../harness/triggers';
 import { closeNode, openCredential, openNode, openWorkflow, parameterInput, pngSize, screenshot, signIn, testId } from './editor';
 
 const minutes = (count: number): number => count * 60 * 1000;
@@ -246,7 +245,7 @@ describe('Connect my account for the XOAUTH2 credential, in the n8n editor (head
 		const workflow = autoReplyWorkflow({ id: credentialId, name: credentialName }, mailbox);
 		const workflowId = await n8n.importWorkflow(workflow);
 		await n8n.activateWorkflow(workflowId);
-		await waitForTriggerLive(n8n, workflowId, 'New mail');
+		await n8n.waitForTriggersLive(workflowId);
 		const sender = stack.newMailbox('sender');
 		const delivered = await stack.deliver({ from: sender, to: mailbox, subject: 'Question about my order', text: 'Hello?' });
 		const executions = await n8n.waitForExecutions(workflowId, 1, 60_000);

@@ -14,6 +14,7 @@ import type { IRunExecutionData } from 'n8n-workflow';
 import { ensureN8nInstalled, type N8nInstallation } from './install';
 import { installPackageIntoUserFolder, type InstalledPackage } from './package';
 import { e2eRunsRoot, packageName } from './paths';
+import { readStoredApiKey, writeStoredApiKey } from './state-files';
 import {
 	freePort,
 	groupAlive,
@@ -34,6 +35,11 @@ export interface StartOptions {
 	encryptionKey?: string;
 	/** Install the freshly built package into the user folder (default true; false keeps what is there). */
 	installPackage?: boolean;
+	/**
+	 * Where the public API key is kept between starts (mode 0600): it is reused while n8n accepts it, so starts on a
+	 * reused user folder do not pile up keys. Default: `<user folder>/e2e-api-key.json`.
+	 */
+	apiKeyFile?: string;
 	/** Extra environment for n8n and its CLI (e.g. N8N_LOG_LEVEL=debug). */
 	env?: Record<string, string>;
 	/** Progress lines (install, start, ready). Default: none. */
@@ -126,7 +132,10 @@ export interface N8nInstance {
 	/** The current start's log file. */
 	readonly logFile: string;
 	readonly owner: Owner;
-	/** Public API key (header X-N8N-API-KEY), created at first start, valid across restarts. */
+	/**
+	 * Public API key (header X-N8N-API-KEY). Kept in `apiKeyFile` and reused across starts while n8n accepts it; a new
+	 * one is created only when there is none or n8n refuses it.
+	 */
 	readonly apiKey: string;
 	/** The owner's session cookie (`n8n-auth=...`), renewed by login on restart. */
 	readonly ownerCookie: string;
@@ -139,6 +148,8 @@ export interface N8nInstance {
 	rest<T = unknown>(method: string, restPath: string, body?: unknown): Promise<T>;
 	/** `/api/v1/...` with the API key; throws on a non-2xx answer. */
 	api<T = unknown>(method: string, apiPath: string, body?: unknown): Promise<T>;
+	/** The file the API key is kept in (see StartOptions.apiKeyFile). */
+	readonly apiKeyFile: string;
 	/** Raw HTTP request to n8n with the owner's cookie (for paths outside /rest, e.g. /types/credentials.json). */
 	request(method: string, urlPath: string, options?: { body?: unknown; auth?: 'cookie' | 'apiKey' | 'none' }): Promise<Response>;
 	/** Runs `n8n <args>` with this instance's environment and its own task-broker port. */
@@ -152,16 +163,22 @@ export interface N8nInstance {
 	/**
 	 * Public API activate. n8n 2.41 answers once the activation is recorded and starts the triggers moments later
 	 * (through its publication outbox), so mail sent right after this returns may predate the trigger: call
-	 * waitForTriggers() before relying on a running trigger.
+	 * waitForTriggersLive() before relying on a running trigger.
 	 */
 	activateWorkflow(workflowId: string): Promise<void>;
 	/** n8n's publication record of the workflow: which triggers it started, which failed and why. */
 	publicationStatus(workflowId: string): Promise<PublicationStatus>;
 	/**
-	 * Waits until n8n reports every trigger of the workflow as started (publication `published`); throws at once when
-	 * n8n reports a trigger as failed (with n8n's error message), or after `timeoutMs` (default 60 s).
+	 * THE way to know that an activated workflow's triggers are live: waits until n8n's publication record reports
+	 * every trigger as `activated` (publication `published`), which n8n writes once each trigger's `trigger()` has
+	 * returned, so mail delivered from then on is new to the trigger. Throws at once when n8n reports a trigger as
+	 * failed (with n8n's error message), or after `timeoutMs` (default 60 s).
+	 *
+	 * The record survives a restart of n8n: right after start() it still shows the previous run's triggers until n8n's
+	 * start-up reconciliation has republished them, so after a restart this can answer before the triggers run again.
+	 * (The Gmail IMAP Trigger keeps its position across restarts, so mail delivered meanwhile is still emitted.)
 	 */
-	waitForTriggers(workflowId: string, timeoutMs?: number): Promise<PublicationStatus>;
+	waitForTriggersLive(workflowId: string, timeoutMs?: number): Promise<PublicationStatus>;
 	/** Waits until n8n reports no started trigger for the workflow any more (after a deactivation). */
 	waitForTriggersStopped(workflowId: string, timeoutMs?: number): Promise<PublicationStatus>;
 	deactivateWorkflow(workflowId: string): Promise<void>;
@@ -230,6 +247,7 @@ class RunningN8n implements N8nInstance {
 		readonly encryptionKey: string,
 		private readonly extraEnv: Record<string, string>,
 		private readonly log: (line: string) => void,
+		readonly apiKeyFile: string,
 	) {
 		this.baseUrl = `http://127.0.0.1:${port}`;
 		this.logsDir = path.join(userFolder, 'logs');
@@ -326,8 +344,8 @@ class RunningN8n implements N8nInstance {
 	}
 
 	/**
-	 * First start on a new user folder: create the owner. Otherwise (restart, reused folder): log in. An API key is
-	 * created once per instance; n8n keeps it valid across restarts.
+	 * First start on a new user folder: create the owner. Otherwise (restart, reused folder): log in. The API key is
+	 * the stored one while n8n accepts it (see reusableApiKey); n8n keeps it valid across restarts.
 	 */
 	private async signIn(): Promise<void> {
 		const setup = await this.request('POST', '/rest/owner/setup', { body: owner, auth: 'none' });
@@ -345,15 +363,48 @@ class RunningN8n implements N8nInstance {
 			}
 			this.ownerCookie = sessionCookie(login);
 		}
-		if (this.apiKey === '') {
-			const scopes = await this.rest<string[]>('GET', '/rest/api-keys/scopes');
-			const created = await this.rest<{ rawApiKey: string }>('POST', '/rest/api-keys', {
-				label: `e2e harness ${randomUUID()}`,
-				expiresAt: null,
-				scopes,
-			});
-			this.apiKey = created.rawApiKey;
+		if (this.apiKey === '') this.apiKey = await this.reusableApiKey();
+	}
+
+	/**
+	 * The stored API key while n8n still accepts it; otherwise (no key stored, or n8n refuses it: another database, a
+	 * deleted key) a new one, stored in its place, and the refused one deleted if n8n still lists it.
+	 */
+	private async reusableApiKey(): Promise<string> {
+		const stored = readStoredApiKey(this.apiKeyFile);
+		if (stored) {
+			const probe = await this.request('GET', '/api/v1/workflows?limit=1', { auth: 'none', apiKey: stored.apiKey });
+			if (probe.ok) {
+				this.log(`API key reused (${this.apiKeyFile})`);
+				return stored.apiKey;
+			}
+			if (probe.status !== 401 && probe.status !== 403) {
+				throw new Error(`n8n answered ${probe.status} when the stored API key was tried: ${(await probe.text()).slice(0, 500)}`);
+			}
 		}
+		const scopes = await this.rest<string[]>('GET', '/rest/api-keys/scopes');
+		const created = await this.rest<{ id: string; rawApiKey: string }>('POST', '/rest/api-keys', {
+			label: `e2e harness ${randomUUID()}`,
+			expiresAt: null,
+			scopes,
+		});
+		writeStoredApiKey(this.apiKeyFile, { id: created.id, apiKey: created.rawApiKey });
+		this.log(`API key created (${stored ? 'the stored one was refused' : 'none stored'}), kept in ${this.apiKeyFile}`);
+		if (stored && stored.id !== created.id) {
+			const listed = await this.listApiKeyIds();
+			if (listed.includes(stored.id)) {
+				await this.rest('DELETE', `/rest/api-keys/${stored.id}`);
+				this.log(`refused API key ${stored.id} deleted`);
+			}
+		}
+		return created.rawApiKey;
+	}
+
+	/** Ids of the API keys n8n lists for the owner. */
+	private async listApiKeyIds(): Promise<string[]> {
+		const listed = await this.rest<Array<{ id: string }> | { items?: Array<{ id: string }> }>('GET', '/rest/api-keys');
+		const keys = Array.isArray(listed) ? listed : (listed.items ?? []);
+		return keys.map((key) => key.id);
 	}
 
 	private logTail(lines = 40): string {
@@ -367,12 +418,13 @@ class RunningN8n implements N8nInstance {
 	async request(
 		method: string,
 		urlPath: string,
-		options: { body?: unknown; auth?: 'cookie' | 'apiKey' | 'none' } = {},
+		options: { body?: unknown; auth?: 'cookie' | 'apiKey' | 'none'; apiKey?: string } = {},
 	): Promise<Response> {
 		const headers: Record<string, string> = { 'browser-id': this.browserId };
 		const auth = options.auth ?? 'cookie';
 		if (auth === 'cookie') headers.cookie = this.ownerCookie;
 		if (auth === 'apiKey') headers['X-N8N-API-KEY'] = this.apiKey;
+		if (options.apiKey !== undefined) headers['X-N8N-API-KEY'] = options.apiKey;
 		if (options.body !== undefined) headers['content-type'] = 'application/json';
 		return await fetch(`${this.baseUrl}${urlPath}`, {
 			method,
@@ -467,7 +519,7 @@ class RunningN8n implements N8nInstance {
 		return await this.rest<PublicationStatus>('GET', `/rest/workflows/${workflowId}/publication-status`);
 	}
 
-	async waitForTriggers(workflowId: string, timeoutMs = 60_000): Promise<PublicationStatus> {
+	async waitForTriggersLive(workflowId: string, timeoutMs = 60_000): Promise<PublicationStatus> {
 		const deadline = Date.now() + timeoutMs;
 		for (;;) {
 			const publication = await this.publicationStatus(workflowId);
@@ -684,6 +736,7 @@ export async function startN8n(options: StartOptions = {}): Promise<N8nInstance>
 		encryptionKey,
 		options.env ?? {},
 		log,
+		options.apiKeyFile ?? path.join(userFolder, 'e2e-api-key.json'),
 	);
 	try {
 		await instance.start();

@@ -91,6 +91,16 @@ export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void
 	}
 }
 
+/** True while the process `pid` exists (signal 0 reaches it). */
+export function processAlive(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
 /** True while any process of the group still exists (zombies included until reaped). */
 export function groupAlive(pid: number): boolean {
 	try {

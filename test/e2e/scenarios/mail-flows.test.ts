@@ -102,7 +102,7 @@ describe('the mail nodes in a real n8n against the real mail stack', () => {
 		await n8n.activateWorkflow(workflowId);
 		// Mail counts from the trigger's start on ("New Mail Only"): n8n starts it just after the API answers, and
 		// records it as activated once trigger() has returned, which sets the checkpoint.
-		await n8n.waitForTriggers(workflowId);
+		await n8n.waitForTriggersLive(workflowId);
 		try {
 			const original = await deliverMessage(stack, customer, bot, `Question ${randomUUID()}`);
 			const executions = await waitForEmissions(n8n, workflowId, TRIGGER_NAME, [original.messageId], 60_000);
@@ -147,7 +147,7 @@ describe('the mail nodes in a real n8n against the real mail stack', () => {
 
 		const activatedAt = Date.now();
 		await n8n.activateWorkflow(workflowId);
-		await n8n.waitForTriggers(workflowId);
+		await n8n.waitForTriggersLive(workflowId);
 		const sent: SentMessage[] = [];
 		let mostSessions = 0;
 		let active = true;
@@ -212,7 +212,7 @@ describe('the mail nodes in a real n8n against the real mail stack', () => {
 		const credential = await importMailCredential(n8n, stack, secrets, bot, { label: 'restart' });
 		const workflowId = await n8n.importWorkflow({ name: 'e2e restarts', nodes: [triggerNode(credential)], connections: {} });
 		await n8n.activateWorkflow(workflowId);
-		await n8n.waitForTriggers(workflowId);
+		await n8n.waitForTriggersLive(workflowId);
 
 		const sent: SentMessage[] = [];
 		const send = async (label: string): Promise<void> => {
