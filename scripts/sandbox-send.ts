@@ -9,16 +9,9 @@
  */
 import { simpleParser } from 'mailparser';
 
+import { optionValue as option } from '../test/e2e/harness/args';
 import { Stack } from '../test/stack';
 import { demoMailbox, demoSender, readDemoStackInfo } from './demo';
-
-function option(args: string[], name: string): string | undefined {
-	const index = args.indexOf(name);
-	if (index === -1) return undefined;
-	const value = args[index + 1];
-	if (value === undefined || value.startsWith('--')) throw new Error(`${name} needs a value`);
-	return value;
-}
 
 function header(raw: string, name: string): string {
 	const headerBlock = raw.slice(0, Math.max(0, raw.search(/\r?\n\r?\n/))).replace(/\r?\n[ \t]+/g, ' ');

@@ -10,22 +10,15 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { randomBytes } from 'crypto';
 
+import { optionValue as option } from './args';
 import { ensureN8nInstalled } from './install';
 import { startN8n } from './n8n';
+import { readOrCreateEncryptionKey } from './state-files';
 
 const log = (line: string): void => {
 	process.stdout.write(`[e2e] ${line}\n`);
 };
-
-function option(args: string[], name: string): string | undefined {
-	const index = args.indexOf(name);
-	if (index === -1) return undefined;
-	const value = args[index + 1];
-	if (value === undefined || value.startsWith('--')) throw new Error(`${name} needs a value`);
-	return value;
-}
 
 async function install(): Promise<void> {
 	const installation = await ensureN8nInstalled(log);
@@ -41,9 +34,7 @@ async function start(args: string[]): Promise<void> {
 	let encryptionKey: string | undefined;
 	if (userFolderOption) {
 		fs.mkdirSync(userFolderOption, { recursive: true });
-		const keyFile = path.join(path.resolve(userFolderOption), 'e2e-encryption-key');
-		if (!fs.existsSync(keyFile)) fs.writeFileSync(keyFile, randomBytes(24).toString('hex'), { mode: 0o600 });
-		encryptionKey = fs.readFileSync(keyFile, 'utf8').trim();
+		encryptionKey = readOrCreateEncryptionKey(path.join(path.resolve(userFolderOption), 'e2e-encryption-key'));
 	}
 	const n8n = await startN8n({
 		port: portText ? Number(portText) : undefined,
