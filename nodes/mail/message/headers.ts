@@ -31,7 +31,7 @@ const ENCODED_WORD = /=\?([^?\s]+)\?([BbQq])\?([^?]*)\?=/g;
 
 /**
  * Decodes RFC 2047 encoded words in a header value. Whitespace between two encoded words is dropped, as the
- * RFC says; consecutive words in the same charset are joined at byte level before decoding so that a
+ * RFC says; consecutive words in the same (stateless) charset are joined at byte level before decoding so that a
  * multi-byte character split across two words (common with long UTF-8 subjects) comes out whole.
  */
 export function decodeEncodedWords(value: string): string {
@@ -46,7 +46,7 @@ export function decodeEncodedWords(value: string): string {
 		const [, charset, encoding, payload] = match;
 		const bytes = encoding.toUpperCase() === 'B' ? Buffer.from(payload, 'base64') : decodeQWord(payload);
 		const last = pieces[pieces.length - 1];
-		if (last && 'bytes' in last && sameCharset(last.charset, charset)) {
+		if (last && 'bytes' in last && sameCharset(last.charset, charset) && !isStateful(charset)) {
 			last.bytes = Buffer.concat([last.bytes, bytes]);
 		} else {
 			pieces.push({ charset, bytes });
@@ -72,6 +72,14 @@ function decodeQWord(payload: string): Buffer {
 		}
 	}
 	return Buffer.from(bytes);
+}
+
+/**
+ * ISO-2022 words each end by switching back to ASCII, so joined bytes put two escape sequences side by side, which a
+ * WHATWG decoder reports as an error (U+FFFD): such words are decoded one by one.
+ */
+function isStateful(charset: string): boolean {
+	return /^iso-?2022/i.test(charset.trim());
 }
 
 function sameCharset(a: string, b: string): boolean {

@@ -205,14 +205,17 @@ function installPartHook(parser: MailParser, limits: MessageLimits, refuse: (err
 	let plainNode: ParserNode | undefined;
 	let htmlNode: ParserNode | undefined;
 	let rootSeen = false;
+	const childSeen = new WeakSet<SplitterNode>();
 
 	internals.createNode = (data: SplitterNode): ParserNode => {
 		const node = originalCreateNode.call(parser, data);
 		if (data.root) rootSeen = true;
+		const firstChild = !!data.parentNode && !childSeen.has(data.parentNode);
+		if (data.parentNode) childSeen.add(data.parentNode);
 		if (depthOf(data) > limits.maxDepth) {
 			refuse(new MessageContentError('nestedTooDeep', `The message's MIME parts are nested more than ${limits.maxDepth} levels deep`));
 		}
-		const contentType = node.contentType ?? '';
+		let contentType = node.contentType ?? '';
 		if (/^multipart\//i.test(contentType)) return node;
 
 		const rawDisposition = typeof data.disposition === 'string' ? data.disposition.toLowerCase() : undefined;
@@ -231,6 +234,13 @@ function installPartHook(parser: MailParser, limits: MessageLimits, refuse: (err
 			inN8nResolved: !stockBody && !stockEmbedded,
 		});
 
+		if (isReportTextSlot(data, contentType, rawDisposition, firstChild) && !plainNode) {
+			// RFC 6522: a report's first part is the human-readable text, whatever some senders label it.
+			node.contentType = contentType = 'text/plain';
+			node.disposition = 'inline';
+			node.isAttachment = false;
+			placements.delete(node.headers);
+		}
 		if (!node.isAttachment) {
 			// mailparser only leaves text/plain and text/html (inline or without disposition) in the body
 			const named = typeof data.filename === 'string' && data.filename !== '';
@@ -250,6 +260,15 @@ function installPartHook(parser: MailParser, limits: MessageLimits, refuse: (err
 		plainBody: () => plainNode?.textContent ?? '',
 		htmlBody: () => htmlNode?.textContent ?? '',
 	};
+}
+
+/** The first part of a multipart/report, labelled message/delivery-status, unnamed and not an attachment. */
+function isReportTextSlot(data: SplitterNode, contentType: string, disposition: string | undefined, firstChild: boolean): boolean {
+	const parent = data.parentNode;
+	if (!firstChild || contentType !== 'message/delivery-status') return false;
+	if (disposition !== undefined && disposition !== 'inline') return false;
+	if (typeof data.filename === 'string' && data.filename !== '') return false;
+	return !!parent && typeof parent.contentType === 'string' && parent.contentType.toLowerCase() === 'multipart/report';
 }
 
 function depthOf(node: SplitterNode): number {
