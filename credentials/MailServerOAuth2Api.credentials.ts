@@ -215,7 +215,7 @@ export class MailServerOAuth2Api implements ICredentialType {
 			type: 'boolean',
 			default: false,
 			description:
-				'Whether to connect even when the IMAP, SMTP or POP3 server presents a self-signed, expired or mismatched certificate. Anyone able to intercept the connection could then read the access token.',
+				'Whether to connect even when the IMAP, SMTP or POP3 server presents a self-signed, expired or mismatched certificate. Anyone able to intercept the connection could then read the access token. For a certificate from a private (company) certificate authority, fill in "CA Certificate (PEM)" instead.',
 		},
 		{
 			// Same name as the field n8n's own OAuth2 types use (n8n does not pass it on to types that extend oAuth2Api):

@@ -1,21 +1,16 @@
 import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
-import {
-	AccessTokenRejectedError,
-	CredentialReconnectRequiredError,
-	TokenRefreshFailedError,
-} from '../mail/auth/tokenErrors';
-import { createTokenSource } from '../mail/auth/tokens';
+import { isLastingFailure, openMailAccount, toNodeError } from '../glue';
 import type { EndpointOverride } from '../mail/connection';
-import { GOOGLE_MAIL_CREDENTIAL_TYPE, MailCredentialFieldError, resolveMailConnection } from '../mail/connection';
+import { GOOGLE_MAIL_CREDENTIAL_TYPE } from '../mail/connection';
 import { ParameterRangeError } from '../mail/parameters';
 import { collectAttachments } from '../mail/smtp/attachments';
+import { describeSmtpFailure } from '../mail/smtp/describeError';
 import type { ComposeInput, CustomHeader } from '../mail/smtp/message';
 import { attributionLink, composeMessage } from '../mail/smtp/message';
 import { readReplySource } from '../mail/smtp/reply';
-import { SmtpSender, SmtpSendError } from '../mail/smtp/transport';
-import { MessageInputError } from '../mail/smtp/validate';
+import { SmtpSender } from '../mail/smtp/transport';
 
 export const NODE_TYPE = 'n8n-nodes-gmail-xoauth2.gmailSmtp';
 
@@ -52,8 +47,8 @@ export async function executeSend(this: IExecuteFunctions): Promise<INodeExecuti
 				const sent = await sender.send(message);
 				results.push({ json: { ...sent }, pairedItem: { item: itemIndex } });
 			} catch (error) {
-				const nodeError = toNodeError(node, error, itemIndex);
-				if (isLasting(error)) lasting = error;
+				const nodeError = toNodeError(node, error, { itemIndex, describe: (failure) => itemFailure(failure, itemIndex) });
+				if (isLastingFailure(error)) lasting = error;
 				if (!this.continueOnFail()) throw nodeError;
 				results.push({ json: { error: nodeError.message }, pairedItem: { item: itemIndex } });
 			}
@@ -67,20 +62,16 @@ export async function executeSend(this: IExecuteFunctions): Promise<INodeExecuti
 async function openSession(context: IExecuteFunctions, node: INode): Promise<Session> {
 	const credentialType = context.getNodeParameter('authentication', 0, GOOGLE_MAIL_CREDENTIAL_TYPE) as string;
 	const gmailPort = credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE ? context.getNodeParameter('gmailPort', 0, 465) : undefined;
-	const credentials = await context.getCredentials(credentialType);
-	let connection;
+	let override: EndpointOverride | undefined;
 	try {
-		connection = resolveMailConnection(credentialType, credentials, ['smtp'], smtpOverrides(credentialType, gmailPort));
+		override = smtpOverrides(credentialType, gmailPort).smtp;
 	} catch (error) {
 		if (error instanceof ParameterRangeError) throw new NodeOperationError(node, error.message, { description: 'Nothing was sent.' });
-		if (error instanceof MailCredentialFieldError) {
-			throw new NodeOperationError(node, error.message, { description: 'Check the SMTP settings of the credential' });
-		}
-		throw new NodeOperationError(node, error instanceof Error ? error : new Error(String(error)));
+		throw toNodeError(node, error);
 	}
-	const tokens = await createTokenSource(context, credentialType);
-	const sender = new SmtpSender({ endpoint: connection.smtp, tokens, logger: context.logger });
-	return { sender, accountEmail: connection.email };
+	const account = await openMailAccount(context, credentialType, 'smtp', { override });
+	const sender = new SmtpSender({ endpoint: account.endpoint, tokens: account.tokens, logger: context.logger });
+	return { sender, accountEmail: account.email };
 }
 
 /**
@@ -144,63 +135,8 @@ async function readComposeInput(
 	};
 }
 
-/** Failures that would repeat for every further item: reported once per item without another attempt. */
-function isLasting(error: unknown): boolean {
-	return (
-		error instanceof CredentialReconnectRequiredError ||
-		error instanceof AccessTokenRejectedError ||
-		error instanceof TokenRefreshFailedError ||
-		(error instanceof SmtpSendError && error.certificateRejected)
-	);
-}
-
-function toNodeError(node: INode, error: unknown, itemIndex: number): NodeOperationError {
-	const where = ` (item ${itemIndex})`;
-	if (error instanceof MessageInputError) {
-		return new NodeOperationError(node, `${error.message}${where}`, {
-			itemIndex,
-			description: 'The email was not sent.',
-		});
-	}
-	if (error instanceof ParameterRangeError) {
-		return new NodeOperationError(node, `${error.message}${where}`, {
-			itemIndex,
-			description: 'The email was not sent. Change the value in the node’s parameters.',
-		});
-	}
-	if (error instanceof SmtpSendError) {
-		return new NodeOperationError(node, `${smtpSummary(error)}${where}`, {
-			itemIndex,
-			description: smtpDescription(error),
-		});
-	}
-	if (error instanceof NodeOperationError) {
-		if (error.context.itemIndex === undefined) error.context.itemIndex = itemIndex;
-		return error;
-	}
-	return new NodeOperationError(node, error instanceof Error ? error : new Error(String(error)), { itemIndex });
-}
-
-function smtpSummary(error: SmtpSendError): string {
-	if (error.certificateRejected) return error.message;
-	if (error.delivery === 'unknown') {
-		return `The connection to the SMTP server broke while the email was being sent: it may or may not have been delivered (${error.message})`;
-	}
-	if (error.code === 'EENVELOPE') return `The SMTP server refused the sender or recipients: ${error.response ?? error.message}`;
-	if (error.code === 'EMESSAGE') return `The SMTP server refused the email: ${error.response ?? error.message}`;
-	return `Sending failed: ${error.message}`;
-}
-
-function smtpDescription(error: SmtpSendError): string {
-	if (error.certificateRejected) {
-		return (
-			'The server’s TLS certificate could not be verified, so the access token was not sent. For a server you trust ' +
-			'that uses a self-signed certificate, turn on "Ignore Mail Server Certificate Errors (Insecure)" in the Mail ' +
-			'Server (XOAUTH2) credential.'
-		);
-	}
-	if (error.delivery === 'unknown') {
-		return 'Check the Sent folder or ask the recipient before sending this email again, or it may arrive twice.';
-	}
-	return 'The email was not sent.';
+/** The SMTP node's wording of an item's failure: its cause with " (item N)", and what to do. */
+function itemFailure(error: unknown, itemIndex: number) {
+	const text = describeSmtpFailure(error);
+	return text && { message: `${text.message} (item ${itemIndex})`, description: text.description };
 }

@@ -157,6 +157,14 @@ export function resolveMailConnection<P extends MailProtocol>(
 }
 
 /**
+ * Which mailbox a stored record belongs to (IMAP checkpoints, POP fetched UIDLs): server, port and account, trimmed
+ * and lower-cased (host names and, in practice, mail accounts are case-insensitive). Holds no secret.
+ */
+export function mailAccountKey(endpoint: { host: string; port: number }, email: string): string {
+	return `${endpoint.host.trim().toLowerCase()}:${endpoint.port}/${email.trim().toLowerCase()}`;
+}
+
+/**
  * The XOAUTH2 `user=` value. Gmail needs a full address; a generic server may use any login name without
  * whitespace or control characters (they would break the SASL framing).
  * @throws MailCredentialFieldError
@@ -285,6 +293,12 @@ function isX509Certificate(pem: string): boolean {
 		return false;
 	}
 }
+
+/** What every node suggests when a mail server's certificate is refused: the CA field first, switching checks off last. */
+export const UNTRUSTED_CERTIFICATE_HINT =
+	'For a server you trust whose certificate comes from a private (company) certificate authority or is self-signed, ' +
+	'paste that CA certificate into "CA Certificate (PEM)" in the Mail Server (XOAUTH2) credential; turn on "Ignore Mail ' +
+	'Server Certificate Errors (Insecure)" only if that is not possible.';
 
 /**
  * Node's codes for a server certificate that failed verification: OpenSSL's X509 verify results as tls.connect

@@ -4,9 +4,14 @@
  */
 
 export class ParameterRangeError extends Error {
-	constructor(message: string) {
+	readonly transient = false;
+	/** The range that was broken, when the value came from boundedNumber(). */
+	readonly range?: NumberRange;
+
+	constructor(message: string, range?: NumberRange) {
 		super(message);
 		this.name = 'ParameterRangeError';
+		this.range = range;
 	}
 }
 
@@ -25,10 +30,10 @@ export function boundedNumber(value: unknown, range: NumberRange): number {
 	const number = typeof value === 'number' ? value : typeof value === 'string' ? Number(value.trim()) : Number.NaN;
 	const kind = range.integer ? 'a whole number' : 'a number';
 	if (!Number.isFinite(number) || (range.integer && !Number.isInteger(number))) {
-		throw new ParameterRangeError(`"${range.label}" must be ${kind} from ${range.min} to ${range.max}, not "${String(value)}"`);
+		throw new ParameterRangeError(`"${range.label}" must be ${kind} from ${range.min} to ${range.max}, not "${String(value)}"`, range);
 	}
 	if (number < range.min || number > range.max) {
-		throw new ParameterRangeError(`"${range.label}" must be from ${range.min} to ${range.max}; ${number} is outside that range`);
+		throw new ParameterRangeError(`"${range.label}" must be from ${range.min} to ${range.max}; ${number} is outside that range`, range);
 	}
 	return number;
 }

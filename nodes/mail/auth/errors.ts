@@ -1,3 +1,4 @@
+/** Login errors: the mail server refused an access token during SASL. Compare tokenErrors.ts: getting a token failed. */
 import type { XOAuth2Challenge } from './xoauth2';
 import { describeXOAuth2Challenge } from './xoauth2';
 

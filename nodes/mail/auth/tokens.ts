@@ -1,24 +1,12 @@
 /**
  * The token source: a valid OAuth2 access token for one mail credential, shared by every connection of one node
- * execution or trigger activation.
- *
- * - The stored token is used while it is valid: until n8n's `n8n_expires_at` (a string of epoch ms, written on
- *   every refresh) or else the JWT `exp`, minus a safety margin. A stored token of unknown age (imported data,
- *   opaque token) is refreshed before first use.
- * - Refreshing goes through n8n's `helpers.refreshOAuth2Token`, called bound to the node context (unbound it
- *   throws). It always calls the token endpoint and saves the new token, so the next getCredentials sees it.
- *   Where the helper is missing (older n8n), the refresh_token grant is sent directly; that token cannot be saved.
- * - Before refreshing, the stored credential is read again: another execution or process may already have saved
- *   a newer token (n8n's getCredentials reads the database on every call).
- * - Concurrent callers share one refresh. A caller whose token the server refused passes that token to refresh(),
- *   so N connections refused at once cause one refresh, not N.
- * - Errors are the classes in tokenErrors.ts; nothing thrown or logged here contains a token or secret.
- */
-import type { ICredentialDataDecryptedObject, INode, Logger } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
+ * execution or trigger activation. Refreshes through n8n's helper (or directly on older n8n), re-reads the stored
+ * credential before refreshing, shares one refresh among concurrent callers. Errors: tokenErrors.ts; nothing thrown
+ * or logged here contains a token or secret. Design notes: docs (token lifecycle).
+ */import type { ICredentialDataDecryptedObject, INode, Logger } from 'n8n-workflow';
 
 import type { MailCredentialType } from '../connection';
-import { MailCredentialFieldError, isMailCredentialType, readAccountEmail } from '../connection';
+import { isMailCredentialType, readAccountEmail } from '../connection';
 import { requestTokenRefresh } from './directRefresh';
 import { TokenRejectedError } from './errors';
 import { describeErrorSafely, redact } from './redact';
@@ -30,10 +18,14 @@ import {
 	TokenRefreshFailedError,
 } from './tokenErrors';
 
-/** What the token source needs from n8n's `this` (trigger, execute, load-options and poll contexts all fit). */
+/**
+ * What the token source needs from n8n's `this` (trigger, execute, load-options and poll contexts all fit):
+ * getCredentials to re-read the stored token before refreshing, the refresh helper, a logger.
+ */
 export interface TokenSourceContext {
 	getCredentials<T extends object = ICredentialDataDecryptedObject>(type: string, itemIndex?: number): Promise<T>;
-	getNode(): INode;
+	/** Only for the credential's name when createTokenSource is given a bare type name. */
+	getNode?(): INode;
 	logger: Logger;
 	helpers: {
 		/** Absent in older n8n versions. Must be called with `this` set to the context. */
@@ -50,11 +42,17 @@ export interface TokenSourceOptions {
 	directRefreshTimeoutMs?: number;
 }
 
+/** A credential as the node glue read it (once): its type, decrypted data and the name the user gave it. */
+export interface StoredMailCredential {
+	type: string;
+	data: ICredentialDataDecryptedObject;
+	name?: string;
+}
+
 export interface TokenSource {
 	readonly credentialType: MailCredentialType;
 	/** The account to authenticate as (XOAUTH2 `user=`), validated. */
 	readonly email: string;
-	readonly node: INode;
 	/** A token that is valid for at least the safety margin; refreshes when needed. */
 	getAccessToken(): Promise<string>;
 	/**
@@ -104,23 +102,30 @@ export interface TokenState {
 	origin: 'stored' | 'refreshed';
 }
 
+/**
+ * Creates the token source for a credential the caller has already read (the node glue reads it once). Given a bare
+ * credential type instead, reads the credential itself (kept for callers not yet on the glue).
+ * @throws MailCredentialFieldError (bad Email field), CredentialReconnectRequiredError (no token stored), Error
+ *   (not a mail credential type)
+ */
 export async function createTokenSource(
 	context: TokenSourceContext,
-	credentialType: string,
+	credential: StoredMailCredential | string,
 	options: TokenSourceOptions = {},
 ): Promise<TokenSource> {
-	const node = context.getNode();
+	const credentialType = typeof credential === 'string' ? credential : credential.type;
 	if (!isMailCredentialType(credentialType)) {
-		throw new NodeOperationError(node, `Unsupported credential type "${credentialType}" for mail over OAuth2`);
+		throw new Error(`Unsupported credential type "${credentialType}" for mail over OAuth2`);
 	}
-	const data = await context.getCredentials<ICredentialDataDecryptedObject>(credentialType);
-	let email: string;
-	try {
-		email = readAccountEmail(credentialType, data);
-	} catch (error) {
-		throw new NodeOperationError(node, error instanceof MailCredentialFieldError ? error.message : String(error));
-	}
-	return new OAuth2TokenSource(context, credentialType, email, data, options);
+	const stored =
+		typeof credential === 'string'
+			? {
+					data: await context.getCredentials<ICredentialDataDecryptedObject>(credentialType),
+					name: context.getNode?.().credentials?.[credentialType]?.name,
+				}
+			: credential;
+	const email = readAccountEmail(credentialType, stored.data);
+	return new OAuth2TokenSource(context, { type: credentialType, name: stored.name }, email, stored.data, options);
 }
 
 /**
@@ -148,7 +153,6 @@ export async function withTokenRetry<T>(tokens: TokenSource, login: (accessToken
 }
 
 class OAuth2TokenSource implements TokenSource {
-	readonly node: INode;
 	private current: TokenState | undefined;
 	private inFlight: Promise<string> | undefined;
 	/** A refresh token rotated by a direct refresh: n8n's copy is outdated and could not be updated. */
@@ -178,15 +182,17 @@ class OAuth2TokenSource implements TokenSource {
 	private readonly marginMs: number;
 	private readonly now: () => number;
 
+	readonly credentialType: MailCredentialType;
+
 	constructor(
 		private readonly context: TokenSourceContext,
-		readonly credentialType: MailCredentialType,
+		credential: { type: MailCredentialType; name?: string },
 		readonly email: string,
 		data: ICredentialDataDecryptedObject,
 		private readonly options: TokenSourceOptions,
 	) {
-		this.node = context.getNode();
-		this.label = { type: credentialType, name: this.node.credentials?.[credentialType]?.name };
+		this.credentialType = credential.type;
+		this.label = { type: credential.type, name: credential.name };
 		this.marginMs = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
 		this.now = options.now ?? Date.now;
 		this.rememberStored(data);
@@ -194,7 +200,7 @@ class OAuth2TokenSource implements TokenSource {
 		const tokenData = asRecord(data.oauthTokenData);
 		this.adopt(parseTokenData(tokenData, this.now(), 'stored'));
 		if (!this.current && !stringField(tokenData, 'refresh_token')) {
-			throw new CredentialReconnectRequiredError(this.node, this.label, {
+			throw new CredentialReconnectRequiredError(this.label, {
 				reason: 'it is not connected to an account yet',
 				cause: 'No OAuth2 token is stored in the credential.',
 			});
@@ -236,7 +242,7 @@ class OAuth2TokenSource implements TokenSource {
 	}
 
 	rejectedAfterRefreshError(error: TokenRejectedError): AccessTokenRejectedError {
-		return new AccessTokenRejectedError(this.node, this.label, {
+		return new AccessTokenRejectedError(this.label, {
 			protocol: error.protocol,
 			email: this.email,
 			challenge: error.challenge,
@@ -279,7 +285,7 @@ class OAuth2TokenSource implements TokenSource {
 			// Without a refresh token, a token of unknown expiry is all there is: use it until a server refuses it.
 			const current = this.current;
 			if (rejectedToken === undefined && current && current.expiresAt === undefined) return current.accessToken;
-			throw new CredentialReconnectRequiredError(this.node, this.label, {
+			throw new CredentialReconnectRequiredError(this.label, {
 				reason: 'no refresh token is stored',
 				cause:
 					'The access token expired or was refused and cannot be renewed without a refresh token. Google issues one ' +
@@ -312,7 +318,7 @@ class OAuth2TokenSource implements TokenSource {
 		this.rememberIssued(tokenData);
 		const fresh = parseTokenData(tokenData, this.now(), 'refreshed');
 		if (!fresh) {
-			throw new TokenRefreshFailedError(this.node, this.label, 'n8n refreshed the token but returned no access token');
+			throw new TokenRefreshFailedError(this.label, 'n8n refreshed the token but returned no access token');
 		}
 		this.context.logger.debug(`Refreshed the OAuth2 access token of ${this.credentialType} through n8n${expiryNote(fresh, this.now())}`);
 		return fresh;
@@ -322,7 +328,7 @@ class OAuth2TokenSource implements TokenSource {
 		const tokenUrl = stringField(data, 'accessTokenUrl');
 		const clientId = stringField(data, 'clientId');
 		if (!tokenUrl || !clientId) {
-			throw new TokenRefreshFailedError(this.node, this.label, 'the credential has no access token URL or client ID');
+			throw new TokenRefreshFailedError(this.label, 'the credential has no access token URL or client ID');
 		}
 		const endpoint = endpointLabel(tokenUrl);
 
@@ -344,38 +350,37 @@ class OAuth2TokenSource implements TokenSource {
 		if (result.kind === 'oauthError') {
 			const reason = this.redact(result.description ?? result.error);
 			if (result.error === 'invalid_grant') {
-				throw new CredentialReconnectRequiredError(this.node, this.label, {
+				throw new CredentialReconnectRequiredError(this.label, {
 					reason,
 					cause: `The token endpoint (${endpoint}) refused the stored refresh token (invalid_grant).`,
 				});
 			}
 			if (isTransientStatus(result.httpStatus)) {
-				throw new TokenEndpointUnavailableError(this.node, this.label, {
+				throw new TokenEndpointUnavailableError(this.label, {
 					endpoint,
 					httpStatus: result.httpStatus,
 					detail: `the token endpoint answered HTTP ${result.httpStatus} ${this.redact(result.error)}`,
 				});
 			}
 			throw new TokenRefreshFailedError(
-				this.node,
 				this.label,
 				`the token endpoint (${endpoint}) answered HTTP ${result.httpStatus} ${this.redact(result.error)}: ${reason}`,
 			);
 		}
 		if (result.kind === 'httpError') {
 			if (isTransientStatus(result.httpStatus)) {
-				throw new TokenEndpointUnavailableError(this.node, this.label, {
+				throw new TokenEndpointUnavailableError(this.label, {
 					endpoint,
 					httpStatus: result.httpStatus,
 					detail: this.redact(result.detail),
 				});
 			}
-			throw new TokenRefreshFailedError(this.node, this.label, `the token endpoint (${endpoint}): ${this.redact(result.detail)}`);
+			throw new TokenRefreshFailedError(this.label, `the token endpoint (${endpoint}): ${this.redact(result.detail)}`);
 		}
 
 		this.rememberIssued(result.data);
 		const fresh = parseTokenData(result.data, this.now(), 'refreshed');
-		if (!fresh) throw new TokenRefreshFailedError(this.node, this.label, 'the token endpoint returned no access token');
+		if (!fresh) throw new TokenRefreshFailedError(this.label, 'the token endpoint returned no access token');
 		const rotated = stringField(result.data, 'refresh_token');
 		if (rotated) this.unsavedRefreshToken = rotated;
 		this.context.logger.debug(
@@ -403,26 +408,26 @@ class OAuth2TokenSource implements TokenSource {
 
 		// n8n ≥ 2.x turns invalid_grant into "The credential ... needs to be reconnected." (Google's reason is dropped).
 		if (shape.failure?.cause === 'credential-invalid' || /needs to be reconnected/i.test(message)) {
-			return new CredentialReconnectRequiredError(this.node, this.label, {
+			return new CredentialReconnectRequiredError(this.label, {
 				cause: 'n8n could not refresh the access token: the token endpoint refused the stored refresh token (invalid_grant).',
 			});
 		}
 		// Older n8n passes the OAuth2 client's error on: message = error_description, body = the error response.
 		if (shape.body?.error === 'invalid_grant' || /\binvalid_grant\b/.test(message)) {
 			const description = shape.body?.error_description;
-			return new CredentialReconnectRequiredError(this.node, this.label, {
+			return new CredentialReconnectRequiredError(this.label, {
 				reason: this.redact(typeof description === 'string' ? description : message || 'invalid_grant'),
 				cause: `The token endpoint (${endpoint}) refused the stored refresh token (invalid_grant).`,
 			});
 		}
 		if (/no refresh token is available/i.test(message)) {
-			return new CredentialReconnectRequiredError(this.node, this.label, {
+			return new CredentialReconnectRequiredError(this.label, {
 				reason: 'no refresh token is stored',
 				cause: 'n8n has no refresh token for this credential.',
 			});
 		}
 		if (/credentials? not connected/i.test(message)) {
-			return new CredentialReconnectRequiredError(this.node, this.label, {
+			return new CredentialReconnectRequiredError(this.label, {
 				reason: 'it is not connected to an account yet',
 				cause: 'No OAuth2 token is stored in the credential.',
 			});
@@ -430,13 +435,13 @@ class OAuth2TokenSource implements TokenSource {
 
 		const code = [shape.code, shape.cause?.code].find((value): value is string => typeof value === 'string');
 		if (code && TRANSIENT_NETWORK_CODES.has(code)) {
-			return new TokenEndpointUnavailableError(this.node, this.label, { endpoint, code, detail });
+			return new TokenEndpointUnavailableError(this.label, { endpoint, code, detail });
 		}
 		const status = [shape.response?.status, shape.status].find((value): value is number => typeof value === 'number');
 		if (status !== undefined && isTransientStatus(status)) {
-			return new TokenEndpointUnavailableError(this.node, this.label, { endpoint, httpStatus: status, detail });
+			return new TokenEndpointUnavailableError(this.label, { endpoint, httpStatus: status, detail });
 		}
-		return new TokenRefreshFailedError(this.node, this.label, detail);
+		return new TokenRefreshFailedError(this.label, detail);
 	}
 
 	private isUsable(token: TokenState): boolean {

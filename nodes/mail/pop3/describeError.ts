@@ -1,3 +1,4 @@
+import { UNTRUSTED_CERTIFICATE_HINT } from '../connection';
 import { Pop3Error } from './errors';
 import { Pop3DeletionNotConfirmedError, Pop3MessageNotFoundError } from './mailbox';
 
@@ -97,8 +98,7 @@ export function describePop3Failure(error: unknown, context: Pop3FailureContext)
 			return {
 				message: `The TLS certificate of the POP3 server ${where} is not trusted`,
 				description:
-					`${error.message} The access token was not sent. For a server you trust that uses a self-signed ` +
-					'certificate, turn on "Ignore Mail Server Certificate Errors (Insecure)" in the Mail Server (XOAUTH2) credential.',
+					`${error.message} The access token was not sent. ${UNTRUSTED_CERTIFICATE_HINT}`,
 				transient: false,
 			};
 		case 'POP3_STLS_UNAVAILABLE':

@@ -1,27 +1,16 @@
 /**
- * One pooled nodemailer transport per node execution: a single SMTP connection, opened on the first message,
- * reused for every item, closed at the end.
- *
- * Tokens: nodemailer asks for one through `provisionCallback` whenever a connection logs in. A normal login gets
- * the token source's current token (refreshed there when it is about to expire, so a reconnect late in a long run
- * gets a fresh one). When the server refuses the token with its XOAUTH2 challenge, nodemailer asks again with
- * `renew = true`: that forces one refresh. A server that refuses without a challenge makes the send fail with
- * EAUTH; then the token is refreshed here and the message sent once more (nothing was sent: login comes first).
- * A refusal after a refresh becomes AccessTokenRejectedError, with the server's answer.
- *
- * Safety: `disableFileAccess` and `disableUrlAccess` are always on, so no message field can make nodemailer read
- * a local file or fetch a URL. Errors never carry the token (nodemailer masks AUTH lines; everything is redacted
- * again on the way out).
- */
-import { PassThrough, pipeline, type Readable } from 'node:stream';
+ * One pooled nodemailer transport per node execution: a single SMTP connection, opened on the first message, reused
+ * for every item, closed at the end. Tokens come from the token source through nodemailer's provisionCallback (one
+ * forced refresh when the server refuses one). File and URL access are always off; errors never carry the token.
+ */import { PassThrough, pipeline, type Readable } from 'node:stream';
 import nodemailer from 'nodemailer';
 import type { SendMailOptions, Transporter } from 'nodemailer';
 import type { SMTPPoolOptions, SMTPPoolSentMessageInfo } from 'nodemailer/lib/smtp-pool';
 import type { SMTPTransportGetSocket } from 'nodemailer/lib/smtp-transport';
 import type { Logger } from 'n8n-workflow';
-import { NodeOperationError } from 'n8n-workflow';
 
 import { TokenRejectedError } from '../auth/errors';
+import { TokenSourceError } from '../auth/tokenErrors';
 import type { TokenSource } from '../auth/tokens';
 import { isCertificateVerificationCode, tlsOptionsFor, type MailEndpoint } from '../connection';
 
@@ -62,6 +51,8 @@ export class SmtpSendError extends Error {
 	readonly delivery: DeliveryState;
 	/** The TLS certificate of the server was refused (self-signed, expired, wrong name). */
 	readonly certificateRejected: boolean;
+	/** Sending again later may succeed unchanged: not a certificate, not a permanent (5xx) refusal, surely not sent. */
+	readonly transient: boolean;
 
 	constructor(
 		message: string,
@@ -75,6 +66,8 @@ export class SmtpSendError extends Error {
 		this.command = details.command;
 		this.delivery = details.delivery;
 		this.certificateRejected = details.certificateRejected ?? false;
+		this.transient =
+			!this.certificateRejected && this.delivery === 'notSent' && (this.responseCode === undefined || this.responseCode < 500);
 	}
 }
 
@@ -245,7 +238,7 @@ export class SmtpSender {
 
 	/** The server refused the token at login (not: the token source failed, which it reports itself). */
 	private asTokenRejection(error: unknown): TokenRejectedError | undefined {
-		if (error instanceof NodeOperationError || !error || typeof error !== 'object') return undefined;
+		if (error instanceof TokenSourceError || !error || typeof error !== 'object') return undefined;
 		const failure = error as NodemailerFailure;
 		const command = typeof failure.command === 'string' ? failure.command : '';
 		if (failure.code !== 'EAUTH' || !/^AUTH\b/i.test(command)) return undefined;
@@ -256,7 +249,7 @@ export class SmtpSender {
 	private mapError(error: unknown, probe: ContentProbe): Error {
 		// Token source errors (reconnect required, endpoint unavailable, ...) arrive through provisionCallback, which
 		// nodemailer passes on as they are: they already say what to do.
-		if (error instanceof NodeOperationError) return error;
+		if (error instanceof TokenSourceError) return error;
 		const failure = (error && typeof error === 'object' ? error : {}) as NodemailerFailure;
 		const redact = (text: unknown) => this.options.tokens.redact(text);
 		const code = typeof failure.code === 'string' ? failure.code : undefined;

@@ -21,6 +21,7 @@ import {
 	isReconnectRequiredError,
 } from '../../../../nodes/mail/auth/tokenErrors';
 import type { TokenSource, TokenSourceContext } from '../../../../nodes/mail/auth/tokens';
+import { MailCredentialFieldError } from '../../../../nodes/mail/connection';
 import { createTokenSource, parseTokenData, readJwtTimes, withTokenRetry } from '../../../../nodes/mail/auth/tokens';
 
 // Compile-time check: every n8n context the nodes use can be handed to createTokenSource as is.
@@ -218,8 +219,25 @@ describe('createTokenSource', () => {
 
 		context.stored = { ...context.stored, email: 'not an address' };
 		const error = await caught(() => createTokenSource(context, GOOGLE));
-		expect(error).toBeInstanceOf(NodeOperationError);
+		expect(error).toBeInstanceOf(MailCredentialFieldError);
 		expect(error.message).toContain('(email)');
+	});
+
+	it('takes a credential the caller already read without reading it again, and names it in errors', async () => {
+		const context = new FakeContext(googleData(validStoredToken()));
+		const data = await context.getCredentials(GOOGLE);
+		const calls = context.getCredentialsCalls;
+		const tokens = await createTokenSource(context, { type: GOOGLE, data, name: 'Work mail' }, { now: () => NOW });
+		expect(context.getCredentialsCalls).toBe(calls);
+		expect(await tokens.getAccessToken()).toBe(STORED_ACCESS_TOKEN);
+		expect(context.getCredentialsCalls).toBe(calls);
+
+		const unconnected = { email: 'me@gmail.com', clientId: 'id', clientSecret: CLIENT_SECRET };
+		const error = await caught(() => createTokenSource(context, { type: GOOGLE, data: unconnected, name: 'Work mail' }));
+		expect(error).toBeInstanceOf(CredentialReconnectRequiredError);
+		expect((error as CredentialReconnectRequiredError).description).toContain('"Work mail" (googleMailOAuth2Api)');
+		expect(error).not.toBeInstanceOf(NodeOperationError);
+		expect(error).toMatchObject({ kind: 'RECONNECT_REQUIRED', transient: false, failureCause: 'credential-invalid' });
 	});
 
 	it('reports a credential that was never connected as needing a (re)connect', async () => {

@@ -2,7 +2,6 @@
  * The POP3 mailbox operations (login with one token retry, listing, fetch-new with a seen record, delete, end of
  * session) over the real client and a scripted server, and the user-facing texts of every POP3 failure.
  */
-import type { INode } from 'n8n-workflow';
 
 import type { TokenRejectedError } from '../../../../nodes/mail/auth/errors';
 import { AccessTokenRejectedError } from '../../../../nodes/mail/auth/tokenErrors';
@@ -31,7 +30,6 @@ import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
 import { BAD_TOKEN, everythingIn, GOOD_TOKEN, readAll, secretForms, USER } from './clientTestKit';
 import { FakeMailbox, type FakePop3Server, type FakeSession, startFakePop3Server } from './fakePop3Server';
 
-const NODE: INode = { id: 'n', name: 'Gmail POP', type: 'test', typeVersion: 1, position: [0, 0], parameters: {} };
 
 /** A token source that hands out `tokens` in order: the first from getAccessToken, the next on each refresh. */
 function tokenSource(tokens: string[]): TokenSource & { refreshed: Array<string | undefined> } {
@@ -41,7 +39,6 @@ function tokenSource(tokens: string[]): TokenSource & { refreshed: Array<string 
 		refreshed,
 		credentialType: 'mailServerOAuth2Api',
 		email: USER,
-		node: NODE,
 		getAccessToken: async () => tokens[index],
 		refresh: async (rejected?: string) => {
 			refreshed.push(rejected);
@@ -51,7 +48,7 @@ function tokenSource(tokens: string[]): TokenSource & { refreshed: Array<string 
 		expiresAt: () => undefined,
 		redact: (text: unknown) => String(text),
 		rejectedAfterRefreshError: (error: TokenRejectedError) =>
-			new AccessTokenRejectedError(NODE, { type: 'mailServerOAuth2Api' }, { protocol: error.protocol, email: USER, challenge: error.challenge }),
+			new AccessTokenRejectedError({ type: 'mailServerOAuth2Api' }, { protocol: error.protocol, email: USER, challenge: error.challenge }),
 	};
 }
 

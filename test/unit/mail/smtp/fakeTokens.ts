@@ -60,7 +60,7 @@ export class FakeTokens implements TokenSource {
 	}
 
 	rejectedAfterRefreshError(error: TokenRejectedError): AccessTokenRejectedError {
-		return new AccessTokenRejectedError(this.node, { type: this.credentialType, name: 'Test credential' }, {
+		return new AccessTokenRejectedError({ type: this.credentialType, name: 'Test credential' }, {
 			protocol: error.protocol,
 			email: this.email,
 			challenge: error.challenge,

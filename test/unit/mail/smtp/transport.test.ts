@@ -9,7 +9,7 @@ import { AccessTokenRejectedError, CredentialReconnectRequiredError } from '../.
 import type { MailEndpoint } from '../../../../nodes/mail/connection';
 import { SmtpSender, SmtpSendError } from '../../../../nodes/mail/smtp/transport';
 import { FakeSmtpServer } from './fakeSmtpServer';
-import { FAKE_NODE, FakeTokens } from './fakeTokens';
+import { FakeTokens } from './fakeTokens';
 
 const USER = 'sender@example.test';
 
@@ -126,7 +126,7 @@ describe('SmtpSender', () => {
 	it('passes the token source’s own errors through unchanged (credential must be reconnected)', async () => {
 		server = await FakeSmtpServer.start({ acceptTokens: new Set(), refusal: 'challenge' });
 		const tokens = new FakeTokens(USER, 'expired');
-		const reconnect = new CredentialReconnectRequiredError(FAKE_NODE, { type: 'mailServerOAuth2Api' }, { cause: 'invalid_grant' });
+		const reconnect = new CredentialReconnectRequiredError({ type: 'mailServerOAuth2Api' }, { cause: 'invalid_grant' });
 		tokens.refreshError = reconnect;
 		const sender = new SmtpSender({ endpoint: endpoint(server.port), tokens });
 		await expect(sender.send(message(1))).rejects.toBe(reconnect);
