@@ -1,16 +1,19 @@
 import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
-import { createTokenSource, type TokenSource } from '../mail/auth/tokens';
 import {
-	GOOGLE_MAIL_CREDENTIAL_TYPE,
-	type MailConnection,
-	MailCredentialFieldError,
-	resolveMailConnection,
-} from '../mail/connection';
+	isLastingFailure,
+	type ItemSettings,
+	type MailAccount,
+	MAX_ATTACHMENT_SIZE_RANGE,
+	openMailAccount,
+	readItemSettings,
+	toNodeError,
+} from '../glue';
+import { GOOGLE_MAIL_CREDENTIAL_TYPE } from '../mail/connection';
 import { DEFAULT_MAX_MESSAGE_MB, MAX_MESSAGE_MB_LIMIT } from '../mail/descriptions';
 import { isMessageContentError } from '../mail/message/errors';
-import { messageToItem, type MessageFormat } from '../mail/message/toItem';
+import { messageToItem } from '../mail/message/toItem';
 import { boundedNumber, type NumberRange, ParameterRangeError } from '../mail/parameters';
 import { MAX_LISTING_ENTRIES, type Pop3TlsOptions, type Pop3Timeouts } from '../mail/pop3/client';
 import { describePop3Failure } from '../mail/pop3/describeError';
@@ -48,7 +51,7 @@ type Operation = 'getAll' | 'getCount' | 'get' | 'delete';
  */
 export const POP_NUMBER_RANGES = {
 	limit: { label: 'Limit', min: 1, max: MAX_LISTING_ENTRIES, fallback: 50, integer: true },
-	maxAttachmentSizeMb: { label: 'Max Attachment Size (MB)', min: 0, max: MAX_MESSAGE_MB_LIMIT, fallback: 0 },
+	maxAttachmentSizeMb: MAX_ATTACHMENT_SIZE_RANGE,
 	maxMessageSizeMb: { label: 'Max Message Size (MB)', min: 1, max: MAX_MESSAGE_MB_LIMIT, fallback: DEFAULT_MAX_MESSAGE_MB },
 	maxRemembered: { label: 'Remember Up To', min: MIN_SEEN_CAP, max: MAX_SEEN_CAP, fallback: DEFAULT_SEEN_CAP, integer: true },
 } satisfies Record<string, NumberRange>;
@@ -62,8 +65,7 @@ export interface PopExecuteOverrides {
 }
 
 interface Setup {
-	connection: MailConnection<'pop3'>;
-	tokens: TokenSource;
+	account: MailAccount<'pop3'>;
 	/** The XOAUTH2 user: the account, or `recent:` + the account in Gmail's recent mode. */
 	loginUser: string;
 }
@@ -104,26 +106,27 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 	let setup: Setup | undefined;
 	let mailbox: Pop3Mailbox | undefined;
 	let tracker: SeenTracker | undefined;
-	let lasting: NodeOperationError | undefined;
+	/** A failure that would repeat for every further item (see isLastingFailure): reported for them, not retried. */
+	let lasting: { error: unknown } | undefined;
 
-	const fail = (error: unknown, itemIndex: number): NodeOperationError => toNodeError(node, error, itemIndex, setup);
+	const fail = (error: unknown, itemIndex: number): NodeOperationError => popNodeError(node, error, itemIndex, setup);
 
 	try {
 		// Read once for the whole run (saveTracker): refuse a bad value before anything connects.
-		const maxRemembered = operation === 'getAll' ? readNumber(this, node, 'maxRemembered', 0) : DEFAULT_SEEN_CAP;
+		const maxRemembered = operation === 'getAll' ? readNumber(this, 'maxRemembered', 0) : DEFAULT_SEEN_CAP;
 		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 			try {
-				if (lasting) throw lasting;
+				if (lasting) throw lasting.error;
 				// This item's numbers are checked before the session opens, so a bad value costs no login.
-				const maxMessageBytes =
-					operation === 'getAll' || operation === 'get' ? readNumber(this, node, 'maxMessageSizeMb', itemIndex) * MEGABYTE : 0;
-				if (operation === 'getAll' || operation === 'get') readNumber(this, node, 'maxAttachmentSizeMb', itemIndex);
+				const readsMessages = operation === 'getAll' || operation === 'get';
+				const maxMessageBytes = readsMessages ? readNumber(this, 'maxMessageSizeMb', itemIndex) * MEGABYTE : 0;
+				const settings = readsMessages ? readItemSettings((name, fallback) => this.getNodeParameter(name, itemIndex, fallback)) : undefined;
 				const returnAll = operation === 'getAll' && (this.getNodeParameter('returnAll', itemIndex, false) as boolean);
-				const limit = operation === 'getAll' && !returnAll ? readNumber(this, node, 'limit', itemIndex) : undefined;
-				setup ??= await prepare(this, node);
+				const limit = operation === 'getAll' && !returnAll ? readNumber(this, 'limit', itemIndex) : undefined;
+				setup ??= await prepare(this);
 				mailbox ??= await openPop3Mailbox({
-					endpoint: setup.connection.pop3,
-					tokens: setup.tokens,
+					endpoint: setup.account.endpoint,
+					tokens: setup.account.tokens,
 					user: setup.loginUser,
 					tls: overrides.tls,
 					timeouts: overrides.timeouts,
@@ -140,7 +143,7 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 						continue;
 					}
 					try {
-						const item = await session.retrieve(entry, (stream) => messageToItem(stream, itemOptions(this, itemIndex, entry)));
+						const item = await session.retrieve(entry, (stream) => messageToItem(stream, itemOptions(this, settings as ItemSettings, entry)));
 						results.push({ ...item, pairedItem: { item: itemIndex } });
 					} catch (error) {
 						// Only the message's own fault becomes an item; anything else is handled as before.
@@ -165,7 +168,7 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 						maxMessageBytes,
 						tooLarge: tooLargeError,
 						isMessageFault: isMessageContentError,
-						consume: (stream, entry) => messageToItem(stream, itemOptions(this, itemIndex, entry)),
+						consume: (stream, entry) => messageToItem(stream, itemOptions(this, settings as ItemSettings, entry)),
 					});
 					for (const outcome of fetched.outcomes) {
 						if ('value' in outcome) {
@@ -188,8 +191,7 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 			} catch (error) {
 				const nodeError = fail(error, itemIndex);
 				// Without a usable session every further item would fail the same way: report, do not retry each.
-				// (A refused parameter is this item's own: the next item may hold a valid value.)
-				if (!mailbox?.usable && !isRefusedParameter(error)) lasting = nodeError;
+				if (isLastingFailure(error, { sessionLost: !mailbox?.usable })) lasting = { error };
 				if (!this.continueOnFail()) throw nodeError;
 				results.push({ json: { error: nodeError.message }, pairedItem: { item: itemIndex } });
 			}
@@ -223,25 +225,15 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 	return [results];
 }
 
-async function prepare(context: IExecuteFunctions, node: INode): Promise<Setup> {
+async function prepare(context: IExecuteFunctions): Promise<Setup> {
 	const credentialType = context.getNodeParameter('authentication', 0, GOOGLE_MAIL_CREDENTIAL_TYPE) as string;
-	const credentials = await context.getCredentials(credentialType);
-	let connection: MailConnection<'pop3'>;
-	try {
-		connection = resolveMailConnection(credentialType, credentials, ['pop3']);
-	} catch (error) {
-		if (error instanceof MailCredentialFieldError) {
-			throw new NodeOperationError(node, error.message, { description: 'Check the POP3 settings of the credential' });
-		}
-		throw new NodeOperationError(node, error instanceof Error ? error : new Error(String(error)));
-	}
-	const tokens = await createTokenSource(context, credentialType);
+	const account = await openMailAccount(context, credentialType, 'pop3');
 	const options = (context.getNodeParameter('options', 0, {}) ?? {}) as IDataObject;
-	const loginUser = xoauth2LoginUser(connection.email, {
-		gmail: credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE,
+	const loginUser = xoauth2LoginUser(account.email, {
+		gmail: account.credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE,
 		recentMode: options.gmailRecentMode === true,
 	});
-	return { connection, tokens, loginUser };
+	return { account, loginUser };
 }
 
 function readUidl(context: IExecuteFunctions, node: INode, itemIndex: number): string {
@@ -255,33 +247,25 @@ function readUidl(context: IExecuteFunctions, node: INode, itemIndex: number): s
 	return uidl;
 }
 
-function itemOptions(context: IExecuteFunctions, itemIndex: number, entry: ListingEntry) {
-	const format = context.getNodeParameter('format', itemIndex, 'simple') as MessageFormat;
-	const downloadAttachments =
-		format === 'resolved' || (format === 'simple' && (context.getNodeParameter('downloadAttachments', itemIndex, false) as boolean));
-	const attachmentPrefix = downloadAttachments
-		? String(context.getNodeParameter('dataPropertyAttachmentsPrefixName', itemIndex, 'attachment_') || 'attachment_')
-		: 'attachment_';
-	const maxMb = readNumber(context, context.getNode(), 'maxAttachmentSizeMb', itemIndex);
+function itemOptions(context: IExecuteFunctions, settings: ItemSettings, entry: ListingEntry) {
 	return {
-		format,
-		downloadAttachments,
-		attachmentPrefix,
-		maxAttachmentBytes: maxMb > 0 ? Math.round(maxMb * 1024 * 1024) : undefined,
+		...settings,
 		attributes: { uidl: entry.uidl, messageNumber: entry.messageNumber, size: entry.size },
 		prepareBinaryData: (content: Buffer, fileName: string, mimeType: string) =>
 			context.helpers.prepareBinaryData(content, fileName, mimeType),
 	};
 }
 
-function accountKey(setup: Setup): string {
-	const endpoint = setup.connection.pop3;
-	return `${endpoint.host}:${endpoint.port}/${setup.connection.email}`;
+/** How versions before the shared mailAccountKey() keyed the record (not lower-cased): still this account's. */
+function formerAccountKey(account: MailAccount<'pop3'>): string {
+	return `${account.endpoint.host}:${account.endpoint.port}/${account.email}`;
 }
 
 function loadTracker(context: IExecuteFunctions, setup: Setup): SeenTracker {
 	const staticData = context.getWorkflowStaticData('node');
-	const { tracker, discarded } = SeenTracker.load(staticData[SEEN_STATE_KEY], accountKey(setup));
+	const { tracker, discarded } = SeenTracker.load(staticData[SEEN_STATE_KEY], setup.account.accountKey, [
+		formerAccountKey(setup.account),
+	]);
 	if (discarded) context.logger.warn(`Gmail POP: ${discarded}; every message on the server counts as new`);
 	return tracker;
 }
@@ -302,30 +286,15 @@ function saveTracker(context: IExecuteFunctions, tracker: SeenTracker, cap: numb
 
 /**
  * One of the user's numbers, checked against POP_NUMBER_RANGES. `limit` is a node parameter, the others live in the
- * Options collection. Outside its range: a NodeOperationError naming the field and the range.
+ * Options collection. @throws ParameterRangeError naming the field and the range.
  */
-function readNumber(context: IExecuteFunctions, node: INode, name: keyof typeof POP_NUMBER_RANGES, itemIndex: number): number {
+function readNumber(context: IExecuteFunctions, name: keyof typeof POP_NUMBER_RANGES, itemIndex: number): number {
 	const range: NumberRange = POP_NUMBER_RANGES[name];
 	const raw =
 		name === 'limit'
 			? context.getNodeParameter('limit', itemIndex, range.fallback)
 			: ((context.getNodeParameter('options', itemIndex, {}) ?? {}) as IDataObject)[name];
-	try {
-		return boundedNumber(raw, range);
-	} catch (error) {
-		const message = error instanceof ParameterRangeError ? error.message : String(error);
-		const nodeError = new NodeOperationError(node, message, {
-			itemIndex,
-			description: `Set "${range.label}" to a value from ${range.min} to ${range.max}.`,
-		});
-		// Keeps the class visible to the per-item catch (a refused value is this item's own, not the session's).
-		Object.defineProperty(nodeError, 'parameterRange', { value: true });
-		throw nodeError;
-	}
-}
-
-function isRefusedParameter(error: unknown): boolean {
-	return error instanceof NodeOperationError && (error as NodeOperationError & { parameterRange?: boolean }).parameterRange === true;
+	return boundedNumber(raw, range);
 }
 
 function tooLargeError(entry: ListingEntry, limitBytes: number): Pop3MessageTooLargeError {
@@ -349,26 +318,23 @@ function messageErrorItem(error: Error, entry: ListingEntry, itemIndex: number):
 	return { json: { error: error.message, uidl: entry.uidl, size: entry.size }, pairedItem: { item: itemIndex } };
 }
 
-function toNodeError(node: INode, error: unknown, itemIndex: number, setup: Setup | undefined): NodeOperationError {
-	const redact = (text: string) => (setup ? setup.tokens.redact(text) : text);
-	if (error instanceof NodeOperationError) {
-		if (error.context.itemIndex === undefined) error.context.itemIndex = itemIndex;
-		return error;
-	}
-	const described = setup
-		? describePop3Failure(error, {
-				host: setup.connection.pop3.host,
-				port: setup.connection.pop3.port,
+/** The POP node's n8n error: its parameter texts, describePop3Failure for the session, redacted by the token source. */
+function popNodeError(node: INode, error: unknown, itemIndex: number, setup: Setup | undefined): NodeOperationError {
+	return toNodeError(node, error, {
+		itemIndex,
+		redact: (text) => (setup ? setup.account.tokens.redact(text) : text),
+		describe: (failure) => {
+			if (failure instanceof ParameterRangeError && failure.range) {
+				const { label, min, max } = failure.range;
+				return { message: failure.message, description: `Set "${label}" to a value from ${min} to ${max}.` };
+			}
+			if (!setup) return undefined;
+			return describePop3Failure(failure, {
+				host: setup.account.endpoint.host,
+				port: setup.account.endpoint.port,
 				account: setup.loginUser,
-				gmail: setup.connection.credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE,
-			})
-		: undefined;
-	if (described) {
-		return new NodeOperationError(node, redact(described.message), {
-			itemIndex,
-			description: redact(described.description),
-		});
-	}
-	const message = error instanceof Error ? error.message : String(error);
-	return new NodeOperationError(node, redact(message), { itemIndex });
+				gmail: setup.account.credentialType === GOOGLE_MAIL_CREDENTIAL_TYPE,
+			});
+		},
+	});
 }

@@ -82,8 +82,11 @@ export class SeenTracker {
 		return new SeenTracker(account, {});
 	}
 
-	/** Reads what static data holds; anything unreadable, or kept for another account, starts an empty record. */
-	static load(raw: unknown, account: string): LoadResult {
+	/**
+	 * Reads what static data holds; anything unreadable, or kept for another account, starts an empty record.
+	 * `formerKeys`: keys earlier versions gave this same account; such a record is used and saved under `account`.
+	 */
+	static load(raw: unknown, account: string, formerKeys: readonly string[] = []): LoadResult {
 		if (raw === undefined || raw === null) return { tracker: SeenTracker.empty(account) };
 		const state = raw as Partial<StoredSeenState>;
 		const isStringArray = (value: unknown): value is string[] =>
@@ -98,7 +101,7 @@ export class SeenTracker {
 		if (!readable) {
 			return { tracker: SeenTracker.empty(account), discarded: 'the stored record of fetched messages is unreadable' };
 		}
-		if (state.account !== account) {
+		if (state.account !== account && !formerKeys.includes(state.account as string)) {
 			return {
 				tracker: SeenTracker.empty(account),
 				discarded: 'the stored record of fetched messages belongs to another account or server',

@@ -8,6 +8,7 @@ import {
 	isCertificateVerificationCode,
 	isIpLiteral,
 	isLoopbackHost,
+	mailAccountKey,
 	readCaCertificates,
 	resolveMailConnection,
 	securityForPort,
@@ -494,5 +495,12 @@ describe("the credential's CA reaches tls.connect of every protocol client", () 
 	it('POP3 (the package client, as the POP node opens the mailbox)', async () => {
 		await expect(openPop3Mailbox({ endpoint: connection().pop3, tokens, user: 'user@example.test' })).rejects.toBeDefined();
 		expectCaPassed();
+	});
+});
+
+describe('mailAccountKey', () => {
+	it('is host, port and account, trimmed and lower-cased: one key for one mailbox however it is spelt', () => {
+		expect(mailAccountKey({ host: 'POP.Gmail.com ', port: 995 }, ' User@Example.com')).toBe('pop.gmail.com:995/user@example.com');
+		expect(mailAccountKey({ host: 'h', port: 993 }, 'a@x')).not.toBe(mailAccountKey({ host: 'h', port: 143 }, 'a@x'));
 	});
 });

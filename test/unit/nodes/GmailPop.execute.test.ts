@@ -33,8 +33,8 @@ interface Setup {
 }
 
 /** A fake mailbox; `listedSizes` makes LIST report other sizes than the real ones (a message number → octets). */
-async function setup(messages: string[], listedSizes: Record<number, number> = {}): Promise<Setup> {
-	const mailbox = new FakeMailbox({ messages, validToken: GOOD_TOKEN, user: USER });
+async function setup(messages: string[], listedSizes: Record<number, number> = {}, user = USER): Promise<Setup> {
+	const mailbox = new FakeMailbox({ messages, validToken: GOOD_TOKEN, user });
 	const answer = mailbox.handler();
 	const server = await startFakePop3Server({
 		onCommand: async (command, session) => {
@@ -51,7 +51,7 @@ async function setup(messages: string[], listedSizes: Record<number, number> = {
 	});
 	servers.push(server);
 	const credential = new StoredCredential('mailServerOAuth2Api', 'Fake mailbox', {
-		email: USER,
+		email: user,
 		authUrl: 'http://127.0.0.1:9/authorize',
 		accessTokenUrl: 'http://127.0.0.1:9/token',
 		clientId: 'client',
@@ -71,6 +71,39 @@ const GET_MANY = { authentication: 'mailServerOAuth2Api', operation: 'getAll', r
 function record(harness: PopNodeHarness): StoredSeenState | undefined {
 	return harness.nodeStaticData?.[SEEN_STATE_KEY] as StoredSeenState | undefined;
 }
+
+describe('Gmail POP: the account key of the fetched-messages record', () => {
+	const USER_WITH_CAPITALS = 'User.Name@Example.com';
+
+	it('finds a record saved under the former key (not lower-cased), uses it and saves it under the new key', async () => {
+		const { server, harness } = await setup([message('one'), message('two'), message('three')], {}, USER_WITH_CAPITALS);
+		const formerKey = `127.0.0.1:${server.port}/${USER_WITH_CAPITALS}`;
+		// What versions before the shared mailAccountKey() saved after returning messages one and two.
+		const former: StoredSeenState = { version: 1, account: formerKey, uidls: ['uid-1', 'uid-2'] };
+		harness.storedStaticData = { [`node:${harness.node.name}`]: { [SEEN_STATE_KEY]: former } };
+
+		const run = await harness.run({ parameters: GET_MANY });
+		expect(run.items.map((item) => item.json.subject)).toEqual(['three']);
+		expect(run.logs.filter((entry) => entry.level === 'warn')).toEqual([]);
+		expect(record(harness)).toEqual({
+			version: 1,
+			account: `127.0.0.1:${server.port}/user.name@example.com`,
+			uidls: ['uid-1', 'uid-2', 'uid-3'],
+		});
+
+		const next = await harness.run({ parameters: GET_MANY });
+		expect(next.items).toEqual([]);
+	});
+
+	it('still starts afresh for a record of another account', async () => {
+		const { server, harness } = await setup([message('one')], {}, USER_WITH_CAPITALS);
+		const other: StoredSeenState = { version: 1, account: `127.0.0.1:${server.port}/someone@example.com`, uidls: ['uid-1'] };
+		harness.storedStaticData = { [`node:${harness.node.name}`]: { [SEEN_STATE_KEY]: other } };
+		const run = await harness.run({ parameters: GET_MANY });
+		expect(run.items.map((item) => item.json.subject)).toEqual(['one']);
+		expect(run.logs.map((entry) => entry.message)).toContainEqual(expect.stringContaining('belongs to another account or server'));
+	});
+});
 
 describe('Gmail POP: Max Message Size', () => {
 	it('a LIST size above the option is not RETRieved: error item with uidl and size, the run goes on, never deleted nor repeated', async () => {

@@ -23,6 +23,14 @@ describe('SeenTracker: loading what static data holds', () => {
 		expect(foreign.discarded).toMatch(/another account/);
 		expect(foreign.tracker.observe(listing(['a'])).unseen.map((entry) => entry.uidl)).toEqual(['a']);
 	});
+
+	it('uses a record kept under one of the account\'s former keys and stores it under the current key', () => {
+		const former = 'POP.Example.com:995/Me@Example.com';
+		const loaded = SeenTracker.load({ version: 1, account: former, uidls: ['a'] }, ACCOUNT, [former]);
+		expect(loaded.discarded).toBeUndefined();
+		expect(loaded.tracker.observe(listing(['a', 'b'])).unseen.map((entry) => entry.uidl)).toEqual(['b']);
+		expect(loaded.tracker.compact(1000).state.account).toBe(ACCOUNT);
+	});
 });
 
 describe('SeenTracker: what is new, and the record to store', () => {
