@@ -13,16 +13,16 @@ import { isReconnectRequiredError } from '../mail/auth/tokenErrors';
 import { createTokenSource } from '../mail/auth/tokens';
 import { resolveMailConnection } from '../mail/connection';
 import { mailCredentials } from '../mail/descriptions';
-import { CheckpointStore, checkpointAccountKey } from '../mail/imap/checkpoint';
 import { createImapFlowClient } from '../mail/imap/client';
 import { messageAttributes } from '../mail/imap/messageItems';
 import type { RunOutcome } from '../mail/imap/postActions';
-import { runOutcome } from '../mail/imap/postActions';
 import { DEFAULT_SESSION_TIMING, openImapSession } from '../mail/imap/session';
 import { MailboxWatcher, storageStep } from '../mail/imap/watcher';
 import { messageToItem } from '../mail/message/toItem';
+import { CheckpointStore, checkpointAccountKey } from './checkpointStore';
 import { readTriggerSettings } from './config';
 import { triggerProperties } from './description';
+import { runOutcome } from './runOutcome';
 
 export class GmailImapTrigger implements INodeType {
 	description: INodeTypeDescription = {
@@ -114,7 +114,9 @@ export class GmailImapTrigger implements INodeType {
 				this.emitError(error instanceof NodeOperationError ? error : new NodeOperationError(node, error.message));
 			},
 			isUnrecoverable: (error) => isReconnectRequiredError(error),
+			isOwnError: (error) => error instanceof NodeOperationError,
 			logger: this.logger,
+			logName: 'Gmail IMAP Trigger',
 		});
 
 		const closeFunction = async () => await watcher.stop();

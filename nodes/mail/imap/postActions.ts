@@ -1,5 +1,3 @@
-import type { IRun } from 'n8n-workflow';
-
 import type { ImapClient } from './client';
 
 /**
@@ -35,16 +33,6 @@ export function postActionProblem(plan: PostActionPlan | undefined, capabilities
 }
 
 export type RunOutcome = 'succeeded' | 'failed' | 'unknown';
-
-/** Reads the finished run n8n hands to a donePromise. */
-export function runOutcome(run: IRun | undefined): RunOutcome {
-	if (!run) return 'unknown';
-	if (run.data?.resultData?.error) return 'failed';
-	if (run.status === 'error' || run.status === 'crashed' || run.status === 'canceled') return 'failed';
-	if (run.status === 'success') return 'succeeded';
-	// 'waiting' and friends: the run has not finished successfully, so nothing may be touched.
-	return run.status ? 'unknown' : 'succeeded';
-}
 
 /** Compact UID set for IMAP: [1,2,3,7,9,10] → "1:3,7,9:10". */
 export function toUidSet(uids: readonly number[]): string {

@@ -2,13 +2,12 @@ import type { IDataObject } from 'n8n-workflow';
 import { ObservableObject } from 'n8n-workflow';
 
 import type { FolderCheckpoint } from '../../../../nodes/mail/imap/checkpoint';
+import { CheckpointStore, checkpointAccountKey } from '../../../../nodes/GmailImapTrigger/checkpointStore';
 import {
-	CheckpointStore,
 	RECENT_RING_SIZE,
 	TIME_RULE_SKEW_MS,
 	afterJudging,
 	backlogAdmits,
-	checkpointAccountKey,
 	initialCheckpoint,
 	messageFingerprint,
 	repositionForNewUidValidity,

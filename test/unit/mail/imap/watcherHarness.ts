@@ -10,7 +10,7 @@ import type { TokenSource } from '../../../../nodes/mail/auth/tokens';
 import { createTokenSource } from '../../../../nodes/mail/auth/tokens';
 import { isReconnectRequiredError } from '../../../../nodes/mail/auth/tokenErrors';
 import { resolveMailConnection } from '../../../../nodes/mail/connection';
-import { CheckpointStore, checkpointAccountKey } from '../../../../nodes/mail/imap/checkpoint';
+import { CheckpointStore, checkpointAccountKey } from '../../../../nodes/GmailImapTrigger/checkpointStore';
 import type { FolderCheckpoint } from '../../../../nodes/mail/imap/checkpoint';
 import type { RunOutcome } from '../../../../nodes/mail/imap/postActions';
 import type { SessionTiming } from '../../../../nodes/mail/imap/session';
@@ -230,7 +230,9 @@ export async function createHarness(
 		},
 		reportFatal: (error) => fatal.push(error),
 		isUnrecoverable: (error) => isReconnectRequiredError(error),
+		isOwnError: (error) => error instanceof NodeOperationError,
 		logger,
+		logName: 'Gmail IMAP Trigger',
 	});
 
 	Object.assign(harness, {

@@ -1,0 +1,129 @@
+/** Catches one selected folder up from its checkpoint: search, admit, read, build items, emit, in UID order. */
+import type { FolderCheckpoint } from '../checkpoint';
+import type { ImapClient } from '../client';
+import type { ImapSession } from '../session';
+import type { JudgedEntry } from './admission';
+import { admissionSearches, afterEmitting, afterPassingOver, judgeChunk, pendingUids } from './admission';
+import type { WatcherConfig, WatcherDeps } from './config';
+import type { Emitter, Outgoing } from './emitter';
+import { uidsFrom } from './errors';
+import { buildMessageItem, describedMessage, unreadableItem } from './items';
+import type { WatcherLog } from './log';
+import type { MessageReader } from './reader';
+
+type CatchUpConfig = Pick<WatcherConfig, 'fetchBatchMessages' | 'filter' | 'maxMessageBytes'>;
+
+export interface CatchUpHooks {
+	gmail(): boolean;
+	/** A rollover is due: a long catch-up stops for it and asks for another pass. */
+	rolloverDue(): boolean;
+	passAgain(): void;
+}
+
+export class CatchUp {
+	constructor(
+		private readonly config: CatchUpConfig,
+		private readonly deps: Pick<WatcherDeps, 'checkpoints' | 'buildItem'>,
+		private readonly reader: MessageReader,
+		private readonly emitter: Emitter,
+		private readonly log: WatcherLog,
+		private readonly signal: AbortSignal,
+		private readonly hooks: CatchUpHooks,
+	) {}
+
+	/**
+	 * Emits every not-yet-judged message of the selected folder, in UID order, in bounded chunks. UIDs the filters
+	 * reject (or that vanished meanwhile) are judged without an emit: they only move the checkpoint.
+	 */
+	async run(session: ImapSession, folder: string, start: FolderCheckpoint): Promise<void> {
+		const client = session.client;
+		let checkpoint = start;
+		const fromUid = checkpoint.lastUid + 1;
+		const found = uidsFrom(await client.search({ uid: `${fromUid}:*` }, { uid: true }), `the search for new mail in folder "${folder}"`);
+		const pending = pendingUids(found, fromUid);
+		if (pending.length === 0) return;
+		const admitted = await this.admitted(client, folder, checkpoint, pending);
+		const uidValidity = checkpoint.uidValidity as string;
+		const batch: Outgoing[] = [];
+
+		for (let offset = 0; offset < pending.length; offset += this.config.fetchBatchMessages) {
+			if (this.signal.aborted || this.emitter.limitReached()) break;
+			if (this.hooks.rolloverDue()) {
+				// A long catch-up (held back by runs in progress) must not outlive the token: renew first, then go on.
+				this.hooks.passAgain();
+				break;
+			}
+			const chunk = pending.slice(offset, offset + this.config.fetchBatchMessages);
+			const wanted = chunk.filter((uid) => admitted.has(uid));
+			const { metadata, unreadable } = await this.reader.readMetadata(session, folder, uidValidity, wanted, this.hooks.gmail());
+			const entries = judgeChunk(chunk, checkpoint, metadata, unreadable, this.config.maxMessageBytes);
+			checkpoint = await this.emitEntries(session, folder, uidValidity, checkpoint, entries, batch);
+			if (this.signal.aborted) return;
+			// While a batch holds unsent items the stored checkpoint must not pass them.
+			if (batch.length === 0) this.deps.checkpoints.set(folder, checkpoint);
+		}
+		if (this.signal.aborted) return;
+		if (batch.length > 0) await this.emitter.flush(folder, uidValidity, batch);
+		if (this.signal.aborted) return;
+		this.deps.checkpoints.set(folder, checkpoint);
+	}
+
+	/** Which of the pending UIDs the user's filter (and a backlog rule) admits, asked of the server. */
+	private async admitted(client: ImapClient, folder: string, checkpoint: FolderCheckpoint, pending: number[]): Promise<Set<number>> {
+		const admitted = new Set<number>();
+		for (const { uids, search } of admissionSearches(pending, checkpoint, this.config.filter)) {
+			if (!search) {
+				uids.forEach((uid) => admitted.add(uid));
+				continue;
+			}
+			// A refusal (NO/BAD) here is transient, e.g. Gmail's `NO [UNAVAILABLE]`: the filter itself was accepted at
+			// activation. uidsFrom turns it into a session failure, retried with backoff and reported if it lasts.
+			const matches = new Set(uidsFrom(await client.search(search, { uid: true }), `the search in folder "${folder}"`));
+			uids.filter((uid) => matches.has(uid)).forEach((uid) => admitted.add(uid));
+		}
+		return admitted;
+	}
+
+	/**
+	 * Reads the contents, builds the items and emits them in UID order; the checkpoint is stored before each emit.
+	 * Entries without `meta` only advance the checkpoint. Returns where the folder now stands.
+	 */
+	private async emitEntries(
+		session: ImapSession,
+		folder: string,
+		uidValidity: string,
+		start: FolderCheckpoint,
+		entries: JudgedEntry[],
+		batch: Outgoing[],
+	): Promise<FolderCheckpoint> {
+		let checkpoint = start;
+		for await (const { group, sources } of this.reader.contents(session, folder, uidValidity, entries)) {
+			for (const entry of group) {
+				if (this.signal.aborted || this.emitter.limitReached()) return checkpoint;
+				const meta = entry.meta;
+				const source = sources.get(entry.uid);
+				let outgoing: Outgoing;
+				if (entry.unreadable !== undefined) {
+					const item = unreadableItem(folder, uidValidity, entry.uid, meta, entry.unreadable);
+					outgoing = { item, uid: entry.uid, checkpoint: afterEmitting(checkpoint, entry), actionable: false, bytes: meta?.size ?? 0 };
+				} else if (meta && source) {
+					const message = { ...describedMessage(folder, uidValidity, entry.uid, meta), source };
+					const built = await buildMessageItem(this.deps.buildItem, session, message, this.signal, this.log);
+					// Stopped while the item was built (a large message takes a while): it is not emitted, and the
+					// checkpoint must not pass it either, so the next activation emits it.
+					if (this.signal.aborted) return checkpoint;
+					this.reader.delivered(folder, uidValidity, entry.uid);
+					const next = afterEmitting(checkpoint, entry);
+					outgoing = { item: built.item, uid: entry.uid, checkpoint: next, actionable: built.parsed, bytes: meta.size ?? 0 };
+				} else {
+					// Filtered out, or confirmed gone.
+					checkpoint = afterPassingOver(checkpoint, entry.uid);
+					continue;
+				}
+				if (!(await this.emitter.send(folder, uidValidity, outgoing, batch))) return checkpoint;
+				checkpoint = outgoing.checkpoint;
+			}
+		}
+		return checkpoint;
+	}
+}

@@ -1,0 +1,143 @@
+/** One pass over every watched folder: STATUS or SELECT, reselect, missing-folder grace, UIDVALIDITY, after-run actions, catch-up. */
+import type { FolderCheckpoint } from '../checkpoint';
+import { isMailboxMissing } from '../client';
+import type { ImapSession } from '../session';
+import { alignCheckpoint } from './admission';
+import type { Mailbox } from './admission';
+import type { AfterRunQueue } from './afterRun';
+import type { CatchUp } from './catchUp';
+import type { WatcherConfig, WatcherDeps } from './config';
+import { WatcherConfigurationError, errorText } from './errors';
+import type { WatcherLog } from './log';
+
+type PassConfig = Pick<WatcherConfig, 'folders' | 'start' | 'missingFolderGraceMs'>;
+
+export class FolderPass {
+	/** The IDLE folder's path as the server spells it (INBOX is case-insensitive). */
+	idlePath?: string;
+	/** Since when each folder has been missing (absent: it exists). */
+	private readonly missingSince = new Map<string, number>();
+
+	constructor(
+		private readonly config: PassConfig,
+		private readonly deps: Pick<WatcherDeps, 'checkpoints'>,
+		private readonly afterRun: AfterRunQueue,
+		private readonly catchUp: CatchUp,
+		private readonly log: WatcherLog,
+		private readonly now: () => number,
+		private readonly signal: AbortSignal,
+		private readonly fatal: (error: unknown) => void,
+	) {
+		this.idlePath = config.folders[0];
+	}
+
+	/**
+	 * One pass over every folder. The IDLE folder comes last and is checked while SELECTed, and stays selected:
+	 * a message that arrives after its SELECT produces an EXISTS (→ another pass), one that arrived before is found
+	 * by the search, so nothing can slip between the check and the IDLE. If that folder is missing, IDLE moves to the
+	 * first other folder that exists (checked again while selected, for the same reason). `verify`: reselect the
+	 * IDLE folder by name first (see reselect).
+	 */
+	async run(session: ImapSession, verify: () => boolean): Promise<void> {
+		const preferred = this.config.folders[0];
+		const present: string[] = [];
+		for (const folder of this.config.folders.slice(1)) {
+			if (this.signal.aborted) return;
+			if (await this.checkFolder(session, folder, false, verify)) present.push(folder);
+		}
+		if (this.signal.aborted) return;
+		let idleFolder: string | undefined = preferred;
+		if (!(await this.checkFolder(session, preferred, true, verify))) {
+			idleFolder = present[0];
+			if (idleFolder !== undefined && !this.signal.aborted) await this.checkFolder(session, idleFolder, true, verify);
+		}
+		if (idleFolder !== undefined && session.client.mailbox) this.idlePath = session.client.mailbox.path;
+	}
+
+	/** Catches one folder up. Returns false when the folder does not exist (right now). */
+	private async checkFolder(session: ImapSession, folder: string, select: boolean, verify: () => boolean): Promise<boolean> {
+		const client = session.client;
+		const checkpoint = this.deps.checkpoints.get(folder);
+		try {
+			if (!select && checkpoint?.uidValidity !== undefined && !checkpoint.backlog && !this.afterRun.has(folder)) {
+				const status = await client.status(folder, { uidNext: true, uidValidity: true });
+				if (
+					status &&
+					String(status.uidValidity) === checkpoint.uidValidity &&
+					status.uidNext !== undefined &&
+					status.uidNext <= checkpoint.lastUid + 1
+				) {
+					this.folderFound(folder);
+					return true;
+				}
+			}
+			// A folder deleted and recreated while it is selected: Dovecot does not tell the session, keeps answering for
+			// the old folder (even STATUS gives the old UIDVALIDITY), and sometimes ends it later with "session state is
+			// inconsistent". Selecting the folder again by name opens whatever now has that name; the UIDVALIDITY rule
+			// does the rest. Done on poll passes and the first pass of each session (a SELECT is cheap).
+			if (select && verify()) await client.mailboxOpen(folder);
+			const lock = await client.getMailboxLock(folder);
+			try {
+				this.folderFound(folder);
+				const mailbox = client.mailbox;
+				if (!mailbox) throw new Error(`Folder "${folder}" could not be selected`);
+				const current = { uidValidity: String(mailbox.uidValidity), uidNext: mailbox.uidNext };
+				const aligned = this.align(folder, checkpoint, current);
+				await this.afterRun.run(session, folder, current.uidValidity);
+				await this.catchUp.run(session, folder, aligned);
+			} finally {
+				lock.release();
+			}
+			return true;
+		} catch (error) {
+			// Anything but a missing folder ends this session's pass; the supervisor reconnects.
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error
+			if (!isMailboxMissing(error) || !session.isOpen) throw error;
+			this.folderMissing(folder, error);
+			return false;
+		}
+	}
+
+	/** Applies the UIDVALIDITY rule and fills in positions that were taken without the server. */
+	private align(folder: string, checkpoint: FolderCheckpoint | undefined, mailbox: Mailbox): FolderCheckpoint {
+		const aligned = alignCheckpoint(checkpoint, mailbox, this.config.start, this.now());
+		if (!aligned.change) return aligned.checkpoint;
+		if (aligned.change === 'uidValidity') {
+			this.log.warn(
+				`folder "${folder}" has a new UIDVALIDITY (it was recreated or the server was migrated); emitting only messages newer than the last one seen`,
+				{ previous: checkpoint?.uidValidity, current: mailbox.uidValidity },
+			);
+			// Post-actions for old UIDs would hit different messages now.
+			this.afterRun.drop(folder, 'the folder was recreated');
+		}
+		this.deps.checkpoints.set(folder, aligned.checkpoint);
+		return aligned.checkpoint;
+	}
+
+	private folderFound(folder: string): void {
+		if (this.missingSince.has(folder)) {
+			this.log.info(`folder "${folder}" is back`);
+			this.missingSince.delete(folder);
+		}
+	}
+
+	/** A missing folder is checked again on every pass; missing for longer than the grace period, it ends the trigger. */
+	private folderMissing(folder: string, error: unknown): void {
+		const now = this.now();
+		// Pending after-run actions of this folder are void: a folder created again under its name holds other messages.
+		this.afterRun.drop(folder, 'the folder does not exist any more');
+		const since = this.missingSince.get(folder);
+		if (since === undefined) {
+			this.missingSince.set(folder, now);
+			this.log.warn(`folder "${folder}" does not exist (any more); checking again`, { error: errorText(error) });
+			return;
+		}
+		if (now - since >= this.config.missingFolderGraceMs) {
+			this.fatal(
+				new WatcherConfigurationError(
+					`The watched folder "${folder}" has not existed for ${Math.round((now - since) / 1000)} s. Create it again or remove it from the trigger.`,
+				),
+			);
+		}
+	}
+}

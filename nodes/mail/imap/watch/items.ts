@@ -1,0 +1,63 @@
+/** Items for messages: the caller's builder, and whether a failure makes an error item or a retry. */
+import type { FetchMessageObject } from 'imapflow';
+import type { INodeExecutionData } from 'n8n-workflow';
+
+import { isMessageContentError } from '../../message/errors';
+import type { MessageDescription, WatchedMessage } from '../messageItems';
+import { describeMessage, messageErrorItem } from '../messageItems';
+import type { ImapSession } from '../session';
+import { toEpoch } from './admission';
+import { errorText, isMessageParseFailure } from './errors';
+import type { WatcherLog } from './log';
+
+/**
+ * The item for a message, or an error item when the message itself cannot be parsed (an honest error item beats
+ * losing it). Any other failure — the download broke, the connection closed, storing an attachment failed (disk
+ * full) — is thrown: the message is not emitted, and is read again after a backoff.
+ */
+export async function buildMessageItem(
+	build: (message: WatchedMessage) => Promise<INodeExecutionData>,
+	session: ImapSession,
+	message: WatchedMessage,
+	signal: AbortSignal,
+	log: WatcherLog,
+): Promise<{ item: INodeExecutionData; parsed: boolean }> {
+	let sourceFailed = false;
+	if (!Buffer.isBuffer(message.source)) message.source.once('error', () => (sourceFailed = true));
+	try {
+		return { item: await build(message), parsed: true };
+	} catch (error) {
+		if (!isMessageContentError(error) && (!session.isOpen || signal.aborted || sourceFailed || !isMessageParseFailure(error))) {
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+			throw error;
+		}
+		log.warn(`message ${describeMessage(message)} could not be parsed; emitting it as an error item`, { error: errorText(error) });
+		return {
+			item: messageErrorItem(message, `The message could not be parsed: ${errorText(error)}`),
+			parsed: false,
+		};
+	}
+}
+
+/** The error item for a message that is not read (the server kept failing it, or it is too large). */
+export function unreadableItem(folder: string, uidValidity: string, uid: number, meta: FetchMessageObject | undefined, reason: string): INodeExecutionData {
+	return messageErrorItem(describedMessage(folder, uidValidity, uid, meta), reason);
+}
+
+/** The message as the metadata FETCH describes it (no content): for items, error items and log lines. */
+export function describedMessage(folder: string, uidValidity: string, uid: number, meta: FetchMessageObject | undefined): MessageDescription {
+	const internalDate = toEpoch(meta?.internalDate);
+	return {
+		folder,
+		uid,
+		uidValidity,
+		size: meta?.size,
+		flags: [...(meta?.flags ?? [])],
+		internalDate: internalDate !== undefined ? new Date(internalDate) : undefined,
+		messageId: meta?.envelope?.messageId,
+		envelope: meta?.envelope,
+		labels: meta?.labels ? [...meta.labels] : undefined,
+		threadId: meta?.threadId,
+		emailId: meta?.emailId,
+	};
+}

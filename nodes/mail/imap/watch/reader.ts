@@ -1,0 +1,220 @@
+/** Reads messages of the selected folder: metadata, contents (together or streamed), retries one by one, expunge checks. */
+import type { Readable } from 'node:stream';
+import type { FetchMessageObject, FetchQueryObject } from 'imapflow';
+
+import type { ImapClient } from '../client';
+import { toUidSet } from '../postActions';
+import type { ImapSession } from '../session';
+import type { JudgedEntry } from './admission';
+import { needsSource } from './admission';
+import type { WatcherConfig } from './config';
+import { ServerRefusedError, SessionLostError, describeImapError, uidsFrom } from './errors';
+import type { WatcherLog } from './log';
+
+const METADATA_QUERY: FetchQueryObject = { uid: true, flags: true, internalDate: true, size: true, envelope: true };
+
+type ReaderConfig = Pick<WatcherConfig, 'streamAboveBytes' | 'fetchBatchBytes' | 'maxFetchAttempts'>;
+
+/** The attributes of these messages (Gmail: with labels and thread ids). */
+export async function fetchMetadata(client: ImapClient, uids: number[], gmail: boolean): Promise<Map<number, FetchMessageObject>> {
+	const query: FetchQueryObject = gmail ? { ...METADATA_QUERY, labels: true, threadId: true } : METADATA_QUERY;
+	const result = new Map<number, FetchMessageObject>();
+	// Collect first: running another command inside the fetch iterator would deadlock imapflow.
+	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) result.set(message.uid, message);
+	return result;
+}
+
+export class MessageReader {
+	/** Failed attempts to read a message, per folder/UIDVALIDITY/UID (see maxFetchAttempts). */
+	private readonly fetchFailures = new Map<string, number>();
+
+	constructor(
+		private readonly config: ReaderConfig,
+		private readonly log: WatcherLog,
+		private readonly signal: AbortSignal,
+	) {}
+
+	/**
+	 * The attributes of these messages, and the ones the server keeps failing to deliver (see fetchFailed). A FETCH of
+	 * several messages that the server refuses is repeated one message at a time, to find the one it cannot serve.
+	 */
+	async readMetadata(
+		session: ImapSession,
+		folder: string,
+		uidValidity: string,
+		uids: number[],
+		gmail: boolean,
+	): Promise<{ metadata: Map<number, FetchMessageObject>; unreadable: Map<number, string> }> {
+		const unreadable = new Map<number, string>();
+		if (uids.length === 0) return { metadata: new Map(), unreadable };
+		let metadata: Map<number, FetchMessageObject>;
+		try {
+			metadata = await fetchMetadata(session.client, uids, gmail);
+		} catch (error) {
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+			if (!session.isOpen || this.signal.aborted) throw error;
+			if (uids.length === 1) {
+				unreadable.set(uids[0], this.fetchFailed(folder, uidValidity, uids[0], describeImapError(error)));
+				return { metadata: new Map(), unreadable };
+			}
+			metadata = new Map();
+			for (const uid of uids) {
+				const single = await this.readMetadata(session, folder, uidValidity, [uid], gmail);
+				single.metadata.forEach((value, key) => metadata.set(key, value));
+				single.unreadable.forEach((value, key) => unreadable.set(key, value));
+			}
+			return { metadata, unreadable };
+		}
+		const missing = uids.filter((uid) => !metadata.has(uid));
+		if (missing.length > 0) {
+			for (const uid of await this.stillPresent(session, folder, missing)) {
+				unreadable.set(uid, this.fetchFailed(folder, uidValidity, uid, 'the server answered without its attributes'));
+			}
+		}
+		return { metadata, unreadable };
+	}
+
+	/**
+	 * The entries in fetch groups (small messages together, a large one streamed on its own), each with the contents
+	 * the server delivered. An entry asked for and not delivered gets `unreadable` once the server failed it
+	 * maxFetchAttempts times; before that the read throws (retried after a backoff). One the server confirms gone
+	 * (expunged meanwhile) comes without content.
+	 */
+	async *contents(
+		session: ImapSession,
+		folder: string,
+		uidValidity: string,
+		entries: JudgedEntry[],
+	): AsyncGenerator<{ group: JudgedEntry[]; sources: Map<number, Buffer | Readable> }> {
+		const groups = this.fetchGroups(entries);
+		while (groups.length > 0) {
+			const group = groups.shift() as JudgedEntry[];
+			const wanted = group.filter(needsSource);
+			let sources: Map<number, Buffer | Readable>;
+			try {
+				sources = await this.fetchSources(session, group);
+			} catch (error) {
+				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+				if (!session.isOpen || this.signal.aborted) throw error;
+				if (wanted.length > 1) {
+					// The server refused the FETCH of several messages: one at a time, to find the one it cannot serve.
+					groups.unshift(...oneMessagePerGroup(group));
+					continue;
+				}
+				sources = new Map();
+				wanted[0].unreadable = this.fetchFailed(folder, uidValidity, wanted[0].uid, describeImapError(error));
+			}
+			// A message asked for and not delivered is passed over only if the server confirms it is gone (expunged
+			// meanwhile). One that still exists is asked for again: skipping it would lose it.
+			const unanswered = wanted.filter((entry) => !sources.has(entry.uid) && entry.unreadable === undefined);
+			if (unanswered.length > 0) {
+				const present = await this.stillPresent(session, folder, unanswered.map((entry) => entry.uid));
+				for (const entry of unanswered) {
+					if (present.has(entry.uid)) {
+						entry.unreadable = this.fetchFailed(folder, uidValidity, entry.uid, 'the server answered without its content');
+					}
+				}
+			}
+			yield { group, sources };
+		}
+	}
+
+	/** The message was read: its count of failed attempts starts again. */
+	delivered(folder: string, uidValidity: string, uid: number): void {
+		if (this.fetchFailures.size > 0) this.fetchFailures.delete(fetchFailureKey(folder, uidValidity, uid));
+	}
+
+	/** Groups for fetching: one large message alone, or small ones up to the byte bound (plus the entries between). */
+	private fetchGroups(entries: JudgedEntry[]): JudgedEntry[][] {
+		const groups: JudgedEntry[][] = [];
+		let group: JudgedEntry[] = [];
+		let bytes = 0;
+		for (const entry of entries) {
+			const fetched = needsSource(entry);
+			const size = fetched ? (entry.meta?.size ?? 0) : 0;
+			const large = fetched && size > this.config.streamAboveBytes;
+			if (fetched && group.some(needsSource) && (large || bytes + size > this.config.fetchBatchBytes)) {
+				groups.push(group);
+				group = [];
+				bytes = 0;
+			}
+			group.push(entry);
+			if (fetched) bytes += size;
+			if (large) {
+				groups.push(group);
+				group = [];
+				bytes = 0;
+			}
+		}
+		if (group.length > 0) groups.push(group);
+		return groups;
+	}
+
+	private async fetchSources(session: ImapSession, group: JudgedEntry[]): Promise<Map<number, Buffer | Readable>> {
+		const client = session.client;
+		const sources = new Map<number, Buffer | Readable>();
+		const wanted = group.filter(needsSource);
+		if (wanted.length === 0) return sources;
+		if (wanted.length === 1 && (wanted[0].meta?.size ?? 0) > this.config.streamAboveBytes) {
+			// Streamed in chunks: a 25 MB attachment is never held twice in memory.
+			const download = await client.download(String(wanted[0].uid), undefined, { uid: true });
+			if (download.content) sources.set(wanted[0].uid, download.content);
+			// imapflow 2.10 answers {} also when the connection closed before the download (no mailbox any more).
+			else if (!session.isOpen) throw new SessionLostError(`The download of message UID ${wanted[0].uid} got no answer: the connection closed`);
+			return sources;
+		}
+		const range = toUidSet(wanted.map((entry) => entry.uid));
+		for await (const message of client.fetch(range, { uid: true, source: true }, { uid: true })) {
+			if (message.source) sources.set(message.uid, message.source);
+		}
+		return sources;
+	}
+
+	/** Which of these UIDs still exist in the selected folder (a UID SEARCH); only an answer counts, never silence. */
+	private async stillPresent(session: ImapSession, folder: string, uids: number[]): Promise<Set<number>> {
+		if (!session.isOpen) throw new SessionLostError(`The connection closed while reading folder "${folder}"`);
+		const found = uidsFrom(await session.client.search({ uid: toUidSet(uids) }, { uid: true }), `the check for messages in folder "${folder}"`);
+		const asked = new Set(uids);
+		return new Set(found.filter((uid) => asked.has(uid)));
+	}
+
+	/**
+	 * One more failed attempt to read a message that exists. Below maxFetchAttempts this throws (the pass is retried
+	 * after a backoff, like a dropped connection); at the limit it returns the text of the error item to emit instead,
+	 * so one message the server cannot serve does not block its folder for ever.
+	 */
+	private fetchFailed(folder: string, uidValidity: string, uid: number, reason: string): string {
+		const key = fetchFailureKey(folder, uidValidity, uid);
+		const attempts = (this.fetchFailures.get(key) ?? 0) + 1;
+		if (attempts < this.config.maxFetchAttempts) {
+			this.fetchFailures.set(key, attempts);
+			throw new ServerRefusedError(
+				`Message UID ${uid} in "${folder}" could not be read (attempt ${attempts} of ${this.config.maxFetchAttempts}): ${reason}`,
+			);
+		}
+		this.fetchFailures.delete(key);
+		this.log.warn(`message UID ${uid} in "${folder}" could not be read after ${attempts} attempts; emitting an error item for it`, {
+			error: reason,
+		});
+		return `The message could not be read from the server after ${attempts} attempts: ${reason}`;
+	}
+}
+
+function fetchFailureKey(folder: string, uidValidity: string, uid: number): string {
+	return `${folder}\u0000${uidValidity}\u0000${uid}`;
+}
+
+/** Splits a fetch group so that each part asks for one message (the entries that need no fetch go along). */
+function oneMessagePerGroup(group: JudgedEntry[]): JudgedEntry[][] {
+	const parts: JudgedEntry[][] = [];
+	let part: JudgedEntry[] = [];
+	for (const entry of group) {
+		part.push(entry);
+		if (needsSource(entry)) {
+			parts.push(part);
+			part = [];
+		}
+	}
+	if (part.length > 0) parts.push(part);
+	return parts;
+}
