@@ -1,9 +1,7 @@
 /**
- * Errors the POP3 client throws. Each has a stable `code` so the node can turn it into a clear n8n error without
- * matching message text; `transient` says whether trying again later can help.
- * A token refused during AUTH is reported with the shared TokenRejectedError (../auth/errors), not with these classes,
- * so the token source can refresh once and retry for every protocol in the same way.
- * No message or property here ever holds the access token: the client builds them from redacted server text.
+ * Errors the POP3 client throws: plain classes with a stable `code` and `transient` (can trying again later help?).
+ * A token refused during AUTH is the shared TokenRejectedError (../auth/errors) instead, so the token source refreshes
+ * once and retries as for every protocol. No message or property here holds the access token.
  */
 
 export type Pop3ErrorCode =
@@ -28,10 +26,22 @@ export interface Pop3ErrorDetails {
 	cause?: unknown;
 }
 
+/** Whether each kind of failure may go away by itself (busy server, network, timeout) or needs someone to act. */
+const TRANSIENT: Readonly<Record<Pop3ErrorCode, boolean>> = {
+	POP3_CONNECTION: true,
+	POP3_CERTIFICATE: false,
+	POP3_STLS_UNAVAILABLE: false,
+	POP3_TIMEOUT: true,
+	POP3_PROTOCOL: false,
+	POP3_RESPONSE_TOO_LARGE: false,
+	POP3_COMMAND_FAILED: false,
+	POP3_ACCESS_DISABLED: false,
+	POP3_SERVER_BUSY: true,
+	POP3_XOAUTH2_UNSUPPORTED: false,
+};
+
 export abstract class Pop3Error extends Error {
 	abstract readonly code: Pop3ErrorCode;
-	/** True when the same request may succeed later without anyone changing settings (busy server, network, timeout). */
-	abstract readonly transient: boolean;
 	readonly step?: string;
 	readonly serverText?: string;
 	readonly responseCode?: string;
@@ -45,18 +55,26 @@ export abstract class Pop3Error extends Error {
 		this.serverText = details.serverText;
 		this.responseCode = details.responseCode;
 	}
+
+	/** True when the same request may succeed later without anyone changing settings (busy server, network, timeout). */
+	get transient(): boolean {
+		return TRANSIENT[this.code];
+	}
+}
+
+/** A fixed explanation, with the server's own words in the middle when it gave any. */
+function explained(before: string, details: Pop3ErrorDetails, after: string): string {
+	return `${before}${details.serverText ? ` (server said: ${details.serverText})` : ''}. ${after}`;
 }
 
 /** Could not connect, the connection broke, or the client was already closed. */
 export class Pop3ConnectionError extends Pop3Error {
 	readonly code = 'POP3_CONNECTION';
-	readonly transient = true;
 }
 
 /** The server's TLS certificate was not trusted (self-signed, unknown CA, wrong host name, expired). */
 export class Pop3CertificateError extends Pop3Error {
 	readonly code = 'POP3_CERTIFICATE';
-	readonly transient = false;
 	/** Node's TLS error code, e.g. `DEPTH_ZERO_SELF_SIGNED_CERT`, `ERR_TLS_CERT_ALTNAME_INVALID`. */
 	readonly tlsCode?: string;
 
@@ -69,7 +87,6 @@ export class Pop3CertificateError extends Pop3Error {
 /** STARTTLS (STLS) was asked for but the server does not offer it; the client never falls back to plain text. */
 export class Pop3StlsUnavailableError extends Pop3Error {
 	readonly code = 'POP3_STLS_UNAVAILABLE';
-	readonly transient = false;
 }
 
 /**
@@ -78,17 +95,12 @@ export class Pop3StlsUnavailableError extends Pop3Error {
  */
 export class Pop3TimeoutError extends Pop3Error {
 	readonly code = 'POP3_TIMEOUT';
-	readonly transient = true;
 	readonly timeoutMs: number;
 	readonly kind: 'silence' | 'total';
 
 	constructor(step: string, timeoutMs: number, kind: 'silence' | 'total' = 'silence') {
-		super(
-			kind === 'total'
-				? `The POP3 server did not finish its reply within ${formatDuration(timeoutMs)} (step: ${step})`
-				: `The POP3 server did not respond within ${formatDuration(timeoutMs)} (step: ${step})`,
-			{ step },
-		);
+		const what = kind === 'total' ? 'did not finish its reply' : 'did not respond';
+		super(`The POP3 server ${what} within ${formatDuration(timeoutMs)} (step: ${step})`, { step });
 		this.timeoutMs = timeoutMs;
 		this.kind = kind;
 	}
@@ -97,30 +109,26 @@ export class Pop3TimeoutError extends Pop3Error {
 /** The server sent something that is not valid POP3 (unknown status, over-long line, bad listing, data injected after STLS). */
 export class Pop3ProtocolError extends Pop3Error {
 	readonly code = 'POP3_PROTOCOL';
-	readonly transient = false;
 }
 
 /**
  * A multi-line reply (CAPA, LIST, UIDL) went on past the number of lines or bytes the client accepts for it: a broken
  * or hostile server (or a man in the middle before STLS) could otherwise grow the client's memory without end.
- * The connection is closed; nothing was deleted.
+ * The connection is closed; nothing was deleted. `limit` is the bound that was exceeded.
  */
 export class Pop3ResponseTooLargeError extends Pop3Error {
 	readonly code = 'POP3_RESPONSE_TOO_LARGE';
-	readonly transient = false;
-	/** The bound that was exceeded. */
-	readonly limit: { lines: number; bytes: number };
 
-	constructor(message: string, details: Pop3ErrorDetails & { limit: { lines: number; bytes: number } }) {
-		super(message, details);
-		this.limit = details.limit;
+	/** `reply`: the command whose reply it was (also the step); `exceeded`: which bound, in words. */
+	constructor(reply: string | undefined, exceeded: string, readonly limit: { lines: number; bytes: number }) {
+		const name = reply ? `${reply} reply` : 'multi-line reply';
+		super(`The POP3 server's ${name} is longer than the client accepts (${exceeded}); the connection was closed`, { step: reply });
 	}
 }
 
 /** The server answered -ERR to a command (for example RETR of a message that no longer exists). The connection stays usable. */
 export class Pop3CommandError extends Pop3Error {
 	readonly code = 'POP3_COMMAND_FAILED';
-	readonly transient = false;
 }
 
 /**
@@ -129,40 +137,31 @@ export class Pop3CommandError extends Pop3Error {
  */
 export class Pop3AccessDisabledError extends Pop3Error {
 	readonly code = 'POP3_ACCESS_DISABLED';
-	readonly transient = false;
 
 	constructor(details: Pop3ErrorDetails) {
-		super(
-			'POP3 access is not enabled for this account' +
-				(details.serverText ? ` (server said: ${details.serverText})` : '') +
-				'. In Gmail open Settings → See all settings → Forwarding and POP/IMAP, choose "Enable POP for all mail" ' +
-				'or "Enable POP for mail that arrives from now on", and click Save Changes. In Google Workspace an ' +
-				'administrator may also have to allow POP for the user in the Admin console.',
-			details,
-		);
+		const howTo =
+			'In Gmail open Settings → See all settings → Forwarding and POP/IMAP, choose "Enable POP for all mail" or ' +
+			'"Enable POP for mail that arrives from now on", and click Save Changes. In Google Workspace an administrator ' +
+			'may also have to allow POP for the user in the Admin console.';
+		super(explained('POP3 access is not enabled for this account', details, howTo), details);
 	}
 }
 
 /** The server is temporarily unable to serve the mailbox (`[SYS/TEMP]`, `[IN-USE]`, `[LOGIN-DELAY]`, too many connections). */
 export class Pop3ServerBusyError extends Pop3Error {
 	readonly code = 'POP3_SERVER_BUSY';
-	readonly transient = true;
 
 	constructor(details: Pop3ErrorDetails) {
-		super(
-			'The POP3 server is temporarily unavailable for this mailbox' +
-				(details.serverText ? ` (server said: ${details.serverText})` : '') +
-				'. Another POP session may be open for the account (Gmail allows only a few at a time) or the server ' +
-				'asks to wait between logins; try again later.',
-			details,
-		);
+		const why =
+			'Another POP session may be open for the account (Gmail allows only a few at a time) or the server asks to ' +
+			'wait between logins; try again later.';
+		super(explained('The POP3 server is temporarily unavailable for this mailbox', details, why), details);
 	}
 }
 
 /** The server lists its SASL mechanisms (CAPA) and XOAUTH2 is not among them. */
 export class Pop3MechanismUnsupportedError extends Pop3Error {
 	readonly code = 'POP3_XOAUTH2_UNSUPPORTED';
-	readonly transient = false;
 }
 
 function formatDuration(ms: number): string {

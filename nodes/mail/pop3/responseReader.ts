@@ -41,6 +41,12 @@ export class DotUnstuffer {
 		return this.state === 'done';
 	}
 
+	/** Inside a line's content: only CRLF (possibly split across chunks) ends it. */
+	private enterMidLine(): void {
+		this.state = 'midLine';
+		this.previousChunkEndedWithCr = false;
+	}
+
 	write(chunk: Buffer): UnstuffResult {
 		if (this.state === 'done') throw new Error('DotUnstuffer received data after the terminator');
 		const output: Buffer[] = [];
@@ -50,27 +56,23 @@ export class DotUnstuffer {
 		while (index < length) {
 			switch (this.state) {
 				case 'lineStart':
-					if (chunk[index] === DOT) {
-						// Drop the leading dot: either stuffing (`..x` → `.x`) or the start of the terminator.
-						if (index > segmentStart) output.push(chunk.subarray(segmentStart, index));
-						index += 1;
-						segmentStart = index;
-						this.state = 'dot';
-					} else {
-						this.state = 'midLine';
-						this.previousChunkEndedWithCr = false;
+					if (chunk[index] !== DOT) {
+						this.enterMidLine();
+						break;
 					}
+					// Drop the leading dot: either stuffing (`..x` → `.x`) or the start of the terminator.
+					if (index > segmentStart) output.push(chunk.subarray(segmentStart, index));
+					segmentStart = ++index;
+					this.state = 'dot';
 					break;
 				case 'dot':
-					if (chunk[index] === CR) {
-						// Hold the CR back: `.CRLF` is the terminator, anything else makes it content again.
-						index += 1;
-						segmentStart = index;
-						this.state = 'dotCr';
-					} else {
-						this.state = 'midLine';
-						this.previousChunkEndedWithCr = false;
+					if (chunk[index] !== CR) {
+						this.enterMidLine();
+						break;
 					}
+					// Hold the CR back: `.CRLF` is the terminator, anything else makes it content again.
+					segmentStart = ++index;
+					this.state = 'dotCr';
 					break;
 				case 'dotCr':
 					if (chunk[index] === LF) {
@@ -78,8 +80,7 @@ export class DotUnstuffer {
 						return { output, done: true, rest: index + 1 < length ? chunk.subarray(index + 1) : undefined };
 					}
 					output.push(CR_ONLY);
-					this.state = 'midLine';
-					this.previousChunkEndedWithCr = false;
+					this.enterMidLine();
 					break;
 				case 'midLine': {
 					if (this.previousChunkEndedWithCr && chunk[index] === LF) {
@@ -301,13 +302,7 @@ export class Pop3ResponseReader {
 				failed = true;
 				lines.length = 0;
 				partial = [];
-				const name = limits?.name ? `${limits.name} reply` : 'multi-line reply';
-				reject(
-					new Pop3ResponseTooLargeError(
-						`The POP3 server's ${name} is longer than the client accepts (${what}); the connection was closed`,
-						{ step: limits?.name, limit: { lines: maxLines, bytes: maxBytes } },
-					),
-				);
+				reject(new Pop3ResponseTooLargeError(limits?.name, what, { lines: maxLines, bytes: maxBytes }));
 			};
 			const takeLine = (tail: Buffer) => {
 				if (lines.length >= maxLines) {
