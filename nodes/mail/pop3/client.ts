@@ -1,96 +1,43 @@
-import * as net from 'node:net';
+/** POP3 commands over one session (RFC 1939, 2449, 2595, 5034 with XOAUTH2); the connection below them is wire.ts. */
 import type { Readable } from 'node:stream';
-import * as tls from 'node:tls';
 
 import { TokenRejectedError } from '../auth/errors';
 import { buildXOAuth2InitialResponse, decodeXOAuth2Challenge } from '../auth/xoauth2';
-import { isCertificateVerificationCode } from '../connection';
 import {
 	Pop3AccessDisabledError,
-	Pop3CertificateError,
 	Pop3CommandError,
 	Pop3ConnectionError,
-	Pop3Error,
 	Pop3MechanismUnsupportedError,
 	Pop3ProtocolError,
 	Pop3ServerBusyError,
 	Pop3StlsUnavailableError,
-	Pop3TimeoutError,
 } from './errors';
-import { type ListingLimits, parseStatusLine, Pop3ResponseReader, type Pop3Status } from './responseReader';
+import type { Pop3Status } from './responseReader';
+import {
+	DEFAULT_POP3_LIMITS,
+	DEFAULT_POP3_MAX_LINE_LENGTH,
+	DEFAULT_POP3_TIMEOUTS,
+	type Pop3ResponseLimits,
+	type Pop3Security,
+	type Pop3Timeouts,
+	type Pop3TlsOptions,
+	Pop3Wire,
+	REDACTED,
+} from './wire';
 
-/**
- * `tls`: TLS from the first byte (port 995). `starttls`: plain connect, then STLS (refused if not offered).
- * `none`: no encryption, only when chosen explicitly. Same values as connection.ts `TlsSecurity`.
- */
-export type Pop3Security = 'tls' | 'starttls' | 'none';
-
-export interface Pop3TlsOptions {
-	/** Verify the server certificate (default true). Turn off only for testing. */
-	rejectUnauthorized?: boolean;
-	/** SNI and the name the certificate must match; defaults to `host` unless host is an IP address. */
-	servername?: string;
-	/** Extra trusted CA certificate(s) in PEM, e.g. for a private mail server. */
-	ca?: string | Buffer | Array<string | Buffer>;
-	minVersion?: tls.SecureVersion;
-}
-
-export interface Pop3Timeouts {
-	/** TCP connect plus TLS handshake (also the handshake after STLS), in ms. */
-	connect: number;
-	/** From connected to the server's greeting line. */
-	greeting: number;
-	/** From sending a command to its status line; also bounds QUIT. */
-	command: number;
-	/** Longest silence between chunks of a multi-line reply while the client is waiting for bytes (not while the consumer is slow). */
-	idle: number;
-	/**
-	 * Whole LIST or UIDL listing, from its status line to its last line; bytes that keep arriving do not extend it, so a
-	 * server dripping a never-ending listing is cut off. (CAPA, a few lines, gets `command` as its whole deadline.)
-	 */
-	listing: number;
-	/** Whole RETR/TOP body, however it trickles in (includes the time the consumer takes to read it). */
-	body: number;
-}
-
-export const DEFAULT_POP3_TIMEOUTS: Readonly<Pop3Timeouts> = {
-	connect: 30_000,
-	greeting: 30_000,
-	command: 60_000,
-	idle: 60_000,
-	// The largest accepted listing (MAX_LISTING_BYTES, 48 MiB) at about 1.5 Mbit/s; a real one is far smaller.
-	listing: 300_000,
-	// The largest message the node may be told to fetch (1 GiB) at about 5 Mbit/s.
-	body: 1_800_000,
-};
-
-/** Longest status or listing line accepted. RFC 2449 allows 512 octets; real servers stay far below this. */
-export const DEFAULT_POP3_MAX_LINE_LENGTH = 8192;
-
-/**
- * CAPA: RFC 2449 capabilities are a dozen short lines (Gmail sends 7, Dovecot 10). 200 lines / 64 KiB is far above
- * any real server and small enough that a man in the middle before STLS (CAPA is read before it) cannot hurt.
- */
-export const MAX_CAPA_LINES = 200;
-export const MAX_CAPA_BYTES = 64 * 1024;
-/**
- * LIST/UIDL: one line per message. 500,000 messages is far beyond Gmail (about 250 listed per session in normal mode)
- * and a very large Dovecot/Exchange maildrop, yet each listed line costs about 130 bytes of heap once kept and both
- * listings are held at once, so this stays near 200 MB at worst. 48 MiB is 500,000 lines of about 100 bytes (a
- * 7-digit number, a 70-character UIDL per RFC 1939, CRLF) with room to spare.
- */
-export const MAX_LISTING_ENTRIES = 500_000;
-export const MAX_LISTING_BYTES = 48 * 1024 * 1024;
-
-export interface Pop3ResponseLimits {
-	capa: { lines: number; bytes: number };
-	listing: { lines: number; bytes: number };
-}
-
-export const DEFAULT_POP3_LIMITS: Readonly<Pop3ResponseLimits> = {
-	capa: { lines: MAX_CAPA_LINES, bytes: MAX_CAPA_BYTES },
-	listing: { lines: MAX_LISTING_ENTRIES, bytes: MAX_LISTING_BYTES },
-};
+export {
+	DEFAULT_POP3_LIMITS,
+	DEFAULT_POP3_MAX_LINE_LENGTH,
+	DEFAULT_POP3_TIMEOUTS,
+	MAX_CAPA_BYTES,
+	MAX_CAPA_LINES,
+	MAX_LISTING_BYTES,
+	MAX_LISTING_ENTRIES,
+	type Pop3ResponseLimits,
+	type Pop3Security,
+	type Pop3Timeouts,
+	type Pop3TlsOptions,
+} from './wire';
 
 export interface Pop3ClientOptions {
 	host: string;
@@ -124,23 +71,12 @@ export interface Pop3UniqueId {
 
 type ClientState = 'new' | 'connecting' | 'connected' | 'authenticated' | 'closing' | 'closed';
 
-interface StepTimer {
-	readonly step: string;
-	readonly ms: number;
-	/** `response`: the whole wait counts. `idle`: restarts on every chunk and pauses while the consumer applies backpressure. */
-	readonly mode: 'response' | 'idle';
-	handle?: NodeJS.Timeout;
-}
-
 interface QueuedResult<T> {
 	value: T;
 	/** The next command starts only once this settles (a RETR body read to the end or destroyed). */
 	settled?: Promise<unknown>;
 }
 
-const TRANSCRIPT_LINES = 20;
-const SERVER_TEXT_LIMIT = 300;
-const REDACTED = '[redacted]';
 const BUSY_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
 const noop = (): undefined => undefined;
 
@@ -156,38 +92,32 @@ export class Pop3Client {
 	private readonly host: string;
 	private readonly port: number;
 	private readonly security: Pop3Security;
-	private readonly tlsOptions: Pop3TlsOptions;
 	private readonly timeouts: Pop3Timeouts;
-	private readonly logger?: (message: string) => void;
-	private readonly reader: Pop3ResponseReader;
+	private readonly wire: Pop3Wire;
 
 	private state: ClientState = 'new';
-	private socket?: net.Socket;
-	private readonly sockets: net.Socket[] = [];
-	private failure?: Error;
-	private readonly failureListeners = new Set<(error: Error) => void>();
-	private timer?: StepTimer;
-	/** The whole-response deadline running beside `timer` (listings and bodies); data never extends it. */
-	private deadline?: StepTimer;
 	private readonly limits: Pop3ResponseLimits;
 	private chain: Promise<unknown> = Promise.resolve();
 	private capabilityMap = new Map<string, string[]>();
 	private greetingText = '';
-	private readonly secrets = new Set<string>();
-	private readonly recentLines: string[] = [];
 
 	constructor(options: Pop3ClientOptions) {
 		if (!options.host) throw new Error('POP3 host is required');
 		this.host = options.host;
 		this.security = options.security ?? 'tls';
 		this.port = options.port ?? (this.security === 'tls' ? 995 : 110);
-		this.tlsOptions = { ...options.tls };
 		this.timeouts = { ...DEFAULT_POP3_TIMEOUTS, ...options.timeouts };
-		this.logger = options.logger;
 		this.limits = { ...DEFAULT_POP3_LIMITS, ...options.limits };
-		this.reader = new Pop3ResponseReader({
+		this.wire = new Pop3Wire({
+			host: this.host,
+			port: this.port,
+			tlsOptions: { ...options.tls },
+			timeouts: this.timeouts,
 			maxLineLength: options.maxLineLength ?? DEFAULT_POP3_MAX_LINE_LENGTH,
-			onFlowChange: (flowing) => this.onFlowChange(flowing),
+			logger: options.logger,
+			onClose: () => {
+				this.state = 'closed';
+			},
 		});
 	}
 
@@ -218,15 +148,15 @@ export class Pop3Client {
 		this.state = 'connecting';
 		return this.enqueueSimple(async () => {
 			try {
-				await this.openSocket();
-				const greeting = await this.readStatus('greeting', this.timeouts.greeting);
+				await this.wire.open(this.security === 'tls');
+				const greeting = await this.wire.readStatus('greeting', this.timeouts.greeting);
 				if (greeting.kind !== 'ok') throw this.greetingRefused(greeting);
-				this.greetingText = this.clean(greeting.text);
+				this.greetingText = this.wire.clean(greeting.text);
 				await this.loadCapabilities();
 				if (this.security === 'starttls') await this.startTls();
 				this.state = 'connected';
 			} catch (error) {
-				throw this.fail(this.asError(error, 'connect'));
+				throw this.wire.fail(this.wire.asError(error, 'connect'));
 			}
 		});
 	}
@@ -243,13 +173,13 @@ export class Pop3Client {
 		} catch (error) {
 			return Promise.reject(error);
 		}
-		this.secrets.add(accessToken);
-		this.secrets.add(initialResponse);
+		this.wire.addSecret(accessToken);
+		this.wire.addSecret(initialResponse);
 		return this.enqueueSimple(async () => {
 			this.assertState(['connected'], 'AUTH');
 			const mechanisms = this.capabilityMap.get('SASL');
 			if (mechanisms && !mechanisms.some((mechanism) => mechanism.toUpperCase() === 'XOAUTH2')) {
-				throw this.withTranscript(
+				throw this.wire.withTranscript(
 					new Pop3MechanismUnsupportedError(
 						`The POP3 server ${this.host} does not offer XOAUTH2 login (it offers: ${mechanisms.join(', ') || 'none'})`,
 						{ step: 'AUTH XOAUTH2' },
@@ -257,23 +187,23 @@ export class Pop3Client {
 				);
 			}
 			const step = 'AUTH XOAUTH2';
-			this.send(`AUTH XOAUTH2 ${initialResponse}`, `AUTH XOAUTH2 ${REDACTED}`);
-			const first = await this.readStatus(step, this.timeouts.command);
+			this.wire.send(`AUTH XOAUTH2 ${initialResponse}`, `AUTH XOAUTH2 ${REDACTED}`);
+			const first = await this.wire.readStatus(step, this.timeouts.command);
 			if (first.kind === 'ok') {
 				this.state = 'authenticated';
 				return;
 			}
 			if (first.kind === 'err') throw this.authRefused(first);
-			if (first.kind !== 'continue') throw this.fail(this.protocolError(step, first.text));
+			if (first.kind !== 'continue') throw this.wire.fail(this.wire.protocolError(step, first.text));
 			// The server refused the token and explains why in base64 JSON; SASL wants an empty line before the final -ERR.
 			const challenge = decodeXOAuth2Challenge(first.text);
-			this.send('', '(empty line: acknowledges the XOAUTH2 error challenge)');
-			const final = await this.readStatus(step, this.timeouts.command);
+			this.wire.send('', '(empty line: acknowledges the XOAUTH2 error challenge)');
+			const final = await this.wire.readStatus(step, this.timeouts.command);
 			if (final.kind === 'ok') {
 				this.state = 'authenticated';
 				return;
 			}
-			if (final.kind !== 'err') throw this.fail(this.protocolError(step, final.text));
+			if (final.kind !== 'err') throw this.wire.fail(this.wire.protocolError(step, final.text));
 			throw this.authRefused(final, challenge);
 		});
 	}
@@ -311,7 +241,7 @@ export class Pop3Client {
 		return this.transaction(verb, async () => {
 			if (messageNumber === undefined) {
 				await this.command(verb);
-				const lines = await this.readListing(verb, this.limits.listing, this.timeouts.listing);
+				const lines = await this.wire.readListing(verb, this.limits.listing, this.timeouts.listing);
 				return lines.map((line) => parse(line, verb));
 			}
 			const command = `${verb} ${checkMessageNumber(messageNumber)}`;
@@ -366,14 +296,15 @@ export class Pop3Client {
 		return this.enqueueSimple(async () => {
 			this.assertState(['connected', 'authenticated'], 'QUIT');
 			this.state = 'closing';
-			this.send('QUIT');
-			const status = await this.readStatus('QUIT', this.timeouts.command);
-			await this.closeAfterQuit();
+			this.wire.quitting = true;
+			this.wire.send('QUIT');
+			const status = await this.wire.readStatus('QUIT', this.timeouts.command);
+			await this.wire.closeAfterQuit();
 			if (status.kind !== 'ok') {
-				throw this.withTranscript(
+				throw this.wire.withTranscript(
 					new Pop3CommandError(
-						`The POP3 server refused QUIT (${this.clean(status.text)}); messages marked for deletion were not deleted`,
-						{ step: 'QUIT', serverText: this.clean(status.text), responseCode: responseCodeOf(status) },
+						`The POP3 server refused QUIT (${this.wire.clean(status.text)}); messages marked for deletion were not deleted`,
+						{ step: 'QUIT', serverText: this.wire.clean(status.text), responseCode: responseCodeOf(status) },
 					),
 				);
 			}
@@ -382,25 +313,7 @@ export class Pop3Client {
 
 	/** Closes the connection at once without QUIT (use after a failure). Pending calls reject; safe to call twice. */
 	destroy(): void {
-		const reason = new Pop3ConnectionError('The POP3 connection was closed by the client');
-		this.fail(reason);
-		// Also when the server had closed first: drop buffered replies and settle a body nobody is reading.
-		this.reader.fail(this.failure ?? reason, { immediate: true });
-		for (const socket of this.sockets) socket.destroy();
-	}
-
-	// ---- connection -------------------------------------------------------------------------------------------
-
-	private openSocket(): Promise<void> {
-		this.armTimer('connect', this.timeouts.connect, 'response');
-		const socket =
-			this.security === 'tls'
-				? tls.connect({ host: this.host, port: this.port, ...this.secureContextOptions() })
-				: net.connect({ host: this.host, port: this.port });
-		this.adopt(socket);
-		return this.waitForSocketEvent(socket, this.security === 'tls' ? 'secureConnect' : 'connect').then(() =>
-			this.clearTimer(),
-		);
+		this.wire.destroy();
 	}
 
 	private async startTls(): Promise<void> {
@@ -411,155 +324,24 @@ export class Pop3Client {
 				{ step: 'STLS' },
 			);
 		}
-		this.send('STLS');
-		const status = await this.readStatus('STLS', this.timeouts.command);
+		this.wire.send('STLS');
+		const status = await this.wire.readStatus('STLS', this.timeouts.command);
 		if (status.kind !== 'ok') {
-			throw new Pop3StlsUnavailableError(`The POP3 server refused STLS: ${this.clean(status.text)}`, {
+			throw new Pop3StlsUnavailableError(`The POP3 server refused STLS: ${this.wire.clean(status.text)}`, {
 				step: 'STLS',
-				serverText: this.clean(status.text),
+				serverText: this.wire.clean(status.text),
 			});
 		}
-		if (this.reader.bufferedByteCount > 0) {
+		if (this.wire.bufferedByteCount > 0) {
 			// Bytes after the +OK but before the handshake were not protected by TLS: an attacker may have injected them.
 			throw new Pop3ProtocolError('The POP3 server sent unencrypted data after accepting STLS; refusing to continue', {
 				step: 'STLS',
 			});
 		}
-		const plain = this.activeSocket();
-		plain.off('data', this.onData);
-		this.armTimer('STLS handshake', this.timeouts.connect, 'response');
-		const secure = tls.connect({ socket: plain, host: this.host, ...this.secureContextOptions() });
-		this.adopt(secure);
-		await this.waitForSocketEvent(secure, 'secureConnect');
-		this.clearTimer();
+		await this.wire.upgradeToTls();
 		// RFC 2595 §4: capabilities learned before TLS may have been tampered with.
 		this.capabilityMap = new Map();
 		await this.loadCapabilities();
-	}
-
-	private secureContextOptions(): tls.ConnectionOptions {
-		const servername = this.tlsOptions.servername ?? (net.isIP(this.host) ? undefined : this.host);
-		return {
-			rejectUnauthorized: this.tlsOptions.rejectUnauthorized !== false,
-			minVersion: this.tlsOptions.minVersion ?? 'TLSv1.2',
-			...(servername ? { servername } : {}),
-			...(this.tlsOptions.ca ? { ca: this.tlsOptions.ca } : {}),
-		};
-	}
-
-	private adopt(socket: net.Socket): void {
-		this.socket = socket;
-		this.sockets.push(socket);
-		socket.setNoDelay(true);
-		socket.setKeepAlive(true, 60_000);
-		socket.on('data', this.onData);
-		socket.on('error', this.onSocketError);
-		socket.on('close', this.onSocketClose);
-	}
-
-	private activeSocket(): net.Socket {
-		if (!this.socket) throw new Error('POP3 client has no socket');
-		return this.socket;
-	}
-
-	private waitForSocketEvent(socket: net.Socket, event: 'connect' | 'secureConnect'): Promise<void> {
-		return new Promise<void>((resolve, reject) => {
-			if (this.failure) {
-				reject(this.failure);
-				return;
-			}
-			const cleanup = () => {
-				socket.off(event, onEvent);
-				this.failureListeners.delete(onFailure);
-			};
-			const onEvent = () => {
-				cleanup();
-				resolve();
-			};
-			const onFailure = (error: Error) => {
-				cleanup();
-				reject(error);
-			};
-			socket.once(event, onEvent);
-			this.failureListeners.add(onFailure);
-		});
-	}
-
-	private readonly onData = (chunk: Buffer): void => {
-		const timer = this.timer;
-		if (timer?.mode === 'idle' && timer.handle) timer.handle.refresh();
-		this.reader.feed(chunk);
-	};
-
-	private readonly onSocketError = (error: NodeJS.ErrnoException): void => {
-		this.fail(this.describeSocketError(error));
-	};
-
-	private readonly onSocketClose = (): void => {
-		if (this.failure) return;
-		if (this.state === 'closing') {
-			this.close(new Pop3ConnectionError('The POP3 server closed the connection after QUIT was sent', { step: 'QUIT' }), {
-				immediate: false,
-			});
-			return;
-		}
-		const step = this.timer?.step;
-		this.close(
-			new Pop3ConnectionError(`The POP3 server closed the connection${step ? ` (step: ${step})` : ''}`, { step }),
-			{ immediate: false },
-		);
-	};
-
-	private onFlowChange(flowing: boolean): void {
-		const socket = this.socket;
-		if (!socket || socket.destroyed) return;
-		const timer = this.timer;
-		if (flowing) {
-			socket.resume();
-			if (timer?.mode === 'idle' && !timer.handle) this.startTimer(timer);
-		} else {
-			socket.pause();
-			// The consumer is slow, not the server: stop counting silence until it wants more.
-			if (timer?.mode === 'idle' && timer.handle) {
-				clearTimeout(timer.handle);
-				timer.handle = undefined;
-			}
-		}
-	}
-
-	private closeAfterQuit(): Promise<void> {
-		const socket = this.activeSocket();
-		if (socket.destroyed) return Promise.resolve();
-		return new Promise<void>((resolve) => {
-			const giveUp = setTimeout(() => {
-				socket.destroy();
-				resolve();
-			}, this.timeouts.command);
-			socket.once('close', () => {
-				clearTimeout(giveUp);
-				resolve();
-			});
-			socket.end();
-		});
-	}
-
-	/** Ends the session because of `error` (the first reason wins) and destroys the sockets. Returns the recorded reason. */
-	private fail(error: Error): Error {
-		this.close(error, { immediate: true });
-		return this.failure ?? error;
-	}
-
-	private close(reason: Error, options: { immediate: boolean }): void {
-		if (this.failure) return;
-		this.failure = reason;
-		this.state = 'closed';
-		this.clearTimer();
-		this.clearDeadline(this.deadline);
-		this.log(`closed: ${reason.message}`);
-		this.withTranscript(reason);
-		if (options.immediate) for (const socket of this.sockets) socket.destroy();
-		this.reader.fail(reason, options);
-		for (const listener of [...this.failureListeners]) listener(reason);
 	}
 
 	// ---- commands ---------------------------------------------------------------------------------------------
@@ -586,26 +368,17 @@ export class Pop3Client {
 			this.assertState(['authenticated'], action);
 			const command = buildCommand();
 			await this.command(command);
-			const bodyStep = `${command} (message body)`;
-			const timer = this.armTimer(bodyStep, this.timeouts.idle, 'idle');
-			const deadline = this.armDeadline(bodyStep, this.timeouts.body);
-			const body = this.reader.readBody();
-			const streamClosed = new Promise<void>((resolve) => body.stream.once('close', resolve));
-			const wireDone = body.wireDone.then(() => {
-				if (this.timer === timer) this.clearTimer();
-				this.clearDeadline(deadline);
-				if (!this.failure) this.log(`S: [${command}: ${body.bytesRead()} bytes]`);
-			});
-			return { value: body.stream, settled: Promise.all([wireDone, streamClosed]) };
+			const body = this.wire.readBody(command);
+			return { value: body.stream, settled: body.settled };
 		});
 	}
 
 	private assertState(allowed: ClientState[], action: string): void {
-		if (this.state === 'closed' || this.state === 'closing' || this.failure) {
-			const reason = this.failure ? `: ${this.failure.message}` : '';
+		if (this.state === 'closed' || this.state === 'closing' || this.wire.failure) {
+			const reason = this.wire.failure ? `: ${this.wire.failure.message}` : '';
 			throw new Pop3ConnectionError(`The POP3 connection is no longer usable${reason}`, {
 				step: action,
-				cause: this.failure,
+				cause: this.wire.failure,
 			});
 		}
 		if (!allowed.includes(this.state)) {
@@ -615,19 +388,14 @@ export class Pop3Client {
 		}
 	}
 
-	private send(line: string, shownAs: string = line): void {
-		this.log(`C: ${shownAs}`);
-		this.activeSocket().write(`${line}\r\n`);
-	}
-
 	/** Sends a command and returns the text after +OK; -ERR becomes Pop3CommandError (the session stays usable). */
 	private async command(command: string): Promise<string> {
-		this.send(command);
-		const status = await this.readStatus(command, this.timeouts.command);
+		this.wire.send(command);
+		const status = await this.wire.readStatus(command, this.timeouts.command);
 		if (status.kind === 'ok') return status.text;
 		if (status.kind === 'err') {
-			const serverText = this.clean(status.text);
-			throw this.withTranscript(
+			const serverText = this.wire.clean(status.text);
+			throw this.wire.withTranscript(
 				new Pop3CommandError(`The POP3 server refused ${command}: ${serverText}`, {
 					step: command,
 					serverText,
@@ -635,52 +403,20 @@ export class Pop3Client {
 				}),
 			);
 		}
-		throw this.fail(this.protocolError(command, status.text));
-	}
-
-	private async readStatus(step: string, timeoutMs: number): Promise<Pop3Status> {
-		const timer = this.armTimer(step, timeoutMs, 'response');
-		let line: Buffer;
-		try {
-			line = await this.reader.readLine();
-		} catch (error) {
-			throw this.fail(this.asError(error, step));
-		} finally {
-			if (this.timer === timer) this.clearTimer();
-		}
-		const status = parseStatusLine(line);
-		this.log(`S: ${this.clean(line.toString('utf8'))}`);
-		if (status.kind === 'invalid') throw this.fail(this.protocolError(step, status.text));
-		return status;
-	}
-
-	private async readListing(step: string, limits: { lines: number; bytes: number }, totalMs: number): Promise<Buffer[]> {
-		const timer = this.armTimer(`${step} (listing)`, this.timeouts.idle, 'idle');
-		const deadline = this.armDeadline(`${step} (listing)`, totalMs);
-		const readerLimits: ListingLimits = { maxLines: limits.lines, maxBytes: limits.bytes, name: step };
-		try {
-			const lines = await this.reader.readListing(readerLimits);
-			this.log(`S: [${step}: ${lines.length} lines]`);
-			return lines;
-		} catch (error) {
-			throw this.fail(this.asError(error, step));
-		} finally {
-			if (this.timer === timer) this.clearTimer();
-			this.clearDeadline(deadline);
-		}
+		throw this.wire.fail(this.wire.protocolError(command, status.text));
 	}
 
 	private async loadCapabilities(): Promise<void> {
-		this.send('CAPA');
-		const status = await this.readStatus('CAPA', this.timeouts.command);
+		this.wire.send('CAPA');
+		const status = await this.wire.readStatus('CAPA', this.timeouts.command);
 		if (status.kind === 'err') {
 			// A plain RFC 1939 server without CAPA: nothing is known, AUTH is still tried.
 			this.capabilityMap = new Map();
 			return;
 		}
-		if (status.kind !== 'ok') throw this.fail(this.protocolError('CAPA', status.text));
+		if (status.kind !== 'ok') throw this.wire.fail(this.wire.protocolError('CAPA', status.text));
 		const capabilities = new Map<string, string[]>();
-		for (const line of await this.readListing('CAPA', this.limits.capa, this.timeouts.command)) {
+		for (const line of await this.wire.readListing('CAPA', this.limits.capa, this.timeouts.command)) {
 			const words = line.toString('latin1').trim().split(/\s+/);
 			if (words[0]) capabilities.set(words[0].toUpperCase(), words.slice(1));
 		}
@@ -690,7 +426,7 @@ export class Pop3Client {
 	// ---- errors and parsing -----------------------------------------------------------------------------------
 
 	private greetingRefused(status: Pop3Status): Error {
-		const serverText = this.clean(status.text);
+		const serverText = this.wire.clean(status.text);
 		if (status.kind === 'err') {
 			const responseCode = responseCodeOf(status);
 			if (responseCode && BUSY_CODES.has(baseCode(responseCode))) {
@@ -702,56 +438,25 @@ export class Pop3Client {
 				responseCode,
 			});
 		}
-		return this.protocolError('greeting', status.text);
+		return this.wire.protocolError('greeting', status.text);
 	}
 
 	/** Classifies -ERR after AUTH by its RFC 3206 response code; never by the server's wording. */
 	private authRefused(status: Pop3Status, challenge?: ReturnType<typeof decodeXOAuth2Challenge>): Error {
-		const serverText = this.clean(status.text);
+		const serverText = this.wire.clean(status.text);
 		const responseCode = responseCodeOf(status);
 		const code = responseCode ? baseCode(responseCode) : undefined;
 		const details = { step: 'AUTH XOAUTH2', serverText, responseCode };
-		if (code === 'SYS/PERM') return this.withTranscript(new Pop3AccessDisabledError(details));
-		if (code && BUSY_CODES.has(code)) return this.withTranscript(new Pop3ServerBusyError(details));
+		if (code === 'SYS/PERM') return this.wire.withTranscript(new Pop3AccessDisabledError(details));
+		if (code && BUSY_CODES.has(code)) return this.wire.withTranscript(new Pop3ServerBusyError(details));
 		return new TokenRejectedError('pop3', { challenge, serverText });
-	}
-
-	private protocolError(step: string, text: string): Pop3ProtocolError {
-		const serverText = this.clean(text);
-		return new Pop3ProtocolError(`The POP3 server sent an unexpected reply to ${step}: "${serverText}"`, {
-			step,
-			serverText,
-		});
-	}
-
-	private asError(error: unknown, step: string): Error {
-		if (error instanceof Pop3Error || error instanceof TokenRejectedError) return error;
-		if (error instanceof Error) return new Pop3ProtocolError(`POP3 ${step} failed: ${this.clean(error.message)}`, { step });
-		return new Pop3ProtocolError(`POP3 ${step} failed`, { step });
-	}
-
-	private describeSocketError(error: NodeJS.ErrnoException): Pop3Error {
-		const code = error.code ?? '';
-		const step = this.timer?.step ?? 'connection';
-		const where = `${this.host}:${this.port}`;
-		if (isCertificateVerificationCode(code)) {
-			return new Pop3CertificateError(
-				`The TLS certificate of the POP3 server ${where} is not trusted (${code}: ${error.message}). ` +
-					'Use a certificate from a trusted authority or add its CA to the credential\'s "CA Certificate (PEM)" field; turn verification off only for testing.',
-				{ step, cause: error, tlsCode: code },
-			);
-		}
-		return new Pop3ConnectionError(`The POP3 connection to ${where} failed (step: ${step}): ${error.message}`, {
-			step,
-			cause: error,
-		});
 	}
 
 	private parseNumbers(text: string, count: number, step: string): number[] {
 		const words = text.trim().split(/\s+/).slice(0, count);
 		const numbers = words.map((word) => (/^\d{1,15}$/.test(word) ? Number(word) : Number.NaN));
 		if (numbers.length < count || numbers.some((value) => Number.isNaN(value))) {
-			throw this.withTranscript(this.protocolError(step, text));
+			throw this.wire.withTranscript(this.wire.protocolError(step, text));
 		}
 		return numbers;
 	}
@@ -766,68 +471,13 @@ export class Pop3Client {
 		const [number, uid] = text.trim().split(/\s+/);
 		// RFC 1939: 1 to 70 printable ASCII characters; allow longer ids but nothing that could not be stored as text.
 		if (!number || !/^\d{1,15}$/.test(number) || !uid || !/^[\x21-\x7e]{1,512}$/.test(uid)) {
-			throw this.withTranscript(this.protocolError(step, text));
+			throw this.wire.withTranscript(this.wire.protocolError(step, text));
 		}
 		return { messageNumber: Number(number), uid };
 	}
 
 	// ---- timers, redaction, transcript ------------------------------------------------------------------------
 
-	private armTimer(step: string, ms: number, mode: StepTimer['mode']): StepTimer {
-		this.clearTimer();
-		const timer: StepTimer = { step, ms, mode };
-		this.timer = timer;
-		this.startTimer(timer);
-		return timer;
-	}
-
-	private startTimer(timer: StepTimer): void {
-		timer.handle = setTimeout(() => {
-			if (this.timer === timer) this.fail(new Pop3TimeoutError(timer.step, timer.ms));
-		}, timer.ms);
-	}
-
-	private clearTimer(): void {
-		if (this.timer?.handle) clearTimeout(this.timer.handle);
-		this.timer = undefined;
-	}
-
-	/** A deadline for a whole reply, beside the step timer: nothing that arrives moves it. */
-	private armDeadline(step: string, ms: number): StepTimer {
-		this.clearDeadline(this.deadline);
-		const deadline: StepTimer = { step, ms, mode: 'response' };
-		deadline.handle = setTimeout(() => {
-			if (this.deadline === deadline) this.fail(new Pop3TimeoutError(step, ms, 'total'));
-		}, ms);
-		this.deadline = deadline;
-		return deadline;
-	}
-
-	private clearDeadline(deadline: StepTimer | undefined): void {
-		if (!deadline) return;
-		if (deadline.handle) clearTimeout(deadline.handle);
-		deadline.handle = undefined;
-		if (this.deadline === deadline) this.deadline = undefined;
-	}
-
-	/** Server text made safe for messages and logs: secrets removed, control characters replaced, length capped. */
-	private clean(text: string): string {
-		let cleaned = text;
-		for (const secret of this.secrets) cleaned = cleaned.split(secret).join(REDACTED);
-		cleaned = cleaned.replace(/[\x00-\x1f\x7f]/g, ' ');
-		return cleaned.length > SERVER_TEXT_LIMIT ? `${cleaned.slice(0, SERVER_TEXT_LIMIT)}…` : cleaned;
-	}
-
-	private log(line: string): void {
-		this.recentLines.push(line);
-		if (this.recentLines.length > TRANSCRIPT_LINES) this.recentLines.shift();
-		this.logger?.(line);
-	}
-
-	private withTranscript<E extends Error>(error: E): E {
-		if (error instanceof Pop3Error && error.transcript.length === 0) error.transcript = [...this.recentLines];
-		return error;
-	}
 }
 
 function checkMessageNumber(messageNumber: number): number {
