@@ -9,9 +9,8 @@ import type {
 } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
-import { isReconnectRequiredError } from '../mail/auth/tokenErrors';
-import { createTokenSource } from '../mail/auth/tokens';
-import { resolveMailConnection } from '../mail/connection';
+import { openMailAccount, toNodeError } from '../glue';
+import { TokenSourceError, isReconnectRequiredError } from '../mail/auth/tokenErrors';
 import { mailCredentials } from '../mail/descriptions';
 import { createImapFlowClient } from '../mail/imap/client';
 import { messageAttributes } from '../mail/imap/messageItems';
@@ -19,7 +18,7 @@ import type { RunOutcome } from '../mail/imap/postActions';
 import { DEFAULT_SESSION_TIMING, openImapSession } from '../mail/imap/session';
 import { MailboxWatcher, storageStep } from '../mail/imap/watcher';
 import { messageToItem } from '../mail/message/toItem';
-import { CheckpointStore, checkpointAccountKey } from './checkpointStore';
+import { CheckpointStore } from './checkpointStore';
 import { readTriggerSettings } from './config';
 import { triggerProperties } from './description';
 import { runOutcome } from './runOutcome';
@@ -47,14 +46,8 @@ export class GmailImapTrigger implements INodeType {
 		const node = this.getNode();
 		const manual = this.getMode() === 'manual';
 		const settings = readTriggerSettings(this, manual);
-		const credentials = await this.getCredentials(settings.credentialType);
-		let connection;
-		try {
-			connection = resolveMailConnection(settings.credentialType, credentials, ['imap']);
-		} catch (error) {
-			throw new NodeOperationError(node, error as Error, { description: 'Check the credential’s IMAP settings' });
-		}
-		const tokens = await createTokenSource(this, settings.credentialType);
+		const account = await openMailAccount(this, settings.credentialType, 'imap');
+		const tokens = account.tokens;
 		// Manual runs never persist static data (n8n), and must not disturb the saved position of the active workflow.
 		const staticData = manual ? ({} as IDataObject) : this.getWorkflowStaticData('node');
 		const itemSettings = settings.items;
@@ -65,7 +58,7 @@ export class GmailImapTrigger implements INodeType {
 		const watcher: MailboxWatcher = new MailboxWatcher(settings.watcher, {
 			openSession: async (label, options) =>
 				await openImapSession({
-					endpoint: connection.imap,
+					endpoint: account.endpoint,
 					tokens,
 					createClient: createImapFlowClient,
 					logger: this.logger,
@@ -75,7 +68,7 @@ export class GmailImapTrigger implements INodeType {
 					label,
 					minTokenValidityMs: options.minTokenValidityMs,
 				}),
-			checkpoints: new CheckpointStore(staticData, checkpointAccountKey(connection.imap, tokens.email)),
+			checkpoints: new CheckpointStore(staticData, account.accountKey),
 			buildItem: async (message) =>
 				await messageToItem(message.source, {
 					format: itemSettings.format,
@@ -111,10 +104,11 @@ export class GmailImapTrigger implements INodeType {
 			reportFatal: (error) => {
 				if (fatalSent) return;
 				fatalSent = true;
-				this.emitError(error instanceof NodeOperationError ? error : new NodeOperationError(node, error.message));
+				this.emitError(toNodeError(node, error));
 			},
 			isUnrecoverable: (error) => isReconnectRequiredError(error),
-			isOwnError: (error) => error instanceof NodeOperationError,
+			// n8n's errors and the token source's already say what to do.
+			isOwnError: (error) => error instanceof NodeOperationError || error instanceof TokenSourceError,
 			logger: this.logger,
 			logName: 'Gmail IMAP Trigger',
 		});
@@ -127,7 +121,7 @@ export class GmailImapTrigger implements INodeType {
 				closeFunction,
 				manualTriggerFunction: async () => {
 					await watcher.start({ failFast: true }).catch((error: unknown) => {
-						throw wrapError(node, error);
+						throw toNodeError(node, error);
 					});
 				},
 			};
@@ -139,13 +133,8 @@ export class GmailImapTrigger implements INodeType {
 			await watcher.start({ failFast: activation !== 'init' && activation !== 'leadershipChange' });
 		} catch (error) {
 			await watcher.stop();
-			throw wrapError(node, error);
+			throw toNodeError(node, error);
 		}
 		return { closeFunction };
 	}
-}
-
-function wrapError(node: ReturnType<ITriggerFunctions['getNode']>, error: unknown): NodeOperationError {
-	if (error instanceof NodeOperationError) return error;
-	return new NodeOperationError(node, error instanceof Error ? error : new Error(String(error)));
 }

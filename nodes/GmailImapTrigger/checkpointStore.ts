@@ -14,13 +14,8 @@ interface StoredState {
 	folders: Record<string, FolderCheckpoint>;
 }
 
-/**
- * Which mailbox a stored position belongs to: server, port and address (no secret). UIDs of one account mean nothing
- * in another, so positions saved for another account are not used.
- */
-export function checkpointAccountKey(endpoint: { host: string; port: number }, email: string): string {
-	return `${endpoint.host.trim().toLowerCase()}:${endpoint.port}/${email.trim().toLowerCase()}`;
-}
+/** Which mailbox a stored position belongs to (server, port, address): positions of another account are not used. */
+export { mailAccountKey as checkpointAccountKey } from '../mail/connection';
 
 /**
  * Reads and writes the checkpoints in n8n's node static data. n8n observes that object with a Proxy that notices

@@ -1,15 +1,9 @@
 import { createHash } from 'node:crypto';
 
 /**
- * Where the trigger stands in each watched folder, kept in the node's workflow static data.
- *
- * n8n writes static data to its database when an emit goes out (and once after a successful activation), so the
- * checkpoint for a message is set just BEFORE the emit that carries it: a restart can then never emit it again,
- * and never skip a message that was not emitted.
- *
- * UIDs only mean something together with the folder's UIDVALIDITY. When UIDVALIDITY changes (folder deleted and
- * recreated, server migration), old UIDs are useless, so the rule falls back to time: see
- * {@link repositionForNewUidValidity}.
+ * Where the trigger stands in each watched folder (pure: stored by the caller). The checkpoint of a message is set
+ * just BEFORE the emit that carries it; UIDs count only with their folder's UIDVALIDITY, and when that changes the
+ * rule falls back to time: see {@link repositionForNewUidValidity}.
  */
 
 /** Tolerance for clock differences and for INTERNALDATEs that are not in strict UID order. */
