@@ -1,13 +1,9 @@
 import type { ICredentialType, INodeProperties } from 'n8n-workflow';
 
 /**
- * Gmail / Google Workspace mail over IMAP, SMTP and POP with SASL XOAUTH2.
- *
- * Everything Google-specific is a hidden field: n8n always uses a type's hidden authUrl / accessTokenUrl /
- * authentication / grantType defaults, and the Connect flow requests the hidden scope default, so a user can
- * neither break these values nor point this type at another server (the generic Mail Server type exists for that).
- *
- * The stored field names are part of the public interface (they live in users' n8n databases): keep them stable.
+ * Gmail / Google Workspace mail over IMAP, SMTP and POP with SASL XOAUTH2. Everything Google-specific is a hidden
+ * field (n8n always uses hidden defaults), so a user can neither break it nor point it elsewhere. The stored field
+ * names live in users' n8n databases: keep them stable.
  */
 export class GoogleMailOAuth2Api implements ICredentialType {
 	name = 'googleMailOAuth2Api';

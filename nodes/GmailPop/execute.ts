@@ -79,21 +79,9 @@ interface PendingDeletion {
 
 /**
  * Runs the chosen operation for every input item over ONE POP3 session, ended with QUIT when everything is done.
- *
- * Get Many returns the messages this node has not returned before (UIDLs in static data, see seenState.ts).
- * How n8n keeps an action node's static data (checked in n8n 2.41.1: n8n-core WorkflowExecute passes the workflow's
- * static data to the `workflowExecuteAfter` hook whenever its `__dataChanged` flag is set, on success AND on failure;
- * packages/cli execution-lifecycle-hooks.ts `hookFunctionsSave` / `hookFunctionsSaveWorker` write it to the database
- * when `mode !== 'manual'` and the workflow has a saved id): it is saved after every execution in mode `cli`
- * (`n8n execute --id`), `trigger` (Schedule Trigger), `webhook`, `integrated` (sub-workflow), ..., never after a
- * manual run from the editor, and the write replaces the workflow's whole static data (last finishing execution wins).
- * Hence the record is written only when execute() succeeds, after QUIT: a record written before a failure would be
- * saved and hide messages whose items were thrown away with the failed run. A failure further down the workflow does
- * not undo it (an action node cannot know); those messages count as fetched.
- *
- * Manual runs ("Test step", mode `manual`) leave the mailbox as it was: no deletion by Get Many, and the session
- * ends without QUIT (Gmail marks downloaded messages as popped only at QUIT; Dovecot sets \Seen only then). n8n never
- * saves static data of manual runs, so none is written. An explicit Delete operation still deletes.
+ * Get Many returns messages not returned before (seenState.ts); the record is written only when execute() succeeds,
+ * after QUIT (n8n saves static data after failed runs too). Manual runs change nothing: no deletion by Get Many, no
+ * QUIT, no record (n8n never saves it); an explicit Delete still deletes. Reasoning: docs (POP bookkeeping).
  */
 export async function executePop(this: IExecuteFunctions, overrides: PopExecuteOverrides = {}): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();

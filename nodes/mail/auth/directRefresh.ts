@@ -1,8 +1,7 @@
 /**
- * The refresh_token grant (RFC 6749 section 6) sent straight to the token URL. Used only where n8n offers no
- * `helpers.refreshOAuth2Token` (older n8n): the result cannot be saved to the credential, so the caller keeps it
- * in memory. Client authentication mirrors n8n's own OAuth2 client: id and secret in the body for 'body',
- * a Basic header for 'header', the id alone in the body for a public client without a secret.
+ * The refresh_token grant (RFC 6749 §6) sent straight to the token URL, only where n8n offers no
+ * `helpers.refreshOAuth2Token` (older n8n): the result cannot be saved, so the caller keeps it in memory. Client
+ * authentication mirrors n8n's OAuth2 client (body, Basic header, or the id alone for a public client).
  */
 import * as http from 'node:http';
 import * as https from 'node:https';

@@ -1,9 +1,6 @@
 /**
- * Removes OAuth secrets from text that is about to go into a log line, an error or an output item.
- *
- * Two layers: the exact secrets the caller knows (access and refresh tokens, client secret), in raw and
- * URL-encoded form, and patterns for secrets it may not know (an upstream library echoing a request body,
- * a SASL line, a token from another process).
+ * Removes OAuth secrets from text bound for a log line, an error or an output item: the exact secrets the caller
+ * knows (raw and URL-encoded), then patterns for secrets it may not know (a library echoing a request, a SASL line).
  */
 
 export const REDACTED = '[redacted]';

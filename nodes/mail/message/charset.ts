@@ -1,9 +1,6 @@
 /**
- * Bytes → text for the few places this module decodes text itself (RFC 2047 words in headers and raw 8-bit
- * header lines). Message bodies are decoded by mailparser (libmime), which knows more legacy charsets.
- *
- * Node's TextDecoder implements the WHATWG encoding labels (iso-8859-*, windows-125x, koi8-*, shift_jis,
- * euc-jp, iso-2022-jp, gbk/gb18030, big5, euc-kr/ks_c_5601-1987, utf-16*), which covers what mail uses.
+ * Bytes → text where this module decodes text itself (RFC 2047 words and raw 8-bit header lines) with Node's
+ * TextDecoder (the WHATWG labels cover what mail uses). Message bodies are decoded by mailparser (libmime).
  */
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });

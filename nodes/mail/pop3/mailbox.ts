@@ -7,12 +7,9 @@ import { Pop3ConnectionError, Pop3ProtocolError } from './errors';
 import type { ListingEntry, SeenTracker } from './seenState';
 
 /**
- * The mailbox operations of the Gmail POP node on top of Pop3Client: one authenticated session, the message listing
- * (UIDL joined with LIST), "fetch what is new" with a seen-record, get/delete by UIDL, and the end of the session.
- *
- * Order of effects, so that no message is lost and none is returned twice by a run that succeeds:
- * a message is marked seen only after its item was produced; it is deleted (DELE) only after that; deletions take
- * effect only at a clean QUIT (RFC 1939 §6), and a failed run ends with destroy(), so the server deletes nothing.
+ * The POP node's mailbox operations on Pop3Client: one session, the listing (UIDL joined with LIST), "fetch what is
+ * new", get/delete by UIDL, the end. No message lost, none returned twice: marked seen only after its item exists,
+ * DELE only after that, deletions only at a clean QUIT (RFC 1939 §6); a failed run ends with destroy().
  */
 
 /** Gmail's POP "recent mode": the last 30 days, whether or not already downloaded by another client. */

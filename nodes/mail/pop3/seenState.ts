@@ -1,17 +1,7 @@
 /**
- * Which POP3 messages "Get Many" has already returned, kept in the node's static data between executions.
- *
- * POP3 has no flags and no per-client position: the only stable handle on a message is its UIDL (RFC 1939 §7), so the
- * node remembers the UIDLs it has output. To keep that record bounded:
- * - after every run it is cut down to the UIDLs still on the server (a message deleted or, on Gmail, popped away can
- *   never be listed again, so remembering it is useless);
- * - if even that is more than `cap` UIDLs (a big mailbox that is never emptied), the oldest unbroken run of already
- *   fetched messages is folded into a position marker: a few UIDLs at its newest end. Every message listed at or
- *   before the newest marker UIDL still on the server counts as fetched. This relies on POP3 listing messages in
- *   arrival order (new mail gets the highest numbers), which Dovecot, Gmail and every common server do; it is only
- *   used past the cap. If every marker UIDL vanishes, the folded messages could be returned again: `markerLost` says so.
- *
- * Nothing here talks to a server: the mailbox module feeds it listings and the node stores what `compact()` returns.
+ * Which POP3 messages "Get Many" has already returned (their UIDLs), kept in the node's static data between runs.
+ * Bounded: cut to the UIDLs still on the server after every run; past `cap`, the oldest fetched run is folded into a
+ * position marker (relies on arrival-order listings; `markerLost` says when it vanished). Pure: no server here.
  */
 
 /** One message as listed in a session: UIDL and LIST joined on the message number. */

@@ -1,8 +1,6 @@
 /**
- * Attachments come only from the input item's binary data, named by property. A value that is not a binary
- * property of the item is an error, never a file path or URL to open: the node must not become a way for
- * workflow data to read the n8n host's files or make it fetch URLs (nodemailer would do both for `path`/`href`;
- * the transport also switches that off, see transport.ts).
+ * Attachments come only from the input item's binary data, named by property; anything else is an error, never a
+ * file path or URL to open (the node must not read the n8n host's files or fetch URLs; transport.ts also forbids it).
  */
 import type { IBinaryData, INodeExecutionData } from 'n8n-workflow';
 

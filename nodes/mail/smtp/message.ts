@@ -1,10 +1,7 @@
 /**
- * Turns the node's parameters for one item into nodemailer mail options, checking every value that reaches a
- * header or the envelope. Pure: no I/O (attachments arrive already read, see attachments.ts).
- *
- * Parameter names and meaning follow n8n's Send Email v2.1 where they overlap (fromEmail, toEmail, subject,
- * emailFormat, text, html, ccEmail, bccEmail, replyTo, attachments, appendAttribution), so a workflow moves over
- * without new expressions.
+ * Turns the node's parameters for one item into nodemailer mail options, checking every value that reaches a header
+ * or the envelope. Pure (attachments arrive already read). Parameter names follow n8n's Send Email v2.1 where they
+ * overlap, so a workflow moves over without new expressions.
  */
 import type { SendMailOptions } from 'nodemailer';
 

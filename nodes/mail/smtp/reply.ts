@@ -1,11 +1,7 @@
 /**
- * "Reply to the input email": reads what a reply needs (Message-ID, References, subject, who to answer) from an
- * item produced by this package's Gmail IMAP Trigger or POP3 node, in any of their formats — the same shapes n8n's
- * own Email Trigger (IMAP) produces, so its items work too:
- * - `simple`: `subject`, `from` at the top level, every other header under `metadata` (lower-case names);
- * - `resolved`: `headers` maps lower-case names to the raw header line, plus mailparser's `messageId`,
- *   `references`, `subject`, `from` / `replyTo` (address objects);
- * - `raw`: the header section as text in `rawHeaders`.
+ * "Reply to the input email": reads what a reply needs (Message-ID, References, subject, who to answer) from an item
+ * of this package's trigger or POP node in any format (simple: top level + `metadata`; resolved: `headers` and
+ * mailparser's fields; raw: `rawHeaders`), the same shapes n8n's own Email Trigger (IMAP) produces.
  */
 import type { IDataObject } from 'n8n-workflow';
 
