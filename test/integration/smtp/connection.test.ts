@@ -4,7 +4,8 @@
  * drops the connection, a token the credential believes valid but the server refuses, a revoked refresh token, and
  * certificate verification.
  */
-import { CredentialReconnectRequiredError } from '../../../nodes/mail/auth/tokenErrors';
+import { NodeOperationError } from 'n8n-workflow';
+
 import { getStack, waitForTokenExpiry } from '../../stack';
 import { binaryFromBuffer, expression } from '../harness/executeHarness';
 import { TcpProxy } from '../harness/tcpProxy';
@@ -168,9 +169,10 @@ describe('tokens during a run', () => {
 		const parameters = { authentication: 'mailServerOAuth2Api', toEmail: recipient, subject: 's', emailFormat: 'text', text: 'x', options: {} };
 
 		const failing = await runSmtpNode({ credential: await senderCredential(stack, user, 'smtps', { tokens }), parameters, items: [{ json: {} }, { json: {} }] });
-		expect(failing.error).toBeInstanceOf(CredentialReconnectRequiredError);
+		expect(failing.error).toBeInstanceOf(NodeOperationError);
+		expect((failing.error as NodeOperationError).failure).toEqual({ cause: 'credential-invalid' });
 		expect(failing.error?.message).toMatch(/^The OAuth2 credential must be reconnected/);
-		expect((failing.error as CredentialReconnectRequiredError).description).toMatch(/"Stack mailbox" \(mailServerOAuth2Api\).*Connect my account/);
+		expect((failing.error as NodeOperationError).description).toMatch(/"Stack mailbox" \(mailServerOAuth2Api\).*Connect my account/);
 		expect(JSON.stringify(failing.error)).not.toContain(tokens.refresh_token);
 
 		// With "Continue On Fail" every item reports it, without asking the token endpoint again for each item.
@@ -195,7 +197,7 @@ describe('TLS certificate verification', () => {
 			items: [{ json: {} }],
 		});
 		expect(run.error?.message).toMatch(/^The TLS certificate of 127\.0\.0\.1:\d+ was refused: .*self[- ]signed certificate.* \(item 0\)$/);
-		expect((run.error as { description?: string }).description).toMatch(/Ignore Mail Server Certificate Errors/);
+		expect((run.error as { description?: string }).description).toMatch(/"CA Certificate \(PEM\)".*only if that is not possible.*Ignore Mail Server Certificate Errors/);
 		await log.settledConnects(port, 1);
 		expect(log.lines().filter((line) => line.includes(user))).toEqual([]);
 		expect(await messageCount(stack, recipient)).toBe(0);
