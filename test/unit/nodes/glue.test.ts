@@ -71,7 +71,7 @@ describe('openMailAccount', () => {
 	});
 
 	it('reports a credential never connected as an n8n error with the credential name and failure cause', async () => {
-		const unconnected: Record<string, unknown> = { ...STORED };
+		const unconnected = { ...STORED } as ICredentialDataDecryptedObject;
 		delete unconnected.oauthTokenData;
 		const error = (await openMailAccount(context(unconnected), 'mailServerOAuth2Api', 'pop3').catch((e: unknown) => e)) as NodeOperationError;
 		expect(error).toBeInstanceOf(NodeOperationError);
