@@ -383,7 +383,7 @@ export class Pop3Wire {
 		if (isCertificateVerificationCode(code)) {
 			return new Pop3CertificateError(
 				`The TLS certificate of the POP3 server ${where} is not trusted (${code}: ${error.message}). ` +
-					'Use a certificate from a trusted authority or add its CA to the credential\'s "CA Certificate (PEM)" field; turn verification off only for testing.',
+					'Use a certificate from a trusted authority or add its CA certificate; turn verification off only for testing.',
 				{ step, cause: error, tlsCode: code },
 			);
 		}

@@ -141,7 +141,7 @@ describe('Gmail POP errors from a real server', () => {
 		const error = await expectRejection(account.harness.run({ parameters: { ...BASE, operation: 'getCount' } }));
 		expect(error).toBeInstanceOf(NodeOperationError);
 		expect(error.message).toBe(`The TLS certificate of the POP3 server ${stack.host}:${stack.ports.pop3s} is not trusted`);
-		expect(error.description).toMatch(/"CA Certificate \(PEM\)".*only if that is not possible.*Ignore Mail Server Certificate Errors/);
+		expect(error.description).toMatch(/"CA Certificate \(PEM\)".*"Ignore Mail Server Certificate Errors \(Insecure\)" only if that is not possible/);
 		expect(await stack.tokenRequestCount({ user: account.user, since })).toBe(0);
 
 		// The credential's switch makes it work (verification off).

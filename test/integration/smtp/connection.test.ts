@@ -197,7 +197,7 @@ describe('TLS certificate verification', () => {
 			items: [{ json: {} }],
 		});
 		expect(run.error?.message).toMatch(/^The TLS certificate of 127\.0\.0\.1:\d+ was refused: .*self[- ]signed certificate.* \(item 0\)$/);
-		expect((run.error as { description?: string }).description).toMatch(/"CA Certificate \(PEM\)".*only if that is not possible.*Ignore Mail Server Certificate Errors/);
+		expect((run.error as { description?: string }).description).toMatch(/"CA Certificate \(PEM\)".*"Ignore Mail Server Certificate Errors \(Insecure\)" only if that is not possible/);
 		await log.settledConnects(port, 1);
 		expect(log.lines().filter((line) => line.includes(user))).toEqual([]);
 		expect(await messageCount(stack, recipient)).toBe(0);
