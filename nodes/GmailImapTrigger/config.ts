@@ -8,25 +8,20 @@ import { andSearch, parseCustomCriteria, SearchCriteriaError } from '../mail/ima
 import type { OutputMode, WatcherConfig } from '../mail/imap/watcher';
 import { DEFAULT_WATCHER_CONFIG } from '../mail/imap/watcher';
 import { DEFAULT_MAX_MESSAGE_MB, MAX_MESSAGE_MB_LIMIT } from '../mail/descriptions';
-import type { MessageFormat } from '../mail/message/toItem';
+import { MAX_ATTACHMENT_SIZE_RANGE, readItemSettings, type ItemSettings } from '../glue/itemSettings';
 import { boundedNumber, ParameterRangeError, type NumberRange } from '../mail/parameters';
 
 const MB = 1024 * 1024;
 
 /** The trigger's numeric options and the ranges it accepts; outside them activation fails naming the option. */
 export const TRIGGER_NUMBER_RANGES = {
-	maxAttachmentSizeMb: { label: 'Max Attachment Size (MB)', min: 0, max: MAX_MESSAGE_MB_LIMIT, fallback: 0 },
+	maxAttachmentSizeMb: MAX_ATTACHMENT_SIZE_RANGE,
 	maxMessageSizeMb: { label: 'Max Message Size (MB)', min: 1, max: MAX_MESSAGE_MB_LIMIT, fallback: DEFAULT_MAX_MESSAGE_MB },
 	batchSize: { label: 'Batch Size', min: 1, max: 1_000, fallback: 50, integer: true },
 	pollIntervalSeconds: { label: 'Poll Interval (Seconds)', min: 5, max: 24 * 3600, fallback: 60 },
 } satisfies Record<string, NumberRange>;
 
-export interface ItemSettings {
-	format: MessageFormat;
-	downloadAttachments: boolean;
-	attachmentPrefix: string;
-	maxAttachmentBytes?: number;
-}
+export type { ItemSettings };
 
 export interface TriggerSettings {
 	credentialType: string;
@@ -58,22 +53,18 @@ export function readTriggerSettings(context: ITriggerFunctions, manual: boolean)
 		throw new NodeOperationError(node, error as Error, { description });
 	}
 
-	const format = context.getNodeParameter('format', 'simple') as MessageFormat;
-	const downloadAttachments =
-		format === 'resolved' || (format === 'simple' && (context.getNodeParameter('downloadAttachments', false) as boolean));
-	const attachmentPrefix = downloadAttachments
-		? String(context.getNodeParameter('dataPropertyAttachmentsPrefixName', 'attachment_') || 'attachment_')
-		: 'attachment_';
-	const number = (name: keyof typeof TRIGGER_NUMBER_RANGES): number => {
+	const rangeChecked = <T>(read: () => T): T => {
 		try {
-			return boundedNumber(options[name], TRIGGER_NUMBER_RANGES[name]);
+			return read();
 		} catch (error) {
 			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- only range errors are the user's to fix
 			if (!(error instanceof ParameterRangeError)) throw error;
 			throw new NodeOperationError(node, error.message, { description: 'Change the option in the trigger’s Options' });
 		}
 	};
-	const maxMb = number('maxAttachmentSizeMb');
+	const number = (name: keyof typeof TRIGGER_NUMBER_RANGES): number =>
+		rangeChecked(() => boundedNumber(options[name], TRIGGER_NUMBER_RANGES[name]));
+	const items = rangeChecked(() => readItemSettings((name, fallback) => context.getNodeParameter(name, fallback)));
 	const maxMessageMb = number('maxMessageSizeMb');
 
 	const startFrom = (options.startFrom as string | undefined) ?? 'new';
@@ -116,11 +107,6 @@ export function readTriggerSettings(context: ITriggerFunctions, manual: boolean)
 	return {
 		credentialType,
 		watcher,
-		items: {
-			format,
-			downloadAttachments,
-			attachmentPrefix,
-			maxAttachmentBytes: maxMb > 0 ? Math.round(maxMb * MB) : undefined,
-		},
+		items,
 	};
 }
