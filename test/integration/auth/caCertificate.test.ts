@@ -15,6 +15,7 @@ import type { ICredentialDataDecryptedObject } from 'n8n-workflow';
 
 import { createTokenSource } from '../../../nodes/mail/auth/tokens';
 import { isCertificateVerificationCode, resolveMailConnection } from '../../../nodes/mail/connection';
+import { TEST_CA_PEM } from '../../fixtures/testCa';
 import { getStack } from '../../stack';
 import { MAIL_SERVER_TYPE, StoredCredential } from '../harness/credentials';
 import { newAccount } from '../pop3/popTestKit';
@@ -25,26 +26,12 @@ jest.setTimeout(30_000);
 
 const stack = getStack();
 
-/** A CA that did not issue the stack's certificate (self-signed, EC P-256, made for the unit tests). */
-const OTHER_CA_PEM = `-----BEGIN CERTIFICATE-----
-MIIBljCCATugAwIBAgIUdxvvOLShJJShAS/yZwZDii+/cZEwCgYIKoZIzj0EAwIw
-HzEdMBsGA1UEAwwUVW5pdCBUZXN0IENvbXBhbnkgQ0EwIBcNMjYxMjA2MDUwNDA2
-WhgPMjEyNjExMTIwNTA0MDZaMB8xHTAbBgNVBAMMFFVuaXQgVGVzdCBDb21wYW55
-IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtA/83/FQqawNx2wcA0lLQBp4
-qxsAm5W0SeITTMG5g0wOBr3Fek8coIqrPB/q7d4JGMAh2wxQ4i6RHVQtttO896NT
-MFEwHQYDVR0OBBYEFAMdpEH4kLDtB8qN2vH5v4CxaaojMB8GA1UdIwQYMBaAFAMd
-pEH4kLDtB8qN2vH5v4CxaaojMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID
-SQAwRgIhALJlHsjKUg5LlQDoZKluTc4MohvDFpT12zXjGOq2qoT9AiEAyyVJeLMs
-DrtU9WQfdRKxH4cvMTZJeTgGtvFaF+UP3V4=
------END CERTIFICATE-----
-`;
-
 type Trust = 'stack CA' | 'no CA' | 'another CA';
 const UNTRUSTED: Trust[] = ['no CA', 'another CA'];
 
 /** The credential fields for a trust choice; certificate checks always on. */
 function trustFields(trust: Trust): ICredentialDataDecryptedObject {
-	const caCertificate = trust === 'stack CA' ? stack.caCertPem : trust === 'another CA' ? OTHER_CA_PEM : '';
+	const caCertificate = trust === 'stack CA' ? stack.caCertPem : trust === 'another CA' ? TEST_CA_PEM : '';
 	return { allowUnauthorizedCerts: false, caCertificate };
 }
 

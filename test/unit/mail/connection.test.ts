@@ -20,6 +20,7 @@ import { createImapFlowClient } from '../../../nodes/mail/imap/client';
 import { DEFAULT_SESSION_TIMING, openImapSession } from '../../../nodes/mail/imap/session';
 import { openPop3Mailbox } from '../../../nodes/mail/pop3/mailbox';
 import { SmtpSender } from '../../../nodes/mail/smtp/transport';
+import { TEST_CA_PEM } from '../../fixtures/testCa';
 
 const generic = (overrides: Record<string, unknown> = {}) => ({
 	email: 'user@example.test',
@@ -333,27 +334,13 @@ describe('Security "None (Insecure)" is allowed only for a server on this machin
 	});
 });
 
-/** A self-signed CA made for these tests only (EC P-256, valid for 100 years). */
-const UNIT_CA_PEM = `-----BEGIN CERTIFICATE-----
-MIIBljCCATugAwIBAgIUdxvvOLShJJShAS/yZwZDii+/cZEwCgYIKoZIzj0EAwIw
-HzEdMBsGA1UEAwwUVW5pdCBUZXN0IENvbXBhbnkgQ0EwIBcNMjYxMjA2MDUwNDA2
-WhgPMjEyNjExMTIwNTA0MDZaMB8xHTAbBgNVBAMMFFVuaXQgVGVzdCBDb21wYW55
-IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEtA/83/FQqawNx2wcA0lLQBp4
-qxsAm5W0SeITTMG5g0wOBr3Fek8coIqrPB/q7d4JGMAh2wxQ4i6RHVQtttO896NT
-MFEwHQYDVR0OBBYEFAMdpEH4kLDtB8qN2vH5v4CxaaojMB8GA1UdIwQYMBaAFAMd
-pEH4kLDtB8qN2vH5v4CxaaojMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID
-SQAwRgIhALJlHsjKUg5LlQDoZKluTc4MohvDFpT12zXjGOq2qoT9AiEAyyVJeLMs
-DrtU9WQfdRKxH4cvMTZJeTgGtvFaF+UP3V4=
------END CERTIFICATE-----
-`;
-
 describe('CA Certificate (PEM)', () => {
 	it('reaches the TLS options of every protocol, on top of Node\'s public roots', () => {
-		const connection = resolveMailConnection('mailServerOAuth2Api', generic({ caCertificate: UNIT_CA_PEM }), PROTOCOLS);
+		const connection = resolveMailConnection('mailServerOAuth2Api', generic({ caCertificate: TEST_CA_PEM }), PROTOCOLS);
 		for (const protocol of PROTOCOLS) {
 			const options = tlsOptionsFor(connection[protocol]);
 			expect(options.rejectUnauthorized).toBe(true);
-			expect(options.ca).toContain(UNIT_CA_PEM);
+			expect(options.ca).toContain(TEST_CA_PEM);
 			// Node's `ca` replaces its default store: the public roots are put back, so public servers still verify.
 			expect(options.ca).toEqual(expect.arrayContaining([...tls.rootCertificates]));
 			expect(options.ca).toHaveLength(tls.rootCertificates.length + 1);
@@ -368,34 +355,34 @@ describe('CA Certificate (PEM)', () => {
 	});
 
 	it('is ignored for the Google credential (Gmail has public certificates and no such field)', () => {
-		const { imap } = resolveMailConnection('googleMailOAuth2Api', { email: 'me@gmail.com', caCertificate: UNIT_CA_PEM }, ['imap']);
+		const { imap } = resolveMailConnection('googleMailOAuth2Api', { email: 'me@gmail.com', caCertificate: TEST_CA_PEM }, ['imap']);
 		expect(Object.keys(tlsOptionsFor(imap))).not.toContain('ca');
 	});
 
 	it.each([
-		['with CRLF line breaks', UNIT_CA_PEM.replace(/\n/g, '\r\n')],
-		['with its line breaks stripped (a single-line input)', UNIT_CA_PEM.replace(/\n/g, '')],
-		['with spaces for line breaks', UNIT_CA_PEM.replace(/\n/g, ' ')],
-		['JSON-escaped (literal \\n)', UNIT_CA_PEM.replace(/\n/g, '\\n')],
-		['surrounded by openssl output and comments', `subject=CN = Unit Test Company CA\n# our CA\n${UNIT_CA_PEM}\n`],
+		['with CRLF line breaks', TEST_CA_PEM.replace(/\n/g, '\r\n')],
+		['with its line breaks stripped (a single-line input)', TEST_CA_PEM.replace(/\n/g, '')],
+		['with spaces for line breaks', TEST_CA_PEM.replace(/\n/g, ' ')],
+		['JSON-escaped (literal \\n)', TEST_CA_PEM.replace(/\n/g, '\\n')],
+		['surrounded by openssl output and comments', `subject=CN = Unit Test Company CA\n# our CA\n${TEST_CA_PEM}\n`],
 	])('accepts the PEM %s and hands clients the same normalised certificate', (_label, pasted) => {
-		expect(readCaCertificates('caCertificate', pasted)).toEqual([UNIT_CA_PEM]);
+		expect(readCaCertificates('caCertificate', pasted)).toEqual([TEST_CA_PEM]);
 	});
 
 	it('accepts several certificates (a bundle)', () => {
-		expect(readCaCertificates('caCertificate', `${UNIT_CA_PEM}\n${UNIT_CA_PEM}`)).toEqual([UNIT_CA_PEM, UNIT_CA_PEM]);
+		expect(readCaCertificates('caCertificate', `${TEST_CA_PEM}\n${TEST_CA_PEM}`)).toEqual([TEST_CA_PEM, TEST_CA_PEM]);
 	});
 
-	const body = UNIT_CA_PEM.replace(/-----[A-Z ]+-----|\n/g, '');
+	const body = TEST_CA_PEM.replace(/-----[A-Z ]+-----|\n/g, '');
 	it.each([
 		['plain text', 'my company CA', 'is not a PEM certificate'],
 		['base64 without the BEGIN/END lines', body, 'is not a PEM certificate'],
-		['a BEGIN line without END', UNIT_CA_PEM.replace('-----END CERTIFICATE-----', ''), 'unfinished PEM block'],
+		['a BEGIN line without END', TEST_CA_PEM.replace('-----END CERTIFICATE-----', ''), 'unfinished PEM block'],
 		['a private key', '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49\n-----END PRIVATE KEY-----', 'contains a private key'],
 		['a certificate request', '-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----', '"CERTIFICATE REQUEST" block'],
-		['broken base64', UNIT_CA_PEM.replace('MIIBlj', 'MI*Blj'), 'not valid base64'],
+		['broken base64', TEST_CA_PEM.replace('MIIBlj', 'MI*Blj'), 'not valid base64'],
 		['valid base64 that is no certificate', '-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----', 'cannot be read as an X.509 certificate'],
-		['a certificate cut short', UNIT_CA_PEM.replace(/DrtU9WQf.*\n/, ''), 'cannot be read as an X.509 certificate'],
+		['a certificate cut short', TEST_CA_PEM.replace(/DrtU9WQf.*\n/, ''), 'cannot be read as an X.509 certificate'],
 		['a number', 42, 'must be text'],
 	])('refuses %s at resolve time with a clear error that does not quote the field', (_label, value, problem) => {
 		const error = fieldError(() =>
@@ -454,7 +441,7 @@ describe("the credential's CA reaches tls.connect of every protocol client", () 
 				popHost: '127.0.0.1',
 				popPort: 1,
 				popSecurity: 'tls',
-				caCertificate: UNIT_CA_PEM,
+				caCertificate: TEST_CA_PEM,
 			}),
 			PROTOCOLS,
 		);
@@ -463,7 +450,7 @@ describe("the credential's CA reaches tls.connect of every protocol client", () 
 		expect(captured).toHaveLength(1);
 		const [options] = captured;
 		expect(options.rejectUnauthorized).toBe(true);
-		expect(options.ca).toContain(UNIT_CA_PEM);
+		expect(options.ca).toContain(TEST_CA_PEM);
 		expect(options.ca).toEqual(expect.arrayContaining([...tls.rootCertificates]));
 	}
 
