@@ -15,3 +15,10 @@ export const MESSAGE_LIMITS = {
 } as const;
 
 export type MessageLimits = { [K in keyof typeof MESSAGE_LIMITS]: number };
+
+/** A size in the units the limits above are stated in (KiB, MiB), for error texts. */
+export function formatBytes(bytes: number): string {
+	if (bytes >= 1024 * 1024) return `${+(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+	if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KiB`;
+	return `${bytes} bytes`;
+}

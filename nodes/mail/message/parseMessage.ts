@@ -4,7 +4,7 @@ import type { IBinaryData } from 'n8n-workflow';
 
 import { MessageContentError, type MessageContentProblem } from './errors';
 import { FileNameRegistry, defaultFileName, sanitiseFileName } from './fileNames';
-import { MESSAGE_LIMITS, type MessageLimits } from './limits';
+import { formatBytes, MESSAGE_LIMITS, type MessageLimits } from './limits';
 import type { AttachmentPart, BinarySink, MessageSource } from './types';
 
 /**
@@ -182,12 +182,6 @@ function contentError(error: unknown, limits: MessageLimits): MessageContentErro
 		message = `A header block of the message is larger than ${formatBytes(limits.maxHeaderBytes)}`;
 	}
 	return new MessageContentError(problem, message, { cause: error });
-}
-
-export function formatBytes(bytes: number): string {
-	if (bytes >= 1024 * 1024) return `${+(bytes / (1024 * 1024)).toFixed(1)} MiB`;
-	if (bytes >= 1024) return `${+(bytes / 1024).toFixed(1)} KiB`;
-	return `${bytes} bytes`;
 }
 
 /**

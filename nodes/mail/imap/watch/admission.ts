@@ -10,7 +10,7 @@ import {
 	repositionForNewUidValidity,
 	resolveUnknownPosition,
 } from '../checkpoint';
-import { formatBytes } from '../../message/parseMessage';
+import { formatBytes } from '../../message/limits';
 import { andSearch } from '../search';
 
 /** A pending UID after the filters: `meta` set when it is to be emitted. */
