@@ -53,7 +53,9 @@ export class GmailImapTrigger implements INodeType {
 		const itemSettings = settings.items;
 		const createDeferred =
 			typeof this.helpers.createDeferredPromise === 'function' ? this.helpers.createDeferredPromise : undefined;
-		let fatalSent = false;
+		// Every text that leaves the trigger (n8n errors, fault reports, logs) passes the token source's redaction.
+		const redact = (text: string) => tokens.redact(text);
+		const nodeError = (error: unknown) => toNodeError(node, error, { redact });
 
 		const watcher: MailboxWatcher = new MailboxWatcher(settings.watcher, {
 			openSession: async (label, options) =>
@@ -96,15 +98,14 @@ export class GmailImapTrigger implements INodeType {
 				return true;
 			},
 			reportPersistentFault: (error) => {
-				const reported = new NodeOperationError(node, error.message, { level: 'warning' });
+				const reported = new NodeOperationError(node, redact(error.message), { level: 'warning' });
 				// saveFailedExecution (n8n-workflow ≥ 2.x) records the fault and keeps the workflow active.
 				if (typeof this.saveFailedExecution === 'function') this.saveFailedExecution(reported);
-				else this.logger.warn(`Gmail IMAP Trigger: ${error.message}`);
+				else this.logger.warn(`Gmail IMAP Trigger: ${redact(error.message)}`);
 			},
 			reportFatal: (error) => {
-				if (fatalSent) return;
-				fatalSent = true;
-				this.emitError(toNodeError(node, error));
+				// The watcher calls this at most once.
+				this.emitError(nodeError(error));
 			},
 			isUnrecoverable: (error) => isReconnectRequiredError(error),
 			// n8n's errors and the token source's already say what to do.
@@ -121,7 +122,7 @@ export class GmailImapTrigger implements INodeType {
 				closeFunction,
 				manualTriggerFunction: async () => {
 					await watcher.start({ failFast: true }).catch((error: unknown) => {
-						throw toNodeError(node, error);
+						throw nodeError(error);
 					});
 				},
 			};
@@ -133,7 +134,7 @@ export class GmailImapTrigger implements INodeType {
 			await watcher.start({ failFast: activation !== 'init' && activation !== 'leadershipChange' });
 		} catch (error) {
 			await watcher.stop();
-			throw toNodeError(node, error);
+			throw nodeError(error);
 		}
 		return { closeFunction };
 	}
