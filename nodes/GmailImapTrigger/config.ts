@@ -7,16 +7,14 @@ import { splitList } from '../mail/imap/postActions';
 import { andSearch, parseCustomCriteria, SearchCriteriaError } from '../mail/imap/search';
 import type { OutputMode, WatcherConfig } from '../mail/imap/watcher';
 import { DEFAULT_WATCHER_CONFIG } from '../mail/imap/watcher';
-import { DEFAULT_MAX_MESSAGE_MB, MAX_MESSAGE_MB_LIMIT } from '../mail/descriptions';
-import { MAX_ATTACHMENT_SIZE_RANGE, readItemSettings, type ItemSettings } from '../glue/itemSettings';
+import { MAX_ATTACHMENT_SIZE_RANGE, MAX_MESSAGE_SIZE_RANGE, MEGABYTE, readItemSettings, type ItemSettings } from '../glue/itemSettings';
 import { boundedNumber, ParameterRangeError, type NumberRange } from '../mail/parameters';
 
-const MB = 1024 * 1024;
 
 /** The trigger's numeric options and the ranges it accepts; outside them activation fails naming the option. */
 export const TRIGGER_NUMBER_RANGES = {
 	maxAttachmentSizeMb: MAX_ATTACHMENT_SIZE_RANGE,
-	maxMessageSizeMb: { label: 'Max Message Size (MB)', min: 1, max: MAX_MESSAGE_MB_LIMIT, fallback: DEFAULT_MAX_MESSAGE_MB },
+	maxMessageSizeMb: MAX_MESSAGE_SIZE_RANGE,
 	batchSize: { label: 'Batch Size', min: 1, max: 1_000, fallback: 50, integer: true },
 	pollIntervalSeconds: { label: 'Poll Interval (Seconds)', min: 5, max: 24 * 3600, fallback: 60 },
 } satisfies Record<string, NumberRange>;
@@ -98,7 +96,7 @@ export function readTriggerSettings(context: ITriggerFunctions, manual: boolean)
 		start,
 		filter,
 		pollIntervalMs: pollSeconds * 1000,
-		maxMessageBytes: Math.round(maxMessageMb * MB),
+		maxMessageBytes: Math.round(maxMessageMb * MEGABYTE),
 		output: manual ? { mode: 'perMessage' } : output,
 		// "Test step" shows a message; it must not change the mailbox.
 		postActions: manual ? undefined : postActions,

@@ -6,12 +6,14 @@ import {
 	type ItemSettings,
 	type MailAccount,
 	MAX_ATTACHMENT_SIZE_RANGE,
+	MAX_MESSAGE_SIZE_RANGE,
+	MEGABYTE,
 	openMailAccount,
 	readItemSettings,
 	toNodeError,
 } from '../glue';
 import { GOOGLE_MAIL_CREDENTIAL_TYPE } from '../mail/connection';
-import { DEFAULT_MAX_MESSAGE_MB, MAX_MESSAGE_MB_LIMIT } from '../mail/descriptions';
+import { MAX_MESSAGE_MB_LIMIT } from '../mail/descriptions';
 import { isMessageContentError } from '../mail/message/errors';
 import { messageToItem } from '../mail/message/toItem';
 import { boundedNumber, type NumberRange, ParameterRangeError } from '../mail/parameters';
@@ -52,11 +54,10 @@ type Operation = 'getAll' | 'getCount' | 'get' | 'delete';
 export const POP_NUMBER_RANGES = {
 	limit: { label: 'Limit', min: 1, max: MAX_LISTING_ENTRIES, fallback: 50, integer: true },
 	maxAttachmentSizeMb: MAX_ATTACHMENT_SIZE_RANGE,
-	maxMessageSizeMb: { label: 'Max Message Size (MB)', min: 1, max: MAX_MESSAGE_MB_LIMIT, fallback: DEFAULT_MAX_MESSAGE_MB },
+	maxMessageSizeMb: MAX_MESSAGE_SIZE_RANGE,
 	maxRemembered: { label: 'Remember Up To', min: MIN_SEEN_CAP, max: MAX_SEEN_CAP, fallback: DEFAULT_SEEN_CAP, integer: true },
 } satisfies Record<string, NumberRange>;
 
-const MEGABYTE = 1024 * 1024;
 
 /** Settings no user can reach: tests pass the mail stack's CA and short timeouts here. */
 export interface PopExecuteOverrides {

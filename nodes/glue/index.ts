@@ -1,5 +1,12 @@
 /** The n8n glue shared by the nodes: everything between n8n's node contexts and the n8n-free mail core (nodes/mail). */
-export { type ItemSettings, MAX_ATTACHMENT_SIZE_RANGE, type ParameterReader, readItemSettings } from './itemSettings';
+export {
+	type ItemSettings,
+	MAX_ATTACHMENT_SIZE_RANGE,
+	MAX_MESSAGE_SIZE_RANGE,
+	MEGABYTE,
+	type ParameterReader,
+	readItemSettings,
+} from './itemSettings';
 export { type MailAccount, type MailNodeContext, openMailAccount, type OpenMailAccountOptions } from './mailAccount';
 export { type FailureText, isLastingFailure, type NodeErrorOptions, toNodeError } from './nodeErrors';
 export { mailAccountKey } from '../mail/connection';

@@ -1,11 +1,11 @@
 /** How a node turns each message into an item: the format and attachment parameters shared by the POP node and the trigger. */
 import type { IDataObject } from 'n8n-workflow';
 
-import { MAX_MESSAGE_MB_LIMIT } from '../mail/descriptions';
+import { DEFAULT_MAX_MESSAGE_MB, MAX_MESSAGE_MB_LIMIT } from '../mail/descriptions';
 import type { MessageFormat } from '../mail/message/toItem';
 import { boundedNumber, type NumberRange } from '../mail/parameters';
 
-const MEGABYTE = 1024 * 1024;
+export const MEGABYTE = 1024 * 1024;
 
 /** Options › Max Attachment Size (MB): 0 = no limit; an attachment is part of a message, so at most a message's limit. */
 export const MAX_ATTACHMENT_SIZE_RANGE = {
@@ -13,6 +13,14 @@ export const MAX_ATTACHMENT_SIZE_RANGE = {
 	min: 0,
 	max: MAX_MESSAGE_MB_LIMIT,
 	fallback: 0,
+} satisfies NumberRange;
+
+/** Options › Max Message Size (MB): larger messages are not downloaded (the trigger and the POP node alike). */
+export const MAX_MESSAGE_SIZE_RANGE = {
+	label: 'Max Message Size (MB)',
+	min: 1,
+	max: MAX_MESSAGE_MB_LIMIT,
+	fallback: DEFAULT_MAX_MESSAGE_MB,
 } satisfies NumberRange;
 
 export interface ItemSettings {
