@@ -27,14 +27,11 @@ import {
 
 export {
 	DEFAULT_POP3_LIMITS,
-	DEFAULT_POP3_MAX_LINE_LENGTH,
 	DEFAULT_POP3_TIMEOUTS,
 	MAX_CAPA_BYTES,
 	MAX_CAPA_LINES,
 	MAX_LISTING_BYTES,
 	MAX_LISTING_ENTRIES,
-	type Pop3ResponseLimits,
-	type Pop3Security,
 	type Pop3Timeouts,
 	type Pop3TlsOptions,
 } from './wire';
@@ -475,8 +472,6 @@ export class Pop3Client {
 		}
 		return { messageNumber: Number(number), uid };
 	}
-
-	// ---- timers, redaction, transcript ------------------------------------------------------------------------
 
 }
 

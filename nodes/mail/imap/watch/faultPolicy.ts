@@ -31,10 +31,6 @@ export class FaultPolicy {
 		private readonly report: (error: Error) => void,
 	) {}
 
-	get attempts(): number {
-		return this.failures;
-	}
-
 	/** One more failure: logged, and reported (once per fault) when it has lasted. */
 	fail(reason: string): void {
 		this.failures++;

@@ -5,19 +5,17 @@ export interface WatcherLog {
 	debug(text: string, meta?: Record<string, unknown>): void;
 	info(text: string, meta?: Record<string, unknown>): void;
 	warn(text: string, meta?: Record<string, unknown>): void;
-	error(text: string, meta?: Record<string, unknown>): void;
 	/** The line written when the trigger stops for good: "<name> stopped: <message>". */
 	stopped(message: string): void;
 }
 
 export function watcherLog(logger: TriggerLogger, name: string): WatcherLog {
-	const line = (level: 'debug' | 'info' | 'warn' | 'error') => (text: string, meta?: Record<string, unknown>) =>
+	const line = (level: 'debug' | 'info' | 'warn') => (text: string, meta?: Record<string, unknown>) =>
 		meta === undefined ? logger[level](`${name}: ${text}`) : logger[level](`${name}: ${text}`, meta);
 	return {
 		debug: line('debug'),
 		info: line('info'),
 		warn: line('warn'),
-		error: line('error'),
 		stopped: (message) => logger.error(`${name} stopped: ${message}`),
 	};
 }
