@@ -57,7 +57,12 @@ export class GmailImapTrigger implements INodeType {
 		const redact = (text: string) => tokens.redact(text);
 		const nodeError = (error: unknown) => toNodeError(node, error, { redact });
 
-		const watcher: MailboxWatcher = new MailboxWatcher(settings.watcher, {
+		// Durable delivery (docs/delivery.md): every emit carries a deduplication key built from this scope, and runs not
+		// yet reported are kept in static data. Only where n8n reports a run's end, and never for "Test step".
+		const deliveryScope =
+			!manual && createDeferred ? JSON.stringify([this.getWorkflow().id ?? '', node.id, account.accountKey]) : undefined;
+
+		const watcher: MailboxWatcher = new MailboxWatcher({ ...settings.watcher, deliveryScope }, {
 			openSession: async (label, options) =>
 				await openImapSession({
 					endpoint: account.endpoint,
@@ -84,16 +89,18 @@ export class GmailImapTrigger implements INodeType {
 							await this.helpers.prepareBinaryData(content, fileName, mimeType),
 					),
 				}),
-			emit: (items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void) => {
+			emit: (items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void, deduplicationKey?: string) => {
 				if (!onRunFinished || !createDeferred || manual) {
-					this.emit([items]);
+					this.emit([items], undefined, undefined, deduplicationKey);
 					return false;
 				}
 				const done = createDeferred<IRun>();
-				this.emit([items], undefined, done);
+				// n8n 2.x: a key that already has an execution is not run again; the done promise then resolves with
+				// undefined. It rejects when the execution could not be created (or was cancelled).
+				this.emit([items], undefined, done, deduplicationKey);
 				done.promise.then(
-					(run) => onRunFinished(runOutcome(run)),
-					() => onRunFinished('failed'),
+					(run: IRun | undefined) => onRunFinished(run === undefined ? 'duplicate' : runOutcome(run)),
+					() => onRunFinished('rejected'),
 				);
 				return true;
 			},

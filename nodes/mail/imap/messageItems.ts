@@ -23,6 +23,8 @@ export interface WatchedMessage {
 	threadId?: string;
 	/** X-GM-MSGID on Gmail, OBJECTID EMAILID elsewhere. */
 	emailId?: string;
+	/** Emitted again: its first run was never reported finished (see docs/delivery.md). */
+	redelivered?: boolean;
 }
 
 export type MessageDescription = Omit<WatchedMessage, 'source'>;
@@ -46,6 +48,7 @@ export function messageAttributes(message: MessageDescription): Record<string, u
 		if (message.labels) attributes.gmailMessageId = message.emailId;
 		else attributes.emailId = message.emailId;
 	}
+	if (message.redelivered) attributes.redelivered = true;
 	return attributes;
 }
 

@@ -22,17 +22,71 @@ export function hasPostActions(plan: PostActionPlan | undefined): plan is PostAc
 	);
 }
 
-/** Checks a plan against the server's capabilities; returns a message for the user when it cannot work there. */
-export function postActionProblem(plan: PostActionPlan | undefined, capabilities: Map<string, boolean | number>): string | undefined {
+/**
+ * Checks a plan against the server's capabilities and the watched folders; returns a message for the user when it
+ * cannot work there, or would loop (a message moved or labelled into a watched folder starts another run) or delete
+ * other mail.
+ */
+export function postActionProblem(
+	plan: PostActionPlan | undefined,
+	capabilities: Map<string, boolean | number>,
+	watchedFolders: readonly string[] = [],
+): string | undefined {
 	if (!plan) return undefined;
 	if ((plan.addLabels.length > 0 || plan.removeLabels.length > 0) && !capabilities.has('X-GM-EXT-1')) {
 		return 'Adding or removing Gmail labels needs a Gmail server (X-GM-EXT-1); this server does not offer it';
 	}
 	if (plan.moveTo && plan.delete) return 'Choose either "Move to Folder" or "Delete", not both';
+	// Without UIDPLUS a delete ends in a plain EXPUNGE, which also removes every message another client flagged
+	// \Deleted in the folder; a move without MOVE is COPY + delete, the same.
+	if (plan.delete && !capabilities.has('UIDPLUS')) {
+		return 'Delete After Run needs the IMAP extension UIDPLUS (to expunge only the processed messages); this server does not offer it, and a plain EXPUNGE would also remove other messages flagged as deleted. Turn the option off or use "Mark as Read"';
+	}
+	if (plan.moveTo && !capabilities.has('MOVE') && !capabilities.has('UIDPLUS')) {
+		return 'Move to Folder needs the IMAP extension MOVE or UIDPLUS; this server offers neither, and moving by copy and a plain EXPUNGE would also remove other messages flagged as deleted. Turn the option off or use "Mark as Read"';
+	}
+	if (plan.moveTo) {
+		const target = watchedFolders.find((folder) => sameMailbox(folder, plan.moveTo as string));
+		if (target !== undefined) {
+			return `Move to Folder "${plan.moveTo}" is a watched folder ("${target}"): every moved message would start the workflow again. Choose a folder that is not watched`;
+		}
+	}
+	for (const label of plan.addLabels) {
+		const target = watchedFolders.find((folder) => labelIsFolder(label, folder));
+		if (target !== undefined) {
+			return `The added Gmail label "${label}" is a watched folder ("${target}"): every labelled message would start the workflow again. Choose a label that is not watched`;
+		}
+	}
 	return undefined;
 }
 
-export type RunOutcome = 'succeeded' | 'failed' | 'unknown';
+/** Whether two mailbox names name the same mailbox, as the server compares them: INBOX in any case, others exactly. */
+export function sameMailbox(a: string, b: string): boolean {
+	if (a.toUpperCase() === 'INBOX' || b.toUpperCase() === 'INBOX') return a.toUpperCase() === b.toUpperCase();
+	return a === b;
+}
+
+/** Gmail's system labels and the folders that show them (English and the "Google Mail" names). */
+const SYSTEM_LABEL_FOLDERS: Record<string, string[]> = {
+	'\\inbox': ['INBOX'],
+	'\\starred': ['[Gmail]/Starred', '[Google Mail]/Starred'],
+	'\\important': ['[Gmail]/Important', '[Google Mail]/Important'],
+	'\\sent': ['[Gmail]/Sent Mail', '[Google Mail]/Sent Mail'],
+	'\\draft': ['[Gmail]/Drafts', '[Google Mail]/Drafts'],
+};
+
+/** Whether adding this Gmail label puts a message into this folder (a user label is the folder of the same name). */
+export function labelIsFolder(label: string, folder: string): boolean {
+	const system = SYSTEM_LABEL_FOLDERS[label.toLowerCase()];
+	if (system) return system.some((name) => sameMailbox(name, folder));
+	return sameMailbox(label, folder);
+}
+
+/**
+ * How n8n reported a run: finished (succeeded / failed / unknown, e.g. waiting), `duplicate` (not started because an
+ * execution with its deduplication key exists), or `rejected` (the execution could not be created).
+ */
+export type RunOutcome = 'succeeded' | 'failed' | 'unknown' | 'duplicate' | 'rejected';
 
 /** Compact UID set for IMAP: [1,2,3,7,9,10] → "1:3,7,9:10". */
 export function toUidSet(uids: readonly number[]): string {

@@ -7,12 +7,17 @@ import { AfterRunQueue } from './watch/afterRun';
 import { CatchUp } from './watch/catchUp';
 import { ClientTracker } from './watch/clients';
 import type { WatcherConfig, WatcherDeps } from './watch/config';
+import { DueTimes } from './watch/dueTimes';
 import { Emitter } from './watch/emitter';
+import { GmailSeen } from './watch/gmailSeen';
+import { InFlightRecord } from './watch/inFlight';
 import { WatcherConfigurationError, errorText } from './watch/errors';
 import { FolderPass } from './watch/folderPass';
 import type { WatcherLog } from './watch/log';
 import { watcherLog } from './watch/log';
 import { MessageReader } from './watch/reader';
+import { Recovery } from './watch/recovery';
+import { RetryList } from './watch/retryList';
 import { RunSlots } from './watch/runSlots';
 import { SessionSupervisor } from './watch/supervisor';
 import { WakeScheduler } from './watch/wake';
@@ -20,6 +25,8 @@ import { WakeScheduler } from './watch/wake';
 export type { WatchedMessage } from './messageItems';
 export type { CheckpointStorage, OutputMode, WatcherConfig, WatcherDeps } from './watch/config';
 export { DEFAULT_WATCHER_CONFIG } from './watch/config';
+export type { InFlightDelivery } from './watch/inFlight';
+export type { RetryEntry } from './watch/retryList';
 export { ItemNotBuiltError, WatcherConfigurationError, errorText, isMessageParseFailure, storageStep } from './watch/errors';
 
 /**
@@ -37,6 +44,8 @@ export class MailboxWatcher {
 	private readonly activation: Activation;
 	private readonly folderPass: FolderPass;
 	private readonly emitter: Emitter;
+	private readonly inFlight?: InFlightRecord;
+	private readonly retries: RetryList;
 	private loop?: Promise<void>;
 	private fatalReported = false;
 
@@ -56,17 +65,36 @@ export class MailboxWatcher {
 		this.wake = new WakeScheduler(signal);
 		const afterRun = new AfterRunQueue(this.config.postActions, log, report);
 		const slots = new RunSlots(this.config.maxRunsInFlight, this.config.runSlotTimeoutMs, log, signal);
-		this.emitter = new Emitter(this.config, deps, slots, log, signal, (folder, uidValidity, uids) => {
-			afterRun.add(folder, uidValidity, uids);
-			this.wake.request();
+		const due = new DueTimes(now, () => this.wake.request(), signal, this.config.maxTimerWaitMs);
+		const storage = deps.checkpoints;
+		// Runs are tracked (and keyed) only where n8n can report their end: see deliveryScope.
+		const inFlight =
+			this.config.deliveryScope !== undefined ? new InFlightRecord(storage, due, log, now, this.config.redeliveryBackoff) : undefined;
+		this.inFlight = inFlight;
+		const retries = (this.retries = new RetryList(storage, due, this.config.itemRetry, log, now));
+		const gmail = () => this.supervisor.gmail;
+		const gmailSeen = new GmailSeen(storage, () => gmail() && this.config.folders.length > 1);
+		this.emitter = new Emitter(this.config, deps, {
+			slots,
+			inFlight,
+			gmailSeen,
+			log,
+			signal,
+			now,
+			onSucceeded: (folder, uidValidity, uids) => {
+				afterRun.add(folder, uidValidity, uids);
+				this.wake.request();
+			},
 		});
 		const reader = new MessageReader(this.config, log, signal);
-		const catchUp = new CatchUp(this.config, deps, reader, this.emitter, log, signal, {
-			gmail: () => this.supervisor.gmail,
+		const parts = { reader, emitter: this.emitter, inFlight, retries, gmailSeen, log, signal, now, gmail };
+		const catchUp = new CatchUp(this.config, deps, parts, {
+			gmail,
 			rolloverDue: () => this.supervisor.rollover.due,
 			passAgain: () => this.wake.markDirty(),
 		});
-		this.folderPass = new FolderPass(this.config, deps, afterRun, catchUp, log, now, signal, fatal);
+		const recovery = new Recovery(this.config, deps, parts);
+		this.folderPass = new FolderPass(this.config, deps, { ...parts, afterRun, recovery, catchUp, fatal });
 		this.activation = new Activation(this.config, deps, now);
 		this.supervisor = new SessionSupervisor(this.config, deps, clock, log, signal, this.wake, {
 			pass: async (session) => await this.pass(session),
@@ -101,6 +129,10 @@ export class MailboxWatcher {
 			session = undefined;
 		}
 		this.supervisor.current = session;
+		// Runs n8n never reported (it stopped or died) go out again with their keys, and the retry list resumes: both in
+		// the first passes, never inside trigger().
+		this.inFlight?.loadLeftovers(this.config.folders);
+		this.retries.load(this.config.folders);
 		this.wake.startPolling(this.config.pollIntervalMs);
 		// Anything the loop does not handle itself (a throwing n8n callback, a bug) must end the trigger visibly, not
 		// leave it silently dead with an unhandled rejection.

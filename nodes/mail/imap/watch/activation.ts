@@ -23,7 +23,7 @@ export class Activation {
 	/** Checks the configuration against the server and writes a checkpoint for every folder seen for the first time. */
 	async prepare(session: ImapSession, gmail: boolean): Promise<void> {
 		const client = session.client;
-		const problem = postActionProblem(this.config.postActions, client.capabilities);
+		const problem = postActionProblem(this.config.postActions, client.capabilities, this.config.folders);
 		if (problem) throw new WatcherConfigurationError(problem);
 		if (usesGmailOnlyKeys(this.config.filter) && !client.capabilities.has('X-GM-EXT-1')) {
 			throw new WatcherConfigurationError('The Gmail search (X-GM-RAW / labels) needs a Gmail server; this server does not offer X-GM-EXT-1');

@@ -3,6 +3,7 @@ import type { FetchMessageObject, SearchObject } from 'imapflow';
 
 import type { FolderCheckpoint, StartPosition } from '../checkpoint';
 import {
+	TIME_RULE_SKEW_MS,
 	afterJudging,
 	backlogAdmits,
 	initialCheckpoint,
@@ -29,18 +30,23 @@ export interface Mailbox {
 /**
  * The checkpoint to use for the selected folder. `change`: 'new' for a folder without one (added to a running
  * workflow), 'resolved' for a position taken without the server, 'uidValidity' when the folder was recreated (old
- * UIDs mean nothing now); undefined when the stored one stands.
+ * UIDs mean nothing now), 'uidNextBackwards' when UIDNEXT is at or below a UID already judged under the same
+ * UIDVALIDITY — the server was restored from a backup and will give those UIDs to new messages, so it is handled like
+ * a UIDVALIDITY change; undefined when the stored one stands.
  */
 export function alignCheckpoint(
 	checkpoint: FolderCheckpoint | undefined,
 	mailbox: Mailbox,
 	start: StartPosition,
 	now: number,
-): { checkpoint: FolderCheckpoint; change?: 'new' | 'resolved' | 'uidValidity' } {
+): { checkpoint: FolderCheckpoint; change?: 'new' | 'resolved' | 'uidValidity' | 'uidNextBackwards' } {
 	if (!checkpoint) return { checkpoint: initialCheckpoint(start, now, mailbox), change: 'new' };
 	if (checkpoint.uidValidity === undefined) return { checkpoint: resolveUnknownPosition(checkpoint, mailbox), change: 'resolved' };
 	if (checkpoint.uidValidity !== mailbox.uidValidity) {
 		return { checkpoint: repositionForNewUidValidity(checkpoint, mailbox, now), change: 'uidValidity' };
+	}
+	if (mailbox.uidNext <= checkpoint.lastUid) {
+		return { checkpoint: repositionForNewUidValidity(checkpoint, mailbox, now), change: 'uidNextBackwards' };
 	}
 	return { checkpoint };
 }
@@ -118,13 +124,19 @@ export function tooLargeReason(meta: FetchMessageObject, maxMessageBytes: number
 	return `The message is ${formatBytes(size)}, more than the trigger's Max Message Size of ${formatBytes(maxMessageBytes)}: it was not downloaded. Raise the option "Max Message Size (MB)" to receive such messages; the message stays in the mailbox.`;
 }
 
-/** The checkpoint once this entry is emitted (with its date and fingerprint in the recent ring). */
-export function afterEmitting(checkpoint: FolderCheckpoint, entry: JudgedEntry): FolderCheckpoint {
-	const internalDate = toEpoch(entry.meta?.internalDate);
+/**
+ * The checkpoint once this entry is emitted (with its date and fingerprint in the recent ring). An INTERNALDATE in
+ * the future (a wrong server clock, a forged date on APPEND) counts as `now` + the skew: otherwise one such message
+ * would push the UIDVALIDITY time rule past every message that arrives until that date.
+ */
+export function afterEmitting(checkpoint: FolderCheckpoint, entry: JudgedEntry, now: number): FolderCheckpoint {
+	const date = toEpoch(entry.meta?.internalDate);
+	const internalDate = date === undefined ? undefined : Math.min(date, now + TIME_RULE_SKEW_MS);
 	return afterJudging(checkpoint, {
 		uid: entry.uid,
 		internalDate,
-		fingerprint: messageFingerprint(entry.meta?.envelope?.messageId, internalDate, entry.meta?.size),
+		// The fingerprint keeps the real date: it names the message, also when the ring is consulted after a change.
+		fingerprint: messageFingerprint(entry.meta?.envelope?.messageId, date, entry.meta?.size),
 	});
 }
 

@@ -6,10 +6,13 @@ import type { JudgedEntry } from './admission';
 import { admissionSearches, afterEmitting, afterPassingOver, judgeChunk, pendingUids } from './admission';
 import type { WatcherConfig, WatcherDeps } from './config';
 import type { Emitter, Outgoing } from './emitter';
-import { uidsFrom } from './errors';
-import { buildMessageItem, describedMessage, unreadableItem } from './items';
+import { errorText, uidsFrom } from './errors';
+import type { GmailSeen } from './gmailSeen';
+import { describeMessage } from '../messageItems';
+import { buildMessageItem, describedMessage, discardRest, unreadableItem } from './items';
 import type { WatcherLog } from './log';
 import type { MessageReader } from './reader';
+import type { RetryList } from './retryList';
 
 type CatchUpConfig = Pick<WatcherConfig, 'fetchBatchMessages' | 'filter' | 'maxMessageBytes'>;
 
@@ -20,16 +23,32 @@ export interface CatchUpHooks {
 	passAgain(): void;
 }
 
+/** The parts catch-up shares with the rest of the watcher. */
+export interface CatchUpParts {
+	reader: MessageReader;
+	emitter: Emitter;
+	retries: RetryList;
+	gmailSeen: GmailSeen;
+	log: WatcherLog;
+	signal: AbortSignal;
+	now: () => number;
+}
+
 export class CatchUp {
+	private readonly reader: MessageReader;
+	private readonly emitter: Emitter;
+	private readonly signal: AbortSignal;
+
 	constructor(
 		private readonly config: CatchUpConfig,
 		private readonly deps: Pick<WatcherDeps, 'checkpoints' | 'buildItem'>,
-		private readonly reader: MessageReader,
-		private readonly emitter: Emitter,
-		private readonly log: WatcherLog,
-		private readonly signal: AbortSignal,
+		private readonly parts: CatchUpParts,
 		private readonly hooks: CatchUpHooks,
-	) {}
+	) {
+		this.reader = parts.reader;
+		this.emitter = parts.emitter;
+		this.signal = parts.signal;
+	}
 
 	/**
 	 * Emits every not-yet-judged message of the selected folder, in UID order, in bounded chunks. UIDs the filters
@@ -97,31 +116,57 @@ export class CatchUp {
 		batch: Outgoing[],
 	): Promise<FolderCheckpoint> {
 		let checkpoint = start;
+		const now = this.parts.now;
 		for await (const { group, sources } of this.reader.contents(session, folder, uidValidity, entries)) {
 			for (const entry of group) {
 				if (this.signal.aborted || this.emitter.limitReached()) return checkpoint;
 				const meta = entry.meta;
 				const source = sources.get(entry.uid);
+				const gmailId = this.hooks.gmail() ? meta?.emailId : undefined;
 				let outgoing: Outgoing;
-				if (entry.unreadable !== undefined) {
+				if (meta && this.parts.retries.has(folder, entry.uid)) {
+					// Waiting in the retry list (a pass that failed after putting it there): the list emits it.
+					checkpoint = afterPassingOver(checkpoint, entry.uid);
+					continue;
+				} else if (meta && this.parts.gmailSeen.has(gmailId)) {
+					// Gmail: the same message under another watched label has started its run already.
+					this.parts.log.debug(`message UID ${entry.uid} in "${folder}" was emitted from another watched folder (X-GM-MSGID ${gmailId}); passing over it`);
+					checkpoint = afterPassingOver(checkpoint, entry.uid);
+					continue;
+				} else if (entry.unreadable !== undefined) {
 					const item = unreadableItem(folder, uidValidity, entry.uid, meta, entry.unreadable);
-					outgoing = { item, uid: entry.uid, checkpoint: afterEmitting(checkpoint, entry), actionable: false, bytes: meta?.size ?? 0 };
+					outgoing = { item, uid: entry.uid, checkpoint: afterEmitting(checkpoint, entry, now()), actionable: false, bytes: meta?.size ?? 0, gmailId };
 				} else if (meta && source) {
 					const message = { ...describedMessage(folder, uidValidity, entry.uid, meta), source };
-					const built = await buildMessageItem(this.deps.buildItem, session, message, this.signal, this.log);
+					let built: { item: Outgoing['item']; parsed: boolean };
+					try {
+						built = await buildMessageItem(this.deps.buildItem, session, message, this.signal, this.parts.log);
+					} catch (error) {
+						// Not the message's content (that makes an error item): the download broke, or storing an
+						// attachment failed (a full disk). A lost session is the loop's business; anything else waits in the
+						// retry list while the newer mail of the folder goes on.
+						// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+						if (!session.isOpen || this.signal.aborted || !this.parts.retries.add(folder, uidValidity, entry.uid, errorText(error))) throw error;
+						await discardRest(source);
+						this.parts.log.warn(`message ${describeMessage(message)} could not be turned into an item; it will be tried again later while newer mail goes on`, {
+							error: errorText(error),
+						});
+						checkpoint = afterPassingOver(checkpoint, entry.uid);
+						continue;
+					}
 					// Stopped while the item was built (a large message takes a while): it is not emitted, and the
 					// checkpoint must not pass it either, so the next activation emits it.
 					if (this.signal.aborted) return checkpoint;
 					this.reader.delivered(folder, uidValidity, entry.uid);
-					const next = afterEmitting(checkpoint, entry);
-					outgoing = { item: built.item, uid: entry.uid, checkpoint: next, actionable: built.parsed, bytes: meta.size ?? 0 };
+					const next = afterEmitting(checkpoint, entry, now());
+					outgoing = { item: built.item, uid: entry.uid, checkpoint: next, actionable: built.parsed, bytes: meta.size ?? 0, gmailId };
 				} else {
 					// Filtered out, or confirmed gone.
 					checkpoint = afterPassingOver(checkpoint, entry.uid);
 					continue;
 				}
 				if (!(await this.emitter.send(folder, uidValidity, outgoing, batch))) return checkpoint;
-				checkpoint = outgoing.checkpoint;
+				checkpoint = outgoing.checkpoint as FolderCheckpoint;
 			}
 		}
 		return checkpoint;

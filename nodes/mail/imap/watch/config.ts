@@ -3,6 +3,8 @@ import type { SearchObject } from 'imapflow';
 import type { INodeExecutionData } from 'n8n-workflow';
 
 import type { FolderCheckpoint, StartPosition } from '../checkpoint';
+import type { InFlightDelivery } from './inFlight';
+import type { RetryEntry } from './retryList';
 import type { TriggerLogger } from '../logger';
 import type { WatchedMessage } from '../messageItems';
 import type { PostActionPlan, RunOutcome } from '../postActions';
@@ -64,6 +66,20 @@ export interface WatcherConfig {
 	 * times in a row is emitted as an error item, so one bad message cannot block its folder for ever.
 	 */
 	maxFetchAttempts: number;
+	/**
+	 * Durable delivery (see docs/delivery.md): what identifies this trigger for n8n's deduplication keys (workflow,
+	 * node and mail account). Undefined where runs cannot be tracked (manual "Test step", an n8n that cannot report
+	 * the end of a run): then no key is sent and no in-flight record kept.
+	 */
+	deliveryScope?: string;
+	/** A run n8n could not create (its done promise rejected) is emitted again after firstMs, doubling up to maxMs. */
+	redeliveryBackoff: { firstMs: number; maxMs: number };
+	/**
+	 * A message whose item fails to build for a reason that is not its content: tried again after firstDelayMs,
+	 * doubling up to maxDelayMs; given up as an error item after `attempts` attempts AND at least minSpanMs since the
+	 * first failure. At most maxEntries per folder wait like this (more: the folder waits).
+	 */
+	itemRetry: { firstDelayMs: number; maxDelayMs: number; attempts: number; minSpanMs: number; maxEntries: number };
 	/** Manual "Test step": stop after this many emits. */
 	maxEmits?: number;
 	/** Manual mode: start at the newest message matching the filter instead of waiting for a new one. */
@@ -91,14 +107,28 @@ export const DEFAULT_WATCHER_CONFIG: Omit<WatcherConfig, 'folders' | 'start' | '
 	batchMaxBytes: 16 * 1024 * 1024,
 	maxRunsInFlight: 10,
 	runSlotTimeoutMs: 10 * 60_000,
+	redeliveryBackoff: { firstMs: 5_000, maxMs: 5 * 60_000 },
+	itemRetry: { firstDelayMs: 60_000, maxDelayMs: 3600_000, attempts: 10, minSpanMs: 24 * 3600_000, maxEntries: 1_000 },
 };
 
-/** Where the positions are kept (the trigger node keeps them in n8n's static data). */
+/**
+ * Where the watcher's state is kept (the trigger node keeps it in n8n's static data, one object written as a whole,
+ * so everything set before an emit is saved together with it). Getters return copies; setters replace.
+ */
 export interface CheckpointStorage {
 	/** True when the saved positions belong to another account (the credential was changed): they are not used. */
 	readonly savedForAnotherAccount: boolean;
 	get(folder: string): FolderCheckpoint | undefined;
 	set(folder: string, checkpoint: FolderCheckpoint): void;
+	/** Runs emitted and not reported finished (durable delivery). */
+	inFlight(): InFlightDelivery[];
+	setInFlight(deliveries: InFlightDelivery[]): void;
+	/** Messages of a folder waiting to be tried again (see RetryList). */
+	retries(folder: string): RetryEntry[];
+	setRetries(folder: string, entries: RetryEntry[]): void;
+	/** Gmail: X-GM-MSGIDs emitted recently from any watched folder (one run per message with two watched labels). */
+	recentGmailIds(): string[];
+	setRecentGmailIds(ids: string[]): void;
 }
 
 export interface WatcherDeps {
@@ -109,8 +139,9 @@ export interface WatcherDeps {
 	/**
 	 * Starts one workflow run. `onRunFinished` (when given) is called once n8n reports how the run ended. Returns
 	 * whether it will be called: n8n versions without createDeferredPromise cannot report the end of a run.
+	 * `deduplicationKey`: n8n starts at most one execution per key (see docs/delivery.md).
 	 */
-	emit(items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void): boolean;
+	emit(items: INodeExecutionData[], onRunFinished?: (outcome: RunOutcome) => void, deduplicationKey?: string): boolean;
 	/** A fault the watcher keeps retrying but that has lasted: make it visible without deactivating. */
 	reportPersistentFault(error: Error): void;
 	/** A fault the watcher cannot recover from: the trigger stops and n8n shows the error. Called at most once. */

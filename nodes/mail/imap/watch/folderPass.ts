@@ -8,7 +8,25 @@ import type { AfterRunQueue } from './afterRun';
 import type { CatchUp } from './catchUp';
 import type { WatcherConfig, WatcherDeps } from './config';
 import { WatcherConfigurationError, errorText } from './errors';
+import type { InFlightRecord } from './inFlight';
 import type { WatcherLog } from './log';
+import type { MessageReader } from './reader';
+import type { Recovery } from './recovery';
+import type { RetryList } from './retryList';
+
+/** What a folder pass works with besides catch-up. */
+export interface FolderPassParts {
+	afterRun: AfterRunQueue;
+	recovery: Recovery;
+	catchUp: CatchUp;
+	inFlight?: InFlightRecord;
+	retries: RetryList;
+	reader: MessageReader;
+	log: WatcherLog;
+	now: () => number;
+	signal: AbortSignal;
+	fatal: (error: unknown) => void;
+}
 
 type PassConfig = Pick<WatcherConfig, 'folders' | 'start' | 'missingFolderGraceMs'>;
 
@@ -18,17 +36,21 @@ export class FolderPass {
 	/** Since when each folder has been missing (absent: it exists). */
 	private readonly missingSince = new Map<string, number>();
 
+	private readonly afterRun: AfterRunQueue;
+	private readonly log: WatcherLog;
+	private readonly now: () => number;
+	private readonly signal: AbortSignal;
+
 	constructor(
 		private readonly config: PassConfig,
 		private readonly deps: Pick<WatcherDeps, 'checkpoints'>,
-		private readonly afterRun: AfterRunQueue,
-		private readonly catchUp: CatchUp,
-		private readonly log: WatcherLog,
-		private readonly now: () => number,
-		private readonly signal: AbortSignal,
-		private readonly fatal: (error: unknown) => void,
+		private readonly parts: FolderPassParts,
 	) {
 		this.idlePath = config.folders[0];
+		this.afterRun = parts.afterRun;
+		this.log = parts.log;
+		this.now = parts.now;
+		this.signal = parts.signal;
 	}
 
 	/**
@@ -59,13 +81,21 @@ export class FolderPass {
 		const client = session.client;
 		const checkpoint = this.deps.checkpoints.get(folder);
 		try {
-			if (!select && checkpoint?.uidValidity !== undefined && !checkpoint.backlog && !this.afterRun.has(folder)) {
+			if (
+				!select &&
+				checkpoint?.uidValidity !== undefined &&
+				!checkpoint.backlog &&
+				!this.afterRun.has(folder) &&
+				!this.parts.recovery.hasDue(folder)
+			) {
 				const status = await client.status(folder, { uidNext: true, uidValidity: true });
+				// Nothing new exactly when UIDNEXT is right after the last UID judged; below it the server went back (a
+				// restore), which the SELECT below deals with.
 				if (
 					status &&
 					String(status.uidValidity) === checkpoint.uidValidity &&
 					status.uidNext !== undefined &&
-					status.uidNext <= checkpoint.lastUid + 1
+					status.uidNext === checkpoint.lastUid + 1
 				) {
 					this.folderFound(folder);
 					return true;
@@ -84,7 +114,10 @@ export class FolderPass {
 				const current = { uidValidity: String(mailbox.uidValidity), uidNext: mailbox.uidNext };
 				const aligned = this.align(folder, checkpoint, current);
 				await this.afterRun.run(session, folder, current.uidValidity);
-				await this.catchUp.run(session, folder, aligned);
+				await this.parts.recovery.run(session, folder, current.uidValidity);
+				if (this.signal.aborted) return true;
+				// Recovery may have moved the stored checkpoint (its recent ring): catch up from the stored one.
+				await this.parts.catchUp.run(session, folder, this.deps.checkpoints.get(folder) ?? aligned);
 			} finally {
 				lock.release();
 			}
@@ -102,13 +135,24 @@ export class FolderPass {
 	private align(folder: string, checkpoint: FolderCheckpoint | undefined, mailbox: Mailbox): FolderCheckpoint {
 		const aligned = alignCheckpoint(checkpoint, mailbox, this.config.start, this.now());
 		if (!aligned.change) return aligned.checkpoint;
-		if (aligned.change === 'uidValidity') {
-			this.log.warn(
-				`folder "${folder}" has a new UIDVALIDITY (it was recreated or the server was migrated); emitting only messages newer than the last one seen`,
-				{ previous: checkpoint?.uidValidity, current: mailbox.uidValidity },
-			);
-			// Post-actions for old UIDs would hit different messages now.
-			this.afterRun.drop(folder, 'the folder was recreated');
+		if (aligned.change === 'uidValidity' || aligned.change === 'uidNextBackwards') {
+			if (aligned.change === 'uidValidity') {
+				this.log.warn(
+					`folder "${folder}" has a new UIDVALIDITY (it was recreated or the server was migrated); emitting only messages newer than the last one seen`,
+					{ previous: checkpoint?.uidValidity, current: mailbox.uidValidity },
+				);
+			} else {
+				this.log.warn(
+					`folder "${folder}" went back: its UIDNEXT ${mailbox.uidNext} is at or below UID ${checkpoint?.lastUid}, already seen, under the same UIDVALIDITY (the server was restored from a backup?); handled like a new UIDVALIDITY: emitting only messages newer than the last one seen`,
+					{ uidValidity: mailbox.uidValidity },
+				);
+			}
+			// Everything kept by UID for this folder would hit different messages now.
+			const reason = aligned.change === 'uidValidity' ? 'the folder was recreated' : 'the folder went back to older UIDs';
+			this.afterRun.drop(folder, reason);
+			this.parts.inFlight?.dropFolder(folder, reason);
+			this.parts.retries.dropFolder(folder, reason);
+			this.parts.reader.forget(folder);
 		}
 		this.deps.checkpoints.set(folder, aligned.checkpoint);
 		return aligned.checkpoint;
@@ -133,7 +177,7 @@ export class FolderPass {
 			return;
 		}
 		if (now - since >= this.config.missingFolderGraceMs) {
-			this.fatal(
+			this.parts.fatal(
 				new WatcherConfigurationError(
 					`The watched folder "${folder}" has not existed for ${Math.round((now - since) / 1000)} s. Create it again or remove it from the trigger.`,
 				),

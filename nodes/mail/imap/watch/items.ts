@@ -40,8 +40,27 @@ export async function buildMessageItem(
 }
 
 /** The error item for a message that is not read (the server kept failing it, or it is too large). */
-export function unreadableItem(folder: string, uidValidity: string, uid: number, meta: FetchMessageObject | undefined, reason: string): INodeExecutionData {
-	return messageErrorItem(describedMessage(folder, uidValidity, uid, meta), reason);
+export function unreadableItem(
+	folder: string,
+	uidValidity: string,
+	uid: number,
+	meta: FetchMessageObject | undefined,
+	reason: string,
+	redelivered = false,
+): INodeExecutionData {
+	const message = describedMessage(folder, uidValidity, uid, meta);
+	if (redelivered) message.redelivered = true;
+	return messageErrorItem(message, reason);
+}
+
+/**
+ * Reads what is left of a streamed message whose item failed, so the session can go on with the next command
+ * (imapflow delivers the rest of the download on the same connection). Bounded: the message is at most Max Message
+ * Size, which the metadata check enforced before the download.
+ */
+export async function discardRest(source: WatchedMessage['source']): Promise<void> {
+	if (Buffer.isBuffer(source) || source.readableEnded || source.destroyed) return;
+	for await (const chunk of source) void chunk;
 }
 
 /** The message as the metadata FETCH describes it (no content): for items, error items and log lines. */

@@ -67,7 +67,7 @@ export class MessageReader {
 		}
 		const missing = uids.filter((uid) => !metadata.has(uid));
 		if (missing.length > 0) {
-			for (const uid of await this.stillPresent(session, folder, missing)) {
+			for (const uid of await this.stillPresent(session, folder, uidValidity, missing)) {
 				unreadable.set(uid, this.fetchFailed(folder, uidValidity, uid, 'the server answered without its attributes'));
 			}
 		}
@@ -108,7 +108,7 @@ export class MessageReader {
 			// meanwhile). One that still exists is asked for again: skipping it would lose it.
 			const unanswered = wanted.filter((entry) => !sources.has(entry.uid) && entry.unreadable === undefined);
 			if (unanswered.length > 0) {
-				const present = await this.stillPresent(session, folder, unanswered.map((entry) => entry.uid));
+				const present = await this.stillPresent(session, folder, uidValidity, unanswered.map((entry) => entry.uid));
 				for (const entry of unanswered) {
 					if (present.has(entry.uid)) {
 						entry.unreadable = this.fetchFailed(folder, uidValidity, entry.uid, 'the server answered without its content');
@@ -170,12 +170,27 @@ export class MessageReader {
 		return sources;
 	}
 
-	/** Which of these UIDs still exist in the selected folder (a UID SEARCH); only an answer counts, never silence. */
-	private async stillPresent(session: ImapSession, folder: string, uids: number[]): Promise<Set<number>> {
+	/** The folder's UIDs now name other messages (or nothing): its failure counts mean nothing any more. */
+	forget(folder: string): void {
+		for (const key of this.fetchFailures.keys()) if (key.startsWith(`${folder}\u0000`)) this.fetchFailures.delete(key);
+	}
+
+	/**
+	 * Which of these UIDs still exist in the selected folder (a UID SEARCH); only an answer counts, never silence. The
+	 * failure counts of the ones gone are dropped (they would otherwise stay for the life of the trigger).
+	 */
+	private async stillPresent(session: ImapSession, folder: string, uidValidity: string, uids: number[]): Promise<Set<number>> {
 		if (!session.isOpen) throw new SessionLostError(`The connection closed while reading folder "${folder}"`);
 		const found = uidsFrom(await session.client.search({ uid: toUidSet(uids) }, { uid: true }), `the check for messages in folder "${folder}"`);
 		const asked = new Set(uids);
-		return new Set(found.filter((uid) => asked.has(uid)));
+		const present = new Set(found.filter((uid) => asked.has(uid)));
+		for (const uid of uids) if (!present.has(uid)) this.fetchFailures.delete(fetchFailureKey(folder, uidValidity, uid));
+		return present;
+	}
+
+	/** How many messages have failed reads counted (tests: the map stays bounded). */
+	get trackedFailures(): number {
+		return this.fetchFailures.size;
 	}
 
 	/**
