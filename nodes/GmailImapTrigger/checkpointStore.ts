@@ -101,6 +101,16 @@ export class CheckpointStore implements CheckpointStorage {
 		});
 	}
 
+	snapshot(): unknown {
+		const value = this.staticData[STATE_KEY] as unknown;
+		return value === undefined ? undefined : clone(value);
+	}
+
+	restore(snapshot: unknown): void {
+		if (snapshot === undefined) delete this.staticData[STATE_KEY];
+		else this.staticData[STATE_KEY] = clone(snapshot) as IDataObject;
+	}
+
 	private write(change: (state: StoredState) => void): void {
 		const state: StoredState = { ...this.read(), version: STATE_VERSION, account: this.account };
 		change(state);

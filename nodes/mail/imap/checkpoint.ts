@@ -41,6 +41,11 @@ export interface FolderCheckpoint {
 	/** Newest INTERNALDATE that had to be dropped from the full ring (messages at or before it cannot be told apart). */
 	forgottenThrough?: number;
 	backlog?: BacklogRule;
+	/**
+	 * How many times the folder went back to UIDs already seen under the same UIDVALIDITY (a server restored from a
+	 * backup). Part of the deduplication key, so a new message under a reused UID is not taken for the old one.
+	 */
+	generation?: number;
 }
 
 export type StartPosition =
@@ -93,6 +98,7 @@ export function repositionForNewUidValidity(
 		uidValidity: mailbox.uidValidity,
 		lastUid: 0,
 		positionedAt: now,
+		generation: previous.generation,
 		newestEmittedAt: previous.newestEmittedAt,
 		recent: [...previous.recent],
 		forgottenThrough: previous.forgottenThrough,

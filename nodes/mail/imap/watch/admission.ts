@@ -46,7 +46,8 @@ export function alignCheckpoint(
 		return { checkpoint: repositionForNewUidValidity(checkpoint, mailbox, now), change: 'uidValidity' };
 	}
 	if (mailbox.uidNext <= checkpoint.lastUid) {
-		return { checkpoint: repositionForNewUidValidity(checkpoint, mailbox, now), change: 'uidNextBackwards' };
+		const repositioned = repositionForNewUidValidity(checkpoint, mailbox, now);
+		return { checkpoint: { ...repositioned, generation: (checkpoint.generation ?? 0) + 1 }, change: 'uidNextBackwards' };
 	}
 	return { checkpoint };
 }

@@ -129,6 +129,9 @@ export interface CheckpointStorage {
 	/** Gmail: X-GM-MSGIDs emitted recently from any watched folder (one run per message with two watched labels). */
 	recentGmailIds(): string[];
 	setRecentGmailIds(ids: string[]): void;
+	/** The whole state as it is now, and putting it back (an emit that threw takes back what was stored for it). */
+	snapshot(): unknown;
+	restore(snapshot: unknown): void;
 }
 
 export interface WatcherDeps {

@@ -26,6 +26,8 @@ export interface Outgoing {
 	bytes: number;
 	/** Gmail's X-GM-MSGID, remembered across folders once emitted. */
 	gmailId?: string;
+	/** Stores what else goes with this emit (e.g. leaving the retry list): called right before it, with the checkpoint. */
+	beforeEmit?: () => void;
 }
 
 type EmitterConfig = Pick<WatcherConfig, 'output' | 'batchMaxBytes' | 'maxEmits' | 'postActions' | 'deliveryScope'>;
@@ -112,17 +114,18 @@ export class Emitter {
 		const actionUids = entries.filter((entry) => entry.actionable).map((entry) => entry.uid);
 		const wantsActions = hasPostActions(this.config.postActions) && actionUids.length > 0;
 		const scope = this.config.deliveryScope;
-		const key = redelivery?.key ?? (scope !== undefined ? deliveryKey(scope, folder, uidValidity, uids) : undefined);
-
 		const storage = this.deps.checkpoints;
-		const before = { checkpoint: storage.get(folder), inFlight: storage.inFlight(), gmail: storage.recentGmailIds() };
 		const checkpoint = [...entries].reverse().find((entry) => entry.checkpoint)?.checkpoint;
+		const generation = (checkpoint ?? storage.get(folder))?.generation;
+		const key = redelivery?.key ?? (scope !== undefined ? deliveryKey(scope, folder, uidValidity, uids, generation) : undefined);
+		const before = storage.snapshot();
 		if (checkpoint) storage.set(folder, checkpoint);
 		if (inFlight && key !== undefined) {
 			if (redelivery) inFlight.sentAgain(key);
 			else inFlight.add({ key, folder, uidValidity, uids, emittedAt: this.parts.now() });
 		}
 		if (!redelivery) gmailSeen.add(entries.map((entry) => entry.gmailId));
+		for (const entry of entries) entry.beforeEmit?.();
 
 		this.emitted++;
 		const release = this.parts.slots.hold();
@@ -150,9 +153,7 @@ export class Emitter {
 		} catch (error) {
 			this.emitted--;
 			release();
-			if (before.checkpoint) storage.set(folder, before.checkpoint);
-			storage.setInFlight(before.inFlight);
-			storage.setRecentGmailIds(before.gmail);
+			storage.restore(before);
 			if (redelivery && inFlight) inFlight.emitLater(redelivery.key, `n8n refused the emit: ${errorText(error)}`);
 			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
 			throw error;

@@ -27,11 +27,12 @@ export const MAX_IN_FLIGHT = 1_000;
 
 /**
  * The deduplication key of a run: what identifies its messages for this trigger — `scope` (workflow, node and mail
- * account, from the caller), folder, UIDVALIDITY and UIDs — hashed, so it is the same across restarts and on every n8n
- * instance, and fits n8n's 255-character column.
+ * account, from the caller), folder, UIDVALIDITY and UIDs, and the folder's generation (raised when a restored server
+ * hands out old UIDs again) — hashed, so it is the same across restarts and on every n8n instance, and fits n8n's
+ * 255-character column.
  */
-export function deliveryKey(scope: string, folder: string, uidValidity: string, uids: readonly number[]): string {
-	const identity = JSON.stringify([scope, folder, uidValidity, toUidSet(uids)]);
+export function deliveryKey(scope: string, folder: string, uidValidity: string, uids: readonly number[], generation = 0): string {
+	const identity = JSON.stringify(generation > 0 ? [scope, folder, uidValidity, toUidSet(uids), generation] : [scope, folder, uidValidity, toUidSet(uids)]);
 	return `gmail-imap:${createHash('sha256').update(identity).digest('hex')}`;
 }
 

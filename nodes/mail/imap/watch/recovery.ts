@@ -102,8 +102,9 @@ export class Recovery {
 			if (!outgoing) continue;
 			const stored = this.deps.checkpoints.get(folder) as FolderCheckpoint;
 			outgoing.checkpoint = afterEmitting(stored, { uid: entry.uid, meta: metadata.get(entry.uid) }, this.parts.now());
-			// Leaves the list only once it went out (a stop before that keeps it for the next activation).
-			if (await this.parts.emitter.sendAlone(folder, uidValidity, outgoing)) retries.remove(folder, entry.uid);
+			// Leaves the list in the same write as the emit (a stop before it keeps it for the next activation).
+			outgoing.beforeEmit = () => retries.remove(folder, entry.uid);
+			await this.parts.emitter.sendAlone(folder, uidValidity, outgoing);
 		}
 	}
 

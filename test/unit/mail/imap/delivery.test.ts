@@ -50,8 +50,10 @@ describe('deliveryKey', () => {
 			deliveryKey('scope', 'INBOX', '8', [3]),
 			deliveryKey('scope', 'INBOX', '7', [4]),
 			deliveryKey('scope', 'INBOX', '7', [3, 4]),
+			deliveryKey('scope', 'INBOX', '7', [3], 1),
 		];
-		expect(new Set([key, ...others]).size).toBe(6);
+		expect(new Set([key, ...others]).size).toBe(7);
+		expect(deliveryKey('scope', 'INBOX', '7', [3], 0)).toBe(key);
 		// A batch is named by its set of UIDs, in any order.
 		expect(deliveryKey('scope', 'INBOX', '7', [5, 3, 4])).toBe(deliveryKey('scope', 'INBOX', '7', [3, 4, 5]));
 	});

@@ -1,11 +1,12 @@
 /** The watcher's pure parts, on jest's fake timers and an injected clock: nothing here waits in real time. */
 import type { FetchMessageObject } from 'imapflow';
 
-import { initialCheckpoint } from '../../../../nodes/mail/imap/checkpoint';
+import { TIME_RULE_SKEW_MS, backlogAdmits, initialCheckpoint, messageFingerprint, repositionForNewUidValidity } from '../../../../nodes/mail/imap/checkpoint';
 import type { ImapSession } from '../../../../nodes/mail/imap/session';
 import { DEFAULT_WATCHER_CONFIG } from '../../../../nodes/mail/imap/watcher';
 import { sleep } from '../../../../nodes/mail/imap/watch/abort';
-import { admissionSearches, alignCheckpoint, judgeChunk, pendingUids, tooLargeReason } from '../../../../nodes/mail/imap/watch/admission';
+import { admissionSearches, afterEmitting, alignCheckpoint, judgeChunk, pendingUids, tooLargeReason } from '../../../../nodes/mail/imap/watch/admission';
+import { MessageReader } from '../../../../nodes/mail/imap/watch/reader';
 import { FaultPolicy } from '../../../../nodes/mail/imap/watch/faultPolicy';
 import { watcherLog } from '../../../../nodes/mail/imap/watch/log';
 import { Rollover, rolloverLead } from '../../../../nodes/mail/imap/watch/rollover';
@@ -285,5 +286,46 @@ describe('Rollover', () => {
 		expect(reports).toHaveLength(1);
 		expect(reports[0].message).toMatch(/^Renewing the mailbox session has failed for \d+ s; .* Last error: token endpoint down$/);
 		controller.abort();
+	});
+});
+
+describe('smaller holes', () => {
+	it('caps an INTERNALDATE in the future at now + 5 min before it feeds the UIDVALIDITY time rule', () => {
+		const start = { ...initialCheckpoint({ mode: 'new' }, NOW, { uidValidity: '7', uidNext: 1 }) };
+		const future = new Date(NOW + 365 * 24 * 3600_000);
+		const after = afterEmitting(start, { uid: 1, meta: { seq: 1, uid: 1, internalDate: future, size: 10, envelope: { messageId: '<f@x>' } } }, NOW);
+		expect(after.newestEmittedAt).toBe(NOW + TIME_RULE_SKEW_MS);
+		// After the folder is recreated, a message that arrived now is still admitted (with the raw date it would not be).
+		const moved = repositionForNewUidValidity(after, { uidValidity: '8', uidNext: 5 }, NOW);
+		expect(backlogAdmits(moved.backlog ?? {}, moved.recent, { internalDate: NOW, fingerprint: messageFingerprint('<new@x>', NOW, 10) })).toBe(true);
+		// The ring still names the message by its real date's fingerprint (only the time is capped).
+		expect(moved.recent[0].endsWith(`:${messageFingerprint('<f@x>', future.getTime(), 10)}`)).toBe(true);
+	});
+
+	it('treats UIDNEXT at or below a UID already judged (same UIDVALIDITY) like a UIDVALIDITY change', () => {
+		const stored = { ...initialCheckpoint({ mode: 'new' }, NOW, { uidValidity: '7', uidNext: 11 }), newestEmittedAt: NOW - 1000 };
+		expect(alignCheckpoint(stored, { uidValidity: '7', uidNext: 11 }, { mode: 'new' }, NOW).change).toBeUndefined();
+		const restored = alignCheckpoint(stored, { uidValidity: '7', uidNext: 4 }, { mode: 'new' }, NOW);
+		expect(restored.change).toBe('uidNextBackwards');
+		expect(restored.checkpoint).toMatchObject({ lastUid: 0, uidValidity: '7', generation: 1, backlog: { throughUid: 3, skipRecent: true } });
+	});
+
+	it('drops the failed-read count of a message that vanished (the count map stays bounded)', async () => {
+		let fetches = 0;
+		const client = {
+			async *fetch() {
+				fetches++;
+				if (fetches === 1) throw Object.assign(new Error('Command failed'), { responseStatus: 'NO', responseText: 'FETCH failed' });
+			},
+			search: async () => [] as number[],
+		};
+		const session = { client, isOpen: true } as unknown as ImapSession;
+		const reader = new MessageReader({ ...DEFAULT_WATCHER_CONFIG }, watcherLog(recordingLogger(), 'T'), new AbortController().signal);
+		await expect(reader.readMetadata(session, 'INBOX', '7', [5], false)).rejects.toThrow(/attempt 1 of 3/);
+		expect(reader.trackedFailures).toBe(1);
+		// The message is gone now: the FETCH answers without it and the SEARCH confirms it.
+		const result = await reader.readMetadata(session, 'INBOX', '7', [5], false);
+		expect(result.unreadable.size).toBe(0);
+		expect(reader.trackedFailures).toBe(0);
 	});
 });
