@@ -8,13 +8,14 @@ import type { WatcherConfig, WatcherDeps } from './config';
 import type { Emitter, Outgoing } from './emitter';
 import { errorText, uidsFrom } from './errors';
 import type { GmailSeen } from './gmailSeen';
+import type { InFlightRecord } from './inFlight';
 import { describeMessage } from '../messageItems';
 import { buildMessageItem, describedMessage, discardRest, unreadableItem } from './items';
 import type { WatcherLog } from './log';
 import type { MessageReader } from './reader';
 import type { RetryList } from './retryList';
 
-type CatchUpConfig = Pick<WatcherConfig, 'fetchBatchMessages' | 'filter' | 'maxMessageBytes'>;
+type CatchUpConfig = Pick<WatcherConfig, 'fetchBatchMessages' | 'filter' | 'maxMessageBytes' | 'maxRunsInFlight'>;
 
 export interface CatchUpHooks {
 	gmail(): boolean;
@@ -27,6 +28,7 @@ export interface CatchUpHooks {
 export interface CatchUpParts {
 	reader: MessageReader;
 	emitter: Emitter;
+	inFlight?: InFlightRecord;
 	retries: RetryList;
 	gmailSeen: GmailSeen;
 	log: WatcherLog;
@@ -66,7 +68,7 @@ export class CatchUp {
 		const batch: Outgoing[] = [];
 
 		for (let offset = 0; offset < pending.length; offset += this.config.fetchBatchMessages) {
-			if (this.signal.aborted || this.emitter.limitReached()) break;
+			if (this.paused()) break;
 			if (this.hooks.rolloverDue()) {
 				// A long catch-up (held back by runs in progress) must not outlive the token: renew first, then go on.
 				this.hooks.passAgain();
@@ -85,6 +87,14 @@ export class CatchUp {
 		if (batch.length > 0) await this.emitter.flush(folder, uidValidity, batch);
 		if (this.signal.aborted) return;
 		this.deps.checkpoints.set(folder, checkpoint);
+	}
+
+	/**
+	 * Stop emitting for now: stopped, Test step's one emit done, or n8n could not create the last runs (they wait to be
+	 * emitted again; the folder goes on once they went out). What is not emitted stays after the checkpoint.
+	 */
+	private paused(): boolean {
+		return this.signal.aborted || this.emitter.limitReached() || (this.parts.inFlight?.holdsBack(this.config.maxRunsInFlight) ?? false);
 	}
 
 	/** Which of the pending UIDs the user's filter (and a backlog rule) admits, asked of the server. */
@@ -119,7 +129,7 @@ export class CatchUp {
 		const now = this.parts.now;
 		for await (const { group, sources } of this.reader.contents(session, folder, uidValidity, entries)) {
 			for (const entry of group) {
-				if (this.signal.aborted || this.emitter.limitReached()) return checkpoint;
+				if (this.paused()) return checkpoint;
 				const meta = entry.meta;
 				const source = sources.get(entry.uid);
 				const gmailId = this.hooks.gmail() ? meta?.emailId : undefined;

@@ -111,6 +111,16 @@ export class InFlightRecord {
 		return this.storage.inFlight().filter((delivery) => delivery.folder === folder && this.due.isDue(delivery.key));
 	}
 
+	/**
+	 * True while at least `limit` runs wait to be emitted again (n8n could not create them, e.g. its database is down):
+	 * new mail then waits too, instead of piling up runs n8n cannot take.
+	 */
+	holdsBack(limit: number): boolean {
+		let waiting = 0;
+		for (const delivery of this.storage.inFlight()) if (this.due.has(delivery.key) && ++waiting >= limit) return true;
+		return false;
+	}
+
 	hasDue(folder: string): boolean {
 		return this.dueFor(folder).length > 0;
 	}

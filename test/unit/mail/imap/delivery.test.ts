@@ -142,6 +142,29 @@ describe('durable delivery: n8n reports every run', () => {
 		expect(n8n.logs.filter((entry) => /n8n did not start the run/.test(entry.message))).toHaveLength(2);
 	});
 
+	it('while n8n cannot create executions (its database is down), new mail waits instead of piling up runs', async () => {
+		const server = new FakeImapServer();
+		const n8n = model(server, { maxRunsInFlight: 3 });
+		let databaseDown = true;
+		let mostWaiting = 0;
+		n8n.fate = () => {
+			mostWaiting = Math.max(mostWaiting, n8n.inFlight().length);
+			return databaseDown ? 'reject' : 'succeed';
+		};
+		await n8n.activate();
+		const messages = Array.from({ length: 12 }, () => `INBOX:${server.deliver('INBOX').uid}`);
+		await sleep(400);
+		// Refusals arrive after the emit: up to three runs unreported (run slots) plus three refused and waiting, then new
+		// mail waits; the messages not emitted stay after the checkpoint.
+		expect(n8n.executions).toHaveLength(0);
+		expect(mostWaiting).toBeLessThanOrEqual(2 * 3 + 1);
+		expect(n8n.checkpoint('INBOX')?.lastUid).toBeLessThanOrEqual(6);
+		expect(n8n.checkpoint('INBOX')?.lastUid).toBeGreaterThanOrEqual(3);
+		databaseDown = false;
+		await n8n.waitFor(() => messages.every((message) => n8n.executionsOf(message).length > 0), 5000, 'every message once n8n is back');
+		expectExactlyOnce(n8n, messages);
+	});
+
 	it('a static-data save that never landed (execution created, checkpoint not saved): the message is emitted again with the same key and skipped', async () => {
 		const server = new FakeImapServer();
 		const n8n = model(server);
