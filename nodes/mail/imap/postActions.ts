@@ -84,9 +84,10 @@ export function labelIsFolder(label: string, folder: string): boolean {
 
 /**
  * How n8n reported a run: finished (succeeded / failed / unknown, e.g. waiting), `duplicate` (not started because an
- * execution with its deduplication key exists), or `rejected` (the execution could not be created).
+ * execution with its deduplication key exists), `rejected` (the execution could not be created), or `abandoned` (the
+ * execution exists but n8n gave up before any node ran, e.g. a queue-mode job that stalled too often).
  */
-export type RunOutcome = 'succeeded' | 'failed' | 'unknown' | 'duplicate' | 'rejected';
+export type RunOutcome = 'succeeded' | 'failed' | 'unknown' | 'duplicate' | 'rejected' | 'abandoned';
 
 /** Compact UID set for IMAP: [1,2,3,7,9,10] → "1:3,7,9:10". */
 export function toUidSet(uids: readonly number[]): string {

@@ -134,7 +134,12 @@ export class Emitter {
 			if (inFlight && key !== undefined) {
 				// Not created: the messages have no execution yet. Keep the entry; emit again later (same key).
 				if (outcome === 'rejected') {
-					if (!this.parts.signal.aborted) inFlight.emitLater(key, 'the execution could not be created');
+					inFlight.emitLater(key, 'the execution could not be created');
+					return;
+				}
+				// Created but never run: emit again under a new key (marked redelivered).
+				if (outcome === 'abandoned') {
+					inFlight.redeliverAbandoned(key);
 					return;
 				}
 				inFlight.settle(key);

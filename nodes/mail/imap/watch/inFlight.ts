@@ -20,7 +20,15 @@ export interface InFlightDelivery {
 	uids: number[];
 	/** When it was first emitted (epoch ms). */
 	emittedAt: number;
+	/**
+	 * Deliberate redeliveries so far: n8n gave up on the run before the workflow ran (its execution exists, so the
+	 * original key would be skipped). Each one has a key of its own. Absent: 0.
+	 */
+	attempt?: number;
 }
+
+/** n8n giving up on the same messages this often is no accident (a workflow that cannot start): the record stops. */
+export const MAX_ABANDONED_REDELIVERIES = 3;
 
 /** At most this many runs are remembered; beyond it the oldest is forgotten (with a warning). */
 export const MAX_IN_FLIGHT = 1_000;
@@ -34,6 +42,12 @@ export const MAX_IN_FLIGHT = 1_000;
 export function deliveryKey(scope: string, folder: string, uidValidity: string, uids: readonly number[], generation = 0): string {
 	const identity = JSON.stringify(generation > 0 ? [scope, folder, uidValidity, toUidSet(uids), generation] : [scope, folder, uidValidity, toUidSet(uids)]);
 	return `gmail-imap:${createHash('sha256').update(identity).digest('hex')}`;
+}
+
+/** The key of a deliberate redelivery: the run's key and `#attempt` (76 characters at most; the column takes 255). */
+export function attemptKey(key: string, attempt: number): string {
+	const base = key.replace(/#\d+$/, '');
+	return attempt > 0 ? `${base}#${attempt}` : base;
 }
 
 export class InFlightRecord {
@@ -104,6 +118,33 @@ export class InFlightRecord {
 			`n8n did not start the run for ${delivery.uids.length} message(s) of "${delivery.folder}" (${reason}); emitting it again in ${Math.round(delayMs / 1000)} s`,
 		);
 		this.due.set(key, this.now() + delayMs);
+	}
+
+	/**
+	 * n8n created the execution but gave up before any node ran (queue mode: the job stalled too often). The messages
+	 * were never delivered: they are emitted again after a backoff under a new key (the old one has its execution),
+	 * at most MAX_ABANDONED_REDELIVERIES times.
+	 */
+	redeliverAbandoned(key: string): void {
+		const list = this.storage.inFlight();
+		const delivery = list.find((entry) => entry.key === key);
+		if (!delivery) return;
+		const attempt = (delivery.attempt ?? 0) + 1;
+		if (attempt > MAX_ABANDONED_REDELIVERIES) {
+			this.settle(key);
+			this.log.warn(
+				`n8n gave up on the run for UID(s) ${delivery.uids.join(', ')} in "${delivery.folder}" ${attempt} times before the workflow ran; not emitting it again (see its executions)`,
+			);
+			return;
+		}
+		const next: InFlightDelivery = { ...delivery, key: attemptKey(delivery.key, attempt), attempt };
+		this.due.delete(key);
+		this.storage.setInFlight(list.map((entry) => (entry.key === key ? next : entry)));
+		const delayMs = Math.min(this.backoff.maxMs, this.backoff.firstMs * 2 ** (attempt - 1));
+		this.log.warn(
+			`n8n gave up on the run for UID(s) ${delivery.uids.join(', ')} in "${delivery.folder}" before the workflow ran; emitting it again in ${Math.round(delayMs / 1000)} s (attempt ${attempt})`,
+		);
+		this.due.set(next.key, this.now() + delayMs);
 	}
 
 	/** The runs of this folder that are due to be emitted again now. */

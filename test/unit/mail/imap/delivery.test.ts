@@ -21,10 +21,16 @@ afterEach(async () => {
 	for (const created of models.splice(0)) await created.stop();
 });
 
-/** Asserts exactly one execution per message; prints the offenders otherwise. */
+/** Asserts exactly one execution per message (not counting ones n8n gave up on before they ran); prints offenders. */
 function expectExactlyOnce(n8n: N8nModel, messages: string[]): void {
 	const wrong = messages
-		.map((message) => ({ message, executions: n8n.executionsOf(message).map((execution) => `${execution.id}:${execution.status}`) }))
+		.map((message) => ({
+			message,
+			executions: n8n
+				.executionsOf(message)
+				.filter((execution) => !execution.abandoned)
+				.map((execution) => `${execution.id}:${execution.status}`),
+		}))
 		.filter((entry) => entry.executions.length !== 1);
 	expect(wrong).toEqual([]);
 }
@@ -165,6 +171,36 @@ describe('durable delivery: n8n reports every run', () => {
 		expectExactlyOnce(n8n, messages);
 	});
 
+	it('a run n8n gave up on before the workflow ran (queue mode: stalled too often) is emitted again under a new key, marked redelivered', async () => {
+		const server = new FakeImapServer();
+		const n8n = model(server);
+		let abandons = 1;
+		n8n.fate = () => (abandons-- > 0 ? 'abandon' : 'succeed');
+		await n8n.activate();
+		const message = `INBOX:${server.deliver('INBOX').uid}`;
+		await n8n.waitFor(() => n8n.executionsOf(message).some((execution) => execution.status === 'success'), 3000, 'the run that did run');
+		const [abandoned, delivered] = n8n.executionsOf(message);
+		expect(abandoned).toMatchObject({ status: 'error', abandoned: true });
+		expect(delivered.key).not.toBe(abandoned.key);
+		expect(delivered.key).toBe(`${abandoned.key}#1`);
+		expect(delivered.items[0].json.attributes).toMatchObject({ redelivered: true });
+		await n8n.waitFor(() => n8n.inFlight().length === 0, 3000, 'the record emptied');
+		// Delivered exactly once: one execution in which the workflow ran.
+		expect(n8n.executionsOf(message).filter((execution) => !execution.abandoned)).toHaveLength(1);
+	});
+
+	it('stops emitting a run again after n8n gave up on it three times (a workflow that cannot start must not loop)', async () => {
+		const server = new FakeImapServer();
+		const n8n = model(server);
+		n8n.fate = () => 'abandon';
+		await n8n.activate();
+		const message = `INBOX:${server.deliver('INBOX').uid}`;
+		await n8n.waitFor(() => n8n.inFlight().length === 0 && n8n.executions.length === 4, 5000, 'the record giving up');
+		await sleep(300);
+		expect(n8n.executionsOf(message)).toHaveLength(4);
+		expect(n8n.logs.some((entry) => /gave up on the run .* 4 times before the workflow ran; not emitting it again/.test(entry.message))).toBe(true);
+	});
+
 	it('a static-data save that never landed (execution created, checkpoint not saved): the message is emitted again with the same key and skipped', async () => {
 		const server = new FakeImapServer();
 		const n8n = model(server);
@@ -263,7 +299,7 @@ describe('durable delivery: crashes at random moments', () => {
 		const n8n = model(server, output === 'batch' ? { output: { mode: 'batch', size: 3 } } : {});
 		n8n.fate = () => {
 			const roll = random();
-			return roll < 0.15 ? 'never' : roll < 0.25 ? 'reject' : 'succeed';
+			return roll < 0.15 ? 'never' : roll < 0.25 ? 'reject' : roll < 0.3 ? 'abandon' : 'succeed';
 		};
 		await n8n.activate();
 		const delivered: string[] = [];
@@ -282,7 +318,11 @@ describe('durable delivery: crashes at random moments', () => {
 			await n8n.activate();
 		}
 		n8n.fate = () => 'succeed';
-		await n8n.waitFor(() => delivered.every((message) => n8n.executionsOf(message).length > 0), 10_000, 'every message to have an execution');
+		await n8n.waitFor(
+			() => delivered.every((message) => n8n.executionsOf(message).some((execution) => !execution.abandoned)),
+			10_000,
+			'every message to have an execution',
+		);
 		await n8n.waitFor(() => n8n.inFlight().length === 0, 5000, 'the record emptied');
 		expectExactlyOnce(n8n, delivered);
 	}

@@ -33,6 +33,8 @@ export interface ModelExecution {
 	status: ExecutionStatus;
 	/** Which activation (1, 2, ...) emitted it. */
 	activation: number;
+	/** n8n gave up before the workflow ran: the message was not delivered by this execution. */
+	abandoned?: boolean;
 }
 
 /** What n8n does with one emit (decided by the test per emit). */
@@ -47,6 +49,8 @@ export type EmitFate =
 	| 'reject'
 	/** The static data save lands, then the process dies before the execution is created (call crash() next). */
 	| 'lost'
+	/** Execution created, then n8n gives up before any node runs (queue mode: a job stalled too often). */
+	| 'abandon'
 	/** emit itself throws synchronously. */
 	| 'throw';
 
@@ -210,8 +214,10 @@ export class N8nModel {
 		if (fate === 'never') return onRunFinished !== undefined;
 		setTimeout(() => {
 			if (execution.status !== 'running') return;
-			execution.status = fate === 'fail' ? 'error' : 'success';
-			if (this.alive && activation === this.activation) onRunFinished?.(fate === 'fail' ? 'failed' : 'succeeded');
+			execution.status = fate === 'succeed' ? 'success' : 'error';
+			if (fate === 'abandon') execution.abandoned = true;
+			const outcome = fate === 'fail' ? 'failed' : fate === 'abandon' ? 'abandoned' : 'succeeded';
+			if (this.alive && activation === this.activation) onRunFinished?.(outcome);
 		}, this.runMs);
 		return onRunFinished !== undefined;
 	}
