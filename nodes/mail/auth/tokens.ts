@@ -276,13 +276,43 @@ class OAuth2TokenSource implements TokenSource {
 			});
 		}
 
-		const helper = this.context.helpers.refreshOAuth2Token;
-		const fresh =
-			typeof helper === 'function'
-				? await this.refreshThroughN8n(helper, data)
-				: await this.refreshDirectly(data, refreshToken);
+		let fresh: TokenState;
+		try {
+			fresh = await this.refreshWith(data, refreshToken);
+		} catch (error) {
+			// Two processes (queue mode: main and workers) may refresh at once. With a provider that rotates refresh
+			// tokens (Microsoft), the slower one's refresh token may already be replaced: its invalid_grant says nothing
+			// about the credential. Read the stored credential again before calling it dead.
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- already our worded error class
+			if (!(error instanceof CredentialReconnectRequiredError)) throw error;
+			const again = await this.context.getCredentials<ICredentialDataDecryptedObject>(this.credentialType);
+			this.rememberStored(again);
+			const againData = asRecord(again.oauthTokenData);
+			const newer = parseTokenData(againData, this.now(), 'stored');
+			if (
+				newer &&
+				newer.accessToken !== stored?.accessToken &&
+				newer.accessToken !== rejectedToken &&
+				!this.refusedTokens.has(newer.accessToken) &&
+				this.isUsable(newer)
+			) {
+				this.context.logger.debug(`Using the OAuth2 access token of ${this.credentialType} that another process refreshed meanwhile`);
+				this.adopt(newer);
+				return newer.accessToken;
+			}
+			const newerRefreshToken = stringField(againData, 'refresh_token');
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- the reconnect error, worded for the user
+			if (!newerRefreshToken || newerRefreshToken === refreshToken) throw error;
+			this.context.logger.debug(`Refreshing the OAuth2 access token of ${this.credentialType} again with the refresh token another process saved`);
+			fresh = await this.refreshWith(again, newerRefreshToken);
+		}
 		this.adopt(fresh);
 		return fresh.accessToken;
+	}
+
+	private async refreshWith(data: ICredentialDataDecryptedObject, refreshToken: string): Promise<TokenState> {
+		const helper = this.context.helpers.refreshOAuth2Token;
+		return typeof helper === 'function' ? await this.refreshThroughN8n(helper, data) : await this.refreshDirectly(data, refreshToken);
 	}
 
 	private async refreshThroughN8n(

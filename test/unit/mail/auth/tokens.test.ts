@@ -649,6 +649,57 @@ function genericData(tokenUrl: string, tokenData: Record<string, unknown>, extra
 	} as ICredentialDataDecryptedObject;
 }
 
+describe('two processes refreshing the same credential (queue mode)', () => {
+	const reconnect = function (this: FakeContext): never {
+		throw new NodeOperationError(this.getNode(), 'The credential "My Gmail" needs to be reconnected.', { failure: { cause: 'credential-invalid' } });
+	};
+
+	it('an invalid_grant while another process saved a new access token meanwhile: uses that token, no reconnect error', async () => {
+		const context = new FakeContext(googleData(validStoredToken(0)));
+		const otherToken = secret('ya29.saved-by-the-worker');
+		context.useRefreshHelper(async function (this: FakeContext) {
+			// The other process's refresh landed first and rotated the refresh token: ours is refused.
+			this.stored = googleData({ access_token: otherToken, expires_in: 3599, n8n_expires_at: String(NOW + 3_600_000), refresh_token: secret('1//rotated-refresh') });
+			reconnect.call(this);
+		});
+		const tokens = await createTokenSource(context, GOOGLE, { now: () => NOW });
+		expect(await tokens.getAccessToken()).toBe(otherToken);
+		expect(context.logs.some((entry) => /another process refreshed meanwhile/.test(entry.message))).toBe(true);
+	});
+
+	it('an invalid_grant after the refresh token was rotated elsewhere (no usable token saved): refreshes once more with the new one', async () => {
+		const context = new FakeContext(googleData(validStoredToken(0)));
+		const rotated = secret('1//rotated-refresh-2');
+		let calls = 0;
+		context.useRefreshHelper(async function (this: FakeContext) {
+			calls++;
+			if (calls === 1) {
+				this.stored = googleData({ ...validStoredToken(0), refresh_token: rotated });
+				reconnect.call(this);
+			}
+			expect((this.stored.oauthTokenData as { refresh_token: string }).refresh_token).toBe(rotated);
+			return { access_token: 'ya29.fresh-after-rotation', expires_in: 3599, n8n_expires_at: String(NOW + 3_600_000) };
+		});
+		const tokens = await createTokenSource(context, GOOGLE, { now: () => NOW });
+		expect(await tokens.getAccessToken()).toBe('ya29.fresh-after-rotation');
+		expect(calls).toBe(2);
+	});
+
+	it('a grant really revoked still ends in the reconnect error, after one more read of the stored credential', async () => {
+		const context = new FakeContext(googleData(validStoredToken(0)));
+		const helper = context.useRefreshHelper(async function (this: FakeContext) {
+			reconnect.call(this);
+		});
+		const tokens = await createTokenSource(context, GOOGLE, { now: () => NOW });
+		const before = context.getCredentialsCalls;
+		const error = await caught(() => tokens.getAccessToken());
+		expect(error).toBeInstanceOf(CredentialReconnectRequiredError);
+		expect(helper).toHaveBeenCalledTimes(1);
+		// The renewal's read, the helper's own read, and one more read after the refusal.
+		expect(context.getCredentialsCalls - before).toBe(3);
+	});
+});
+
 describe('refreshing directly where n8n has no refresh helper', () => {
 	let server: Awaited<ReturnType<typeof startTokenServer>> | undefined;
 	afterEach(async () => {
