@@ -87,12 +87,15 @@ export class MessageReader {
 		entries: JudgedEntry[],
 	): AsyncGenerator<{ group: JudgedEntry[]; sources: Map<number, Buffer | Readable> }> {
 		const groups = this.fetchGroups(entries);
+		let prefetched: { group: JudgedEntry[]; sources: Promise<Map<number, Buffer | Readable>> } | undefined;
 		while (groups.length > 0) {
 			const group = groups.shift() as JudgedEntry[];
 			const wanted = group.filter(needsSource);
+			const fetching = prefetched?.group === group ? prefetched.sources : this.fetchSources(session, group);
+			prefetched = undefined;
 			let sources: Map<number, Buffer | Readable>;
 			try {
-				sources = await this.fetchSources(session, group);
+				sources = await fetching;
 			} catch (error) {
 				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
 				if (!session.isOpen || this.signal.aborted) throw error;
@@ -115,8 +118,24 @@ export class MessageReader {
 					}
 				}
 			}
+			// The server sends the next group while this one's items are built (buffered groups only: a streamed message
+			// must be read before the next command's answer can arrive, and memory stays at two groups).
+			const next = groups[0];
+			if (next && this.buffered(group) && this.buffered(next) && session.isOpen && !this.signal.aborted) {
+				const nextSources = this.fetchSources(session, next);
+				// Awaited when its turn comes; a group given up (stop, a split after a refusal) must not leave an
+				// unhandled rejection behind.
+				nextSources.catch(() => undefined);
+				prefetched = { group: next, sources: nextSources };
+			}
 			yield { group, sources };
 		}
+	}
+
+	/** A group fetched whole into memory (not one large message streamed on its own). */
+	private buffered(group: JudgedEntry[]): boolean {
+		const wanted = group.filter(needsSource);
+		return wanted.length > 0 && !(wanted.length === 1 && (wanted[0].meta?.size ?? 0) > this.config.streamAboveBytes);
 	}
 
 	/** The message was read: its count of failed attempts starts again. */
