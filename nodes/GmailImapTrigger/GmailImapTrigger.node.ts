@@ -29,7 +29,9 @@ export class GmailImapTrigger implements INodeType {
 		name: 'gmailImapTrigger',
 		icon: { light: 'file:gmailImapTrigger.svg', dark: 'file:gmailImapTrigger.dark.svg' },
 		group: ['trigger'],
-		version: 1,
+		// 2: Output defaults to Automatic (batches while a backlog drains). 1 keeps one run per message.
+		version: [1, 2],
+		defaultVersion: 2,
 		subtitle: '={{$parameter["mailbox"]}}',
 		description:
 			'Starts the workflow for every new email, exactly once, over IMAP with OAuth2 (Gmail or any XOAUTH2 server)',

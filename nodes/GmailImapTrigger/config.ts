@@ -76,9 +76,11 @@ export function readTriggerSettings(context: ITriggerFunctions, manual: boolean)
 		start = { mode: 'since', since: since.getTime() };
 	} else start = { mode: 'new' };
 
+	// Version 2 defaults to Automatic; version 1 (existing workflows) keeps one run per message.
+	const outputMode = (options.outputMode as string | undefined) ?? ((node.typeVersion ?? 1) >= 2 ? 'adaptive' : 'perMessage');
 	const output: OutputMode =
-		options.outputMode === 'batch'
-			? { mode: 'batch', size: number('batchSize') }
+		outputMode === 'batch' || outputMode === 'adaptive'
+			? { mode: outputMode, size: number('batchSize') }
 			: { mode: 'perMessage' };
 
 	const postActions: PostActionPlan = {

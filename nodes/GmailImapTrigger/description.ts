@@ -113,9 +113,15 @@ export const triggerProperties: INodeProperties[] = [
 				type: 'options',
 				options: [
 					{
+						name: 'Automatic',
+						value: 'adaptive',
+						description:
+							'One run per message while mail trickles in; messages found waiting together (a burst, after downtime) start one run per batch. The default from node version 2.',
+					},
+					{
 						name: 'One Run per Message',
 						value: 'perMessage',
-						description: 'Each message starts its own workflow run: a failure touches only that message',
+						description: 'Each message starts its own workflow run: a failure touches only that message. The default of node version 1.',
 					},
 					{
 						name: 'Batches',
@@ -123,7 +129,7 @@ export const triggerProperties: INodeProperties[] = [
 						description: 'Messages found together (e.g. after downtime) start one run per batch',
 					},
 				],
-				default: 'perMessage',
+				default: 'adaptive',
 			},
 			{
 				displayName: 'Batch Size',
@@ -131,8 +137,7 @@ export const triggerProperties: INodeProperties[] = [
 				type: 'number',
 				typeOptions: { minValue: 1, maxValue: TRIGGER_NUMBER_RANGES.batchSize.max },
 				default: 50,
-				displayOptions: { show: { outputMode: ['batch'] } },
-				description: 'Most messages in one run',
+				description: 'Most messages in one run (Output: Automatic or Batches)',
 			},
 			{
 				displayName: 'Poll Interval (Seconds)',

@@ -66,6 +66,7 @@ export class CatchUp {
 		const admitted = await this.admitted(client, folder, checkpoint, pending);
 		const uidValidity = checkpoint.uidValidity as string;
 		const batch: Outgoing[] = [];
+		const batchSize = this.emitter.batchSize(admitted.size);
 
 		for (let offset = 0; offset < pending.length; offset += this.config.fetchBatchMessages) {
 			if (this.paused()) break;
@@ -78,7 +79,7 @@ export class CatchUp {
 			const wanted = chunk.filter((uid) => admitted.has(uid));
 			const { metadata, unreadable } = await this.reader.readMetadata(session, folder, uidValidity, wanted, this.hooks.gmail());
 			const entries = judgeChunk(chunk, checkpoint, metadata, unreadable, this.config.maxMessageBytes);
-			checkpoint = await this.emitEntries(session, folder, uidValidity, checkpoint, entries, batch);
+			checkpoint = await this.emitEntries(session, folder, uidValidity, checkpoint, entries, batch, batchSize);
 			if (this.signal.aborted) return;
 			// While a batch holds unsent items the stored checkpoint must not pass them.
 			if (batch.length === 0) this.deps.checkpoints.set(folder, checkpoint);
@@ -124,6 +125,7 @@ export class CatchUp {
 		start: FolderCheckpoint,
 		entries: JudgedEntry[],
 		batch: Outgoing[],
+		batchSize: number | undefined,
 	): Promise<FolderCheckpoint> {
 		let checkpoint = start;
 		const now = this.parts.now;
@@ -175,7 +177,7 @@ export class CatchUp {
 					checkpoint = afterPassingOver(checkpoint, entry.uid);
 					continue;
 				}
-				if (!(await this.emitter.send(folder, uidValidity, outgoing, batch))) return checkpoint;
+				if (!(await this.emitter.send(folder, uidValidity, outgoing, batch, batchSize))) return checkpoint;
 				checkpoint = outgoing.checkpoint as FolderCheckpoint;
 			}
 		}

@@ -10,7 +10,11 @@ import type { WatchedMessage } from '../messageItems';
 import type { PostActionPlan, RunOutcome } from '../postActions';
 import type { ImapSession } from '../session';
 
-export type OutputMode = { mode: 'perMessage' } | { mode: 'batch'; size: number };
+/**
+ * One run per message; batches of up to `size`; or adaptive: one run per message while mail trickles in, batches of up
+ * to `size` when a pass finds several messages waiting (a burst, a backlog after downtime).
+ */
+export type OutputMode = { mode: 'perMessage' } | { mode: 'batch'; size: number } | { mode: 'adaptive'; size: number };
 
 export interface WatcherConfig {
 	/** Folders in priority order; IDLE runs on the first one that exists, the others are checked with STATUS. */

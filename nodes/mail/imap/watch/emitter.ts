@@ -60,14 +60,26 @@ export class Emitter {
 	}
 
 	/**
-	 * Sends one item: at once in its own run, or into `batch` (sent when full). False when the watcher stopped before
-	 * the item's run could start (per-message mode): the item did not go out and its checkpoint was not stored.
+	 * The batch size for a catch-up that found `waiting` messages to emit: undefined for one run per message (always in
+	 * that mode; in adaptive mode when only one message waits).
 	 */
-	async send(folder: string, uidValidity: string, outgoing: Outgoing, batch: Outgoing[]): Promise<boolean> {
-		if (this.config.output.mode === 'batch') {
+	batchSize(waiting: number): number | undefined {
+		const output = this.config.output;
+		if (output.mode === 'batch') return output.size;
+		if (output.mode === 'adaptive' && waiting > 1) return output.size;
+		return undefined;
+	}
+
+	/**
+	 * Sends one item: at once in its own run, or into `batch` (sent when `batchSize` is reached). False when the watcher
+	 * stopped before the item's run could start (one run per message): the item did not go out and its checkpoint was
+	 * not stored.
+	 */
+	async send(folder: string, uidValidity: string, outgoing: Outgoing, batch: Outgoing[], batchSize?: number): Promise<boolean> {
+		if (batchSize !== undefined) {
 			batch.push(outgoing);
 			const batchBytes = batch.reduce((sum, queued) => sum + queued.bytes, 0);
-			if (batch.length >= this.config.output.size || batchBytes >= this.config.batchMaxBytes) await this.flush(folder, uidValidity, batch);
+			if (batch.length >= batchSize || batchBytes >= this.config.batchMaxBytes) await this.flush(folder, uidValidity, batch);
 			return true;
 		}
 		// Backpressure: wait while too many runs are unfinished. The checkpoint moves only as the message really goes

@@ -140,7 +140,9 @@ export class InFlightRecord {
 		const next: InFlightDelivery = { ...delivery, key: attemptKey(delivery.key, attempt), attempt };
 		this.due.delete(key);
 		this.storage.setInFlight(list.map((entry) => (entry.key === key ? next : entry)));
-		const delayMs = Math.min(this.backoff.maxMs, this.backoff.firstMs * 2 ** (attempt - 1));
+		// The first time at once: until the new key goes out with an emit, only memory knows it (a crash in between
+		// would leave the old key, which n8n skips). Later attempts back off: something keeps failing.
+		const delayMs = attempt === 1 ? 0 : Math.min(this.backoff.maxMs, this.backoff.firstMs * 2 ** (attempt - 2));
 		this.log.warn(
 			`n8n gave up on the run for UID(s) ${delivery.uids.join(', ')} in "${delivery.folder}" before the workflow ran; emitting it again in ${Math.round(delayMs / 1000)} s (attempt ${attempt})`,
 		);

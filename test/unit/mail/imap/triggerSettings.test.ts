@@ -6,9 +6,9 @@ import { GmailImapTrigger } from '../../../../nodes/GmailImapTrigger/GmailImapTr
 import { authenticationProperty, mailCredentials, messageFormatProperties } from '../../../../nodes/mail/descriptions';
 import { TEST_NODE } from './watcherHarness';
 
-function context(parameters: IDataObject): ITriggerFunctions {
+function context(parameters: IDataObject, typeVersion = 1): ITriggerFunctions {
 	return {
-		getNode: () => TEST_NODE,
+		getNode: () => ({ ...TEST_NODE, typeVersion }),
 		getNodeParameter: (name: string, fallback?: unknown) => (parameters[name] === undefined ? fallback : parameters[name]),
 	} as unknown as ITriggerFunctions;
 }
@@ -26,6 +26,18 @@ describe('Gmail IMAP Trigger parameters', () => {
 			postActions: { markRead: true, addLabels: [], removeLabels: [], moveTo: undefined, delete: false },
 		});
 		expect(settings.items).toEqual({ format: 'simple', downloadAttachments: false, attachmentPrefix: 'attachment_', maxAttachmentBytes: undefined });
+	});
+
+	it('defaults Output to Automatic from node version 2; version 1 (existing workflows) keeps one run per message', () => {
+		expect(readTriggerSettings(context({ mailbox: 'INBOX' }, 2), false).watcher.output).toEqual({ mode: 'adaptive', size: 50 });
+		expect(readTriggerSettings(context({ mailbox: 'INBOX' }, 1), false).watcher.output).toEqual({ mode: 'perMessage' });
+		expect(readTriggerSettings(context({ mailbox: 'INBOX', options: { outputMode: 'perMessage' } }, 2), false).watcher.output).toEqual({ mode: 'perMessage' });
+		expect(readTriggerSettings(context({ mailbox: 'INBOX', options: { outputMode: 'adaptive', batchSize: 20 } }, 1), false).watcher.output).toEqual({ mode: 'adaptive', size: 20 });
+		// Test step: always one message.
+		expect(readTriggerSettings(context({ mailbox: 'INBOX' }, 2), true).watcher.output).toEqual({ mode: 'perMessage' });
+		const description = new GmailImapTrigger().description;
+		expect(description.version).toEqual([1, 2]);
+		expect(description.defaultVersion).toBe(2);
 	});
 
 	it('combines custom rules and the Gmail search, extra folders, post-actions, batching and the start position', () => {
