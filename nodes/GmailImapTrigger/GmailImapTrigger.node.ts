@@ -61,8 +61,8 @@ export class GmailImapTrigger implements INodeType {
 
 		// Durable delivery (docs/delivery.md): every emit carries a deduplication key built from this scope, and runs not
 		// yet reported are kept in static data. Only where n8n reports a run's end, and never for "Test step".
-		const deliveryScope =
-			!manual && createDeferred ? JSON.stringify([this.getWorkflow().id ?? '', node.id, account.accountKey]) : undefined;
+		const workflowId = typeof this.getWorkflow === 'function' ? this.getWorkflow().id : undefined;
+		const deliveryScope = !manual && createDeferred ? JSON.stringify([workflowId ?? '', node.id, account.accountKey]) : undefined;
 
 		const watcher: MailboxWatcher = new MailboxWatcher({ ...settings.watcher, deliveryScope }, {
 			openSession: async (label, options) =>
