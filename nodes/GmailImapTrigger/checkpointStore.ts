@@ -101,14 +101,14 @@ export class CheckpointStore implements CheckpointStorage {
 		});
 	}
 
+	/** The state object itself: every write replaces it whole and never changes it in place, so it is a snapshot. */
 	snapshot(): unknown {
-		const value = this.staticData[STATE_KEY] as unknown;
-		return value === undefined ? undefined : clone(value);
+		return this.staticData[STATE_KEY] as unknown;
 	}
 
 	restore(snapshot: unknown): void {
 		if (snapshot === undefined) delete this.staticData[STATE_KEY];
-		else this.staticData[STATE_KEY] = clone(snapshot) as IDataObject;
+		else this.staticData[STATE_KEY] = snapshot as IDataObject;
 	}
 
 	private write(change: (state: StoredState) => void): void {

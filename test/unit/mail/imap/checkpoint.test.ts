@@ -195,3 +195,64 @@ describe('CheckpointStore in n8n static data', () => {
 		expect(checkpointAccountKey({ host: 'imap.gmail.com', port: 993 }, 'a@x')).not.toBe(checkpointAccountKey({ host: 'imap.gmail.com', port: 143 }, 'a@x'));
 	});
 });
+
+describe('CheckpointStore: the durable-delivery state', () => {
+	it('keeps in-flight runs, retry lists and Gmail ids beside the checkpoints, in the one top-level entry n8n saves', () => {
+		const workflowData = ObservableObject.create({} as IDataObject, undefined, { ignoreEmptyOnFirstChild: true });
+		workflowData['node:Trigger'] = ObservableObject.create({}, workflowData as Parameters<typeof ObservableObject.create>[1]);
+		const data = workflowData['node:Trigger'] as IDataObject;
+		const store = new CheckpointStore(data, ACCOUNT);
+		store.set('INBOX', initialCheckpoint({ mode: 'new' }, NOW, MAILBOX));
+		workflowData.__dataChanged = false;
+		store.setInFlight([{ key: 'k1', folder: 'INBOX', uidValidity: '7', uids: [11], emittedAt: NOW }]);
+		expect(workflowData.__dataChanged).toBe(true);
+		store.setRetries('INBOX', [{ uid: 9, uidValidity: '7', attempts: 1, firstFailedAt: NOW, nextAttemptAt: NOW + 60_000, reason: 'ENOSPC' }]);
+		store.setRecentGmailIds(['123', '456']);
+		const reloaded = new CheckpointStore(JSON.parse(JSON.stringify(data)) as IDataObject, ACCOUNT);
+		expect(reloaded.inFlight()).toEqual([{ key: 'k1', folder: 'INBOX', uidValidity: '7', uids: [11], emittedAt: NOW }]);
+		expect(reloaded.retries('INBOX')).toHaveLength(1);
+		expect(reloaded.retries('Work')).toEqual([]);
+		expect(reloaded.recentGmailIds()).toEqual(['123', '456']);
+		expect(reloaded.get('INBOX')?.lastUid).toBe(MAILBOX.uidNext - 1);
+		// Emptied lists leave no keys behind.
+		store.setInFlight([]);
+		store.setRetries('INBOX', []);
+		expect(Object.keys(data.gmailImapTrigger as IDataObject).sort()).toEqual(['account', 'folders', 'gmailRecent', 'version']);
+	});
+
+	it('ignores malformed entries (hand-edited or foreign static data) instead of acting on them', () => {
+		const data: IDataObject = {
+			gmailImapTrigger: {
+				version: 1,
+				account: ACCOUNT,
+				folders: {},
+				inFlight: [{ key: 'ok', folder: 'INBOX', uidValidity: '7', uids: [1], emittedAt: NOW }, { key: 'bad', uids: ['x'] }, null],
+				retries: { INBOX: [{ uid: 'x' }, { uid: 3, uidValidity: '7', attempts: 1 }] },
+				gmailRecent: ['1', 2],
+			},
+		};
+		const store = new CheckpointStore(data, ACCOUNT);
+		expect(store.inFlight().map((entry) => entry.key)).toEqual(['ok']);
+		expect(store.retries('INBOX').map((entry) => entry.uid)).toEqual([3]);
+		expect(store.recentGmailIds()).toEqual(['1']);
+		// Another account's state is not used at all.
+		expect(new CheckpointStore(data, 'other:993/x').inFlight()).toEqual([]);
+	});
+
+	it('snapshot and restore put back exactly what was there (an emit that threw)', () => {
+		const data: IDataObject = {};
+		const store = new CheckpointStore(data, ACCOUNT);
+		store.set('INBOX', initialCheckpoint({ mode: 'new' }, NOW, MAILBOX));
+		const before = JSON.stringify(data);
+		const snapshot = store.snapshot();
+		store.set('INBOX', { ...store.get('INBOX')!, lastUid: 99 });
+		store.setInFlight([{ key: 'k', folder: 'INBOX', uidValidity: '7', uids: [99], emittedAt: NOW }]);
+		store.restore(snapshot);
+		expect(JSON.stringify(data)).toBe(before);
+		const empty = new CheckpointStore({}, ACCOUNT);
+		const nothing = empty.snapshot();
+		empty.set('INBOX', initialCheckpoint({ mode: 'new' }, NOW, MAILBOX));
+		empty.restore(nothing);
+		expect(empty.get('INBOX')).toBeUndefined();
+	});
+});
