@@ -805,7 +805,9 @@ describe('MailboxWatcher: messages that cannot be turned into items', () => {
 		const store = storageStep(async () => {
 			throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
 		});
-		const h = await start(server, {}, {
+		// The message waits in the retry list (tried again after 20 ms, then 40 ms) instead of holding the folder.
+		const itemRetry = { firstDelayMs: 20, maxDelayMs: 40, attempts: 10, minSpanMs: 60_000, maxEntries: 100 };
+		const h = await start(server, { itemRetry }, {
 			buildItem: async (message) => {
 				if (failures < 2) {
 					failures++;
