@@ -53,6 +53,12 @@ export interface EmitRecord {
 }
 
 /** The credential as n8n stores it (shared by every activation, like n8n's credentials table). */
+/** The deduplication keys of every execution created in this test process (n8n's unique index, one database). */
+const EXECUTION_KEYS = new Set<string>();
+/** Which workflow a saved static data object belongs to. */
+const WORKFLOW_OF_DATABASE = new WeakMap<IDataObject, string>();
+let workflowCounter = 0;
+
 export class CredentialStore {
 	data: ICredentialDataDecryptedObject;
 	refreshRequests = 0;
@@ -119,6 +125,8 @@ export class TriggerHarness {
 	readonly emitErrors: Error[] = [];
 	readonly failedExecutions: Error[] = [];
 	readonly logs: LogEntry[] = [];
+	/** Emits n8n skipped because an execution with their deduplication key exists. */
+	skippedAsDuplicate = 0;
 	/** What n8n's database holds for the workflow's static data (deep copy, saved only when changed). */
 	database: IDataObject;
 	private readonly workflowStaticData: IDataObject & { __dataChanged?: boolean };
@@ -128,8 +136,13 @@ export class TriggerHarness {
 	private readonly nodeType = new GmailImapTrigger();
 	readonly runs: Array<{ items: INodeExecutionData[]; error?: Error }> = [];
 
+	/** The workflow's id: a harness given another's `database` is the same workflow activated again. */
+	readonly workflowId: string;
+
 	constructor(private readonly options: TriggerHarnessOptions) {
+		this.workflowId = (options.database && WORKFLOW_OF_DATABASE.get(options.database)) ?? `wf-${++workflowCounter}`;
 		this.database = JSON.parse(JSON.stringify(options.database ?? {})) as IDataObject;
+		WORKFLOW_OF_DATABASE.set(this.database, this.workflowId);
 		// As n8n's Workflow constructor does with the loaded static data.
 		this.workflowStaticData = ObservableObject.create(JSON.parse(JSON.stringify(this.database)) as IDataObject, undefined, {
 			ignoreEmptyOnFirstChild: true,
@@ -193,6 +206,7 @@ export class TriggerHarness {
 	private saveStaticData(): void {
 		if (this.workflowStaticData.__dataChanged === true) {
 			this.database = JSON.parse(JSON.stringify(this.workflowStaticData)) as IDataObject;
+			WORKFLOW_OF_DATABASE.set(this.database, this.workflowId);
 			this.workflowStaticData.__dataChanged = false;
 		}
 	}
@@ -223,6 +237,7 @@ export class TriggerHarness {
 		const context = {
 			logger,
 			getNode: () => node,
+			getWorkflow: () => ({ id: this.workflowId, name: 'harness', active: true }),
 			getMode: () => options.mode ?? 'trigger',
 			getActivationMode: () => options.activationMode ?? 'activate',
 			getNodeParameter: (name: string, fallback?: unknown) => {
@@ -237,9 +252,19 @@ export class TriggerHarness {
 				if (type !== 'node') throw new Error('only node static data is used');
 				return this.nodeStaticData();
 			},
-			emit: (data: INodeExecutionData[][], _response?: unknown, donePromise?: IDeferredPromise<IRun>) => {
+			emit: (data: INodeExecutionData[][], _response?: unknown, donePromise?: IDeferredPromise<IRun>, deduplicationKey?: string) => {
 				if (!this.active) throw new Error('emit after deactivation');
 				const items = data[0];
+				// n8n 2.x: a key that already has an execution starts nothing; the done promise resolves with undefined.
+				if (deduplicationKey !== undefined) {
+					if (EXECUTION_KEYS.has(deduplicationKey)) {
+						if ((options.mode ?? 'trigger') === 'trigger') this.saveStaticData();
+						this.skippedAsDuplicate++;
+						(donePromise as IDeferredPromise<IRun | undefined> | undefined)?.resolve(undefined);
+						return;
+					}
+					EXECUTION_KEYS.add(deduplicationKey);
+				}
 				this.emits.push({ items, at: Date.now() });
 				if ((options.mode ?? 'trigger') === 'trigger') this.saveStaticData();
 				void this.runWorkflow(items).then((run) => donePromise?.resolve(run));
