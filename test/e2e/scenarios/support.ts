@@ -205,9 +205,13 @@ export function messageIdOf(item: ItemJson): string | undefined {
  */
 export function messageIdsOfExecution(execution: Execution, triggerName: string, knownIds: string[]): string[] {
 	const output = nodeOutput(execution, triggerName);
-	if (output && output.length > 0) return output.map((item) => messageIdOf(item) ?? '(no Message-ID)');
+	const named = (output ?? []).map((item) => messageIdOf(item)).filter((id): id is string => id !== undefined);
+	if (named.length > 0) return named;
+	// A crashed run: n8n's recovery may rewrite the trigger's run data (an artificial item); the message is still in
+	// the saved data (the node execution stack).
 	const saved = JSON.stringify(execution.data ?? {});
-	return knownIds.filter((id) => saved.includes(id));
+	const found = knownIds.filter((id) => saved.includes(id));
+	return found.length > 0 || !output ? found : output.map(() => '(no Message-ID)');
 }
 
 /** How many executions carried each Message-ID (IDs the test never delivered show up too). */
