@@ -83,8 +83,31 @@ export interface Execution {
 	startedAt: string;
 	stoppedAt: string | null;
 	retryOf?: string | null;
+	/** The execution that succeeded retrying this one (n8n sets it on the original). */
+	retrySuccessId?: string | null;
+	/** The trigger's deduplication key: only in getExecution() answers (the public API's list leaves it out). */
+	deduplicationKey?: string | null;
 	/** Present when listed with includeData. */
 	data?: IRunExecutionData;
+}
+
+/** Filters for listExecutions(). */
+export interface ExecutionListOptions {
+	/**
+	 * Only executions in this status. Without it n8n's public API leaves out the executions this n8n is running right
+	 * now; `running` lists exactly those (and rows left `running` by a process that died, until the next start).
+	 */
+	status?: 'canceled' | 'error' | 'running' | 'success' | 'waiting';
+}
+
+/** `POST /rest/executions/:id/retry`: n8n answers once the new run has finished. */
+export interface RetriedExecution {
+	id: string;
+	mode: string;
+	status: Execution['status'];
+	finished: boolean;
+	retryOf: string;
+	workflowId: string;
 }
 
 /**
@@ -158,6 +181,8 @@ export interface N8nInstance {
 	importCredentials(credentials: CredentialImport[]): Promise<void>;
 	/** Imports a workflow and returns its id. */
 	importWorkflow(workflow: WorkflowImport): Promise<string>;
+	/** Imports several workflows with one CLI run (n8n's start-up costs seconds per run); returns their ids in order. */
+	importWorkflows(workflows: WorkflowImport[]): Promise<string[]>;
 	/** `n8n publish:workflow`: activates it in the database; a running n8n picks it up within ~10 s. */
 	publishWorkflow(workflowId: string): Promise<void>;
 	/**
@@ -187,7 +212,16 @@ export interface N8nInstance {
 	 * Judge the run by `execution.status`, n8n's own record: the command's exit code is not reliable (see CliExecution).
 	 */
 	executeWorkflow(workflowId: string, options?: { timeoutMs?: number }): Promise<CliExecution>;
-	listExecutions(workflowId: string, includeData?: boolean): Promise<Execution[]>;
+	/** Every execution of the workflow (all pages), oldest first; see ExecutionListOptions for what is left out. */
+	listExecutions(workflowId: string, includeData?: boolean, options?: ExecutionListOptions): Promise<Execution[]>;
+	/** One execution through the public API, with its deduplicationKey (and data when asked). */
+	getExecution(executionId: string, includeData?: boolean): Promise<Execution>;
+	/**
+	 * Retries an execution the way the editor's Retry button does (`POST /rest/executions/:id/retry` as the owner):
+	 * with the workflow stored in the execution (`loadWorkflow` false) or the saved one (true). n8n answers once the
+	 * retry has run; it refuses queued (`new`), aborted and finished executions.
+	 */
+	retryExecution(executionId: string, options?: { loadWorkflow?: boolean }): Promise<RetriedExecution>;
 	/** Waits until at least `count` executions of the workflow have finished (any end status); returns all of them. */
 	waitForExecutions(workflowId: string, count: number, timeoutMs: number, includeData?: boolean): Promise<Execution[]>;
 	/** The credential's data as n8n stores it, decrypted by n8n itself (`n8n export:credentials --decrypted`). */
@@ -507,6 +541,18 @@ class RunningN8n implements N8nInstance {
 		return id;
 	}
 
+	async importWorkflows(workflows: WorkflowImport[]): Promise<string[]> {
+		const complete = workflows.map((workflow) => ({ active: false, settings: {}, ...workflow, id: workflow.id ?? newWorkflowId() }));
+		// Without --separate, import:workflow takes a file holding an array of workflows.
+		const file = this.scratchFile('workflows.json', complete);
+		try {
+			await this.cliChecked(['import:workflow', `--input=${file}`]);
+		} finally {
+			fs.rmSync(path.dirname(file), { recursive: true, force: true });
+		}
+		return complete.map((workflow) => workflow.id);
+	}
+
 	async publishWorkflow(workflowId: string): Promise<void> {
 		await this.cliChecked(['publish:workflow', `--id=${workflowId}`]);
 	}
@@ -572,11 +618,12 @@ class RunningN8n implements N8nInstance {
 		return { command, execution, exitedAsExpected };
 	}
 
-	async listExecutions(workflowId: string, includeData = false): Promise<Execution[]> {
+	async listExecutions(workflowId: string, includeData = false, options: ExecutionListOptions = {}): Promise<Execution[]> {
 		const executions: Execution[] = [];
 		let cursor: string | undefined;
 		do {
 			const query = new URLSearchParams({ workflowId, includeData: String(includeData), limit: '250' });
+			if (options.status) query.set('status', options.status);
 			if (cursor) query.set('cursor', cursor);
 			const page = await this.api<{ data: Execution[]; nextCursor: string | null }>(
 				'GET',
@@ -586,6 +633,17 @@ class RunningN8n implements N8nInstance {
 			cursor = page.nextCursor ?? undefined;
 		} while (cursor);
 		return executions.sort((a, b) => Number(a.id) - Number(b.id));
+	}
+
+	async getExecution(executionId: string, includeData = false): Promise<Execution> {
+		return await this.api<Execution>('GET', `/api/v1/executions/${executionId}?includeData=${String(includeData)}`);
+	}
+
+	async retryExecution(executionId: string, options: { loadWorkflow?: boolean } = {}): Promise<RetriedExecution> {
+		const retried = await this.rest<RetriedExecution>('POST', `/rest/executions/${executionId}/retry`, {
+			loadWorkflow: options.loadWorkflow ?? false,
+		});
+		return { ...retried, id: String(retried.id), retryOf: String(retried.retryOf) };
 	}
 
 	async waitForExecutions(
