@@ -101,6 +101,8 @@ export interface TriggerHarnessOptions {
 	activationMode?: WorkflowActivateMode;
 	/** The workflow behind the trigger; throwing makes the run fail. Default: succeeds at once. */
 	run?: WorkflowRun;
+	/** Runs before n8n's binary store keeps an attachment; throwing stands for a store that fails (a full disk). */
+	beforeStoringBinary?: (fileName: string | undefined) => void;
 }
 
 /** n8n's IDeferredPromise (from @n8n/utils, not re-exported by n8n-workflow). */
@@ -279,13 +281,16 @@ export class TriggerHarness {
 			},
 			helpers: {
 				createDeferredPromise: deferred,
-				prepareBinaryData: async (buffer: Buffer, fileName?: string, mimeType?: string): Promise<IBinaryData> => ({
+				prepareBinaryData: async (buffer: Buffer, fileName?: string, mimeType?: string): Promise<IBinaryData> => {
+					options.beforeStoringBinary?.(fileName);
+					return {
 					data: buffer.toString('base64'),
 					mimeType: mimeType ?? 'application/octet-stream',
 					fileName,
 					bytes: buffer.length,
 					fileSize: `${buffer.length} B`,
-				}),
+				};
+				},
 				async refreshOAuth2Token(this: ITriggerFunctions, type: string): Promise<IDataObject> {
 					// Like n8n's helper: it reads the credential through the context it is bound to.
 					const data = await this.getCredentials(type);
