@@ -6,20 +6,11 @@
 import { deliveryKey } from '../../../../nodes/mail/imap/watch/inFlight';
 import { FakeImapServer } from './fakeImap';
 import type { EmitFate } from './n8nModel';
-import { N8nModel } from './n8nModel';
+import type { N8nModel } from './n8nModel';
+import { modelsStoppedAfterEach } from './n8nModel';
 import { sleep } from './watcherHarness';
 
-const models: N8nModel[] = [];
-
-function model(server: FakeImapServer, config: ConstructorParameters<typeof N8nModel>[1] = {}): N8nModel {
-	const created = new N8nModel(server, config);
-	models.push(created);
-	return created;
-}
-
-afterEach(async () => {
-	for (const created of models.splice(0)) await created.stop();
-});
+const model = modelsStoppedAfterEach();
 
 /** Asserts exactly one execution per message (not counting ones n8n gave up on before they ran); prints offenders. */
 function expectExactlyOnce(n8n: N8nModel, messages: string[]): void {

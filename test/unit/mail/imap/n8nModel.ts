@@ -237,3 +237,16 @@ export function messageOf(item: INodeExecutionData): string {
 function clone<T>(value: T): T {
 	return JSON.parse(JSON.stringify(value)) as T;
 }
+
+/** Models created by a test file, stopped after each test: `const model = modelsStoppedAfterEach();`. */
+export function modelsStoppedAfterEach(): (server: FakeImapServer, config?: Partial<WatcherConfig>) => N8nModel {
+	const created: N8nModel[] = [];
+	afterEach(async () => {
+		for (const model of created.splice(0)) await model.stop();
+	});
+	return (server, config = {}) => {
+		const model = new N8nModel(server, config);
+		created.push(model);
+		return model;
+	};
+}

@@ -5,20 +5,10 @@
  */
 import { storageStep } from '../../../../nodes/mail/imap/watcher';
 import { FakeImapServer } from './fakeImap';
-import { N8nModel, itemOf } from './n8nModel';
+import { itemOf, modelsStoppedAfterEach } from './n8nModel';
 import { sleep } from './watcherHarness';
 
-const models: N8nModel[] = [];
-
-function model(server: FakeImapServer, config: ConstructorParameters<typeof N8nModel>[1] = {}): N8nModel {
-	const created = new N8nModel(server, config);
-	models.push(created);
-	return created;
-}
-
-afterEach(async () => {
-	for (const created of models.splice(0)) await created.stop();
-});
+const model = modelsStoppedAfterEach();
 
 const FAST_RETRY = { firstDelayMs: 30, maxDelayMs: 60, attempts: 3, minSpanMs: 0, maxEntries: 100 };
 
