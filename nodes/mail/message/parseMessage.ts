@@ -5,6 +5,7 @@ import type { IBinaryData } from 'n8n-workflow';
 import { MessageContentError, type MessageContentProblem } from './errors';
 import { FileNameRegistry, defaultFileName, sanitiseFileName } from './fileNames';
 import { formatBytes, MESSAGE_LIMITS, type MessageLimits } from './limits';
+import { BodySlots, isReportTextSlot, placementOf, type PartPlacement } from './partRoles';
 import type { AttachmentPart, BinarySink, MessageSource } from './types';
 
 /**
@@ -42,13 +43,6 @@ interface MailParserInternals {
 	createNode?: (data: SplitterNode) => ParserNode;
 }
 
-interface PartPlacement {
-	/** n8n's `simple` format downloads exactly the parts whose Content-Disposition is `attachment`. */
-	inN8nSimple: boolean;
-	/** n8n's `resolved` format (stock simpleParser) puts these parts into `binary`. */
-	inN8nResolved: boolean;
-}
-
 export interface CollectedAttachment extends AttachmentPart, PartPlacement {
 	/** The stored binary; undefined when the part was too large and was drained instead. */
 	binary?: IBinaryData;
@@ -80,9 +74,6 @@ export interface ParseOptions {
 	/** Overrides for tests; MESSAGE_LIMITS otherwise. */
 	limits?: Partial<MessageLimits>;
 }
-
-/** Text types mailparser merges into the body when stock options are used (its default `textTypes`). */
-const STOCK_BODY_TYPES = ['text/plain', 'text/html', 'message/delivery-status'];
 
 /**
  * Parses one message. A failure of the message's content (a parse limit, a structure mailparser cannot handle) is
@@ -196,8 +187,7 @@ function installPartHook(parser: MailParser, limits: MessageLimits, refuse: (err
 		throw new Error('mailparser no longer has createNode(): message parts cannot be classified safely');
 	}
 	const placements = new WeakMap<Headers, PartPlacement>();
-	let plainNode: ParserNode | undefined;
-	let htmlNode: ParserNode | undefined;
+	const bodies = new BodySlots<ParserNode>();
 	let rootSeen = false;
 	const childSeen = new WeakSet<SplitterNode>();
 
@@ -209,40 +199,26 @@ function installPartHook(parser: MailParser, limits: MessageLimits, refuse: (err
 		if (depthOf(data) > limits.maxDepth) {
 			refuse(new MessageContentError('nestedTooDeep', `The message's MIME parts are nested more than ${limits.maxDepth} levels deep`));
 		}
-		let contentType = node.contentType ?? '';
+		const contentType = node.contentType ?? '';
 		if (/^multipart\//i.test(contentType)) return node;
 
-		const rawDisposition = typeof data.disposition === 'string' ? data.disposition.toLowerCase() : undefined;
-		// mailparser's own defaulting, computed for stock options (ours treat delivery-status differently)
-		const stockDisposition = rawDisposition
-			? rawDisposition === 'inline'
-				? 'inline'
-				: 'attachment'
-			: STOCK_BODY_TYPES.includes(contentType)
-				? 'inline'
-				: 'attachment';
-		const stockBody = STOCK_BODY_TYPES.includes(contentType) && stockDisposition === 'inline';
-		const stockEmbedded = contentType === 'message/rfc822' && rawDisposition === 'inline';
-		placements.set(node.headers, {
-			inN8nSimple: rawDisposition === 'attachment',
-			inN8nResolved: !stockBody && !stockEmbedded,
-		});
+		const disposition = typeof data.disposition === 'string' ? data.disposition.toLowerCase() : undefined;
+		const named = typeof data.filename === 'string' && data.filename !== '';
+		placements.set(node.headers, placementOf(contentType, disposition));
 
-		if (isReportTextSlot(data, contentType, rawDisposition, firstChild) && !plainNode) {
-			// RFC 6522: a report's first part is the human-readable text, whatever some senders label it.
-			node.contentType = contentType = 'text/plain';
+		const parent = data.parentNode;
+		const parentContentType = parent && typeof parent.contentType === 'string' ? parent.contentType.toLowerCase() : undefined;
+		if (bodies.plain === undefined && isReportTextSlot({ contentType, disposition, named, firstChild, parentContentType })) {
+			node.contentType = 'text/plain';
 			node.disposition = 'inline';
 			node.isAttachment = false;
 			placements.delete(node.headers);
 		}
 		if (!node.isAttachment) {
 			// mailparser only leaves text/plain and text/html (inline or without disposition) in the body
-			const named = typeof data.filename === 'string' && data.filename !== '';
-			if (contentType === 'text/plain' && !plainNode && !named) plainNode = node;
-			else if (contentType === 'text/html' && !htmlNode && !named) htmlNode = node;
-			else node.isAttachment = true;
+			if (!bodies.take(node.contentType ?? '', named, node)) node.isAttachment = true;
 			// A body part is held in memory whole (attachments are streamed): bound what goes in.
-			if (!node.isAttachment) limitBodyText(node, limits.maxBodyTextBytes, refuse);
+			else limitBodyText(node, limits.maxBodyTextBytes, refuse);
 		}
 		return node;
 	};
@@ -251,18 +227,9 @@ function installPartHook(parser: MailParser, limits: MessageLimits, refuse: (err
 		placementOf: (attachment: AttachmentStream): PartPlacement =>
 			placements.get(attachment.headers) ?? { inN8nSimple: false, inN8nResolved: true },
 		sawRoot: () => rootSeen,
-		plainBody: () => plainNode?.textContent ?? '',
-		htmlBody: () => htmlNode?.textContent ?? '',
+		plainBody: () => bodies.plain?.textContent ?? '',
+		htmlBody: () => bodies.html?.textContent ?? '',
 	};
-}
-
-/** The first part of a multipart/report, labelled message/delivery-status, unnamed and not an attachment. */
-function isReportTextSlot(data: SplitterNode, contentType: string, disposition: string | undefined, firstChild: boolean): boolean {
-	const parent = data.parentNode;
-	if (!firstChild || contentType !== 'message/delivery-status') return false;
-	if (disposition !== undefined && disposition !== 'inline') return false;
-	if (typeof data.filename === 'string' && data.filename !== '') return false;
-	return !!parent && typeof parent.contentType === 'string' && parent.contentType.toLowerCase() === 'multipart/report';
 }
 
 function depthOf(node: SplitterNode): number {
