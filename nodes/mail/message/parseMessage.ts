@@ -5,7 +5,7 @@ import type { IBinaryData } from 'n8n-workflow';
 import { MessageContentError, type MessageContentProblem } from './errors';
 import { FileNameRegistry, defaultFileName, sanitiseFileName } from './fileNames';
 import { formatBytes, MESSAGE_LIMITS, type MessageLimits } from './limits';
-import { BodySlots, isReportTextSlot, placementOf, type PartPlacement } from './partRoles';
+import { attachmentMimeType, BodySlots, isReportTextSlot, placementOf, type PartPlacement } from './partRoles';
 import type { AttachmentPart, BinarySink, MessageSource } from './types';
 
 /**
@@ -76,11 +76,12 @@ export interface ParseOptions {
 }
 
 /**
- * Parses one message. A failure of the message's content (a parse limit, a structure mailparser cannot handle) is
- * thrown as MessageContentError; a failure of the source stream (the download broke) or of `store` (the disk is
- * full) is thrown as it is, because trying again later can help.
+ * Parses one message; `head` is the start of a stream source that was already read from it. A failure of the
+ * message's content (a parse limit, a structure mailparser cannot handle) is thrown as MessageContentError; a failure
+ * of the source stream (the download broke) or of `store` (the disk is full) is thrown as it is, because trying
+ * again later can help.
  */
-export async function parseMessage(source: MessageSource, options: ParseOptions): Promise<ParsedMessage> {
+export async function parseMessage(source: MessageSource, options: ParseOptions, head?: Buffer): Promise<ParsedMessage> {
 	const limits: MessageLimits = { ...MESSAGE_LIMITS, ...options.limits };
 	const parser = new MailParser({
 		ignoreEmbedded: true,
@@ -120,6 +121,8 @@ export async function parseMessage(source: MessageSource, options: ParseOptions)
 			sourceError ??= error;
 			parser.destroy(error);
 		});
+		// the part of a stream source already read (while checking whether it is small enough for the fast path)
+		if (head?.length) parser.write(head);
 		source.pipe(parser);
 	}
 
@@ -293,16 +296,9 @@ async function readAttachment(
 	return collected;
 }
 
-/**
- * mailparser's content type (for application/octet-stream it guesses from the file name, as n8n shows it).
- * A text part's bytes stay in their original charset, so a charset other than UTF-8/ASCII is kept in the
- * MIME type; without it the bytes could not be read back correctly.
- */
+/** mailparser's content type (for application/octet-stream it guesses from the file name, as n8n shows it). */
 function mimeTypeOf(attachment: AttachmentStream): string {
-	const mimeType = attachment.contentType || 'application/octet-stream';
-	if (!mimeType.startsWith('text/')) return mimeType;
 	const contentType = attachment.headers.get('content-type') as StructuredHeader | undefined;
 	const charset = typeof contentType?.params?.charset === 'string' ? contentType.params.charset : undefined;
-	if (!charset || /^(utf-?8|us-ascii|ascii)$/i.test(charset.trim())) return mimeType;
-	return `${mimeType}; charset=${charset.trim().toLowerCase()}`;
+	return attachmentMimeType(attachment.contentType, charset);
 }

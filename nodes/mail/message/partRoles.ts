@@ -78,3 +78,14 @@ export class BodySlots<T> {
 		return false;
 	}
 }
+
+/**
+ * An attachment's MIME type as the item reports it. A text part's bytes stay in their original charset, so a charset
+ * other than UTF-8/ASCII is kept in the MIME type; without it the bytes could not be read back correctly.
+ */
+export function attachmentMimeType(contentType: string, charset: string | undefined): string {
+	const mimeType = contentType || 'application/octet-stream';
+	if (!mimeType.startsWith('text/')) return mimeType;
+	if (!charset || /^(utf-?8|us-ascii|ascii)$/i.test(charset.trim())) return mimeType;
+	return `${mimeType}; charset=${charset.trim().toLowerCase()}`;
+}
