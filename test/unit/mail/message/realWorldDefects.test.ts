@@ -1,63 +1,26 @@
 /**
  * Two defects found with held-out real-world messages, reproduced with fixtures of our own: adjacent ISO-2022-JP
  * encoded words on folded lines, and a multipart/report whose human-readable first part is labelled
- * message/delivery-status.
+ * message/delivery-status. The messages live in test/fixtures/mailCorpus.ts, where the differential test of the fast
+ * `simple` path reads them too.
  */
 import { messageToItem, type MessageToItemOptions } from '../../../../nodes/mail/message/toItem';
 import { decodeEncodedWords } from '../../../../nodes/mail/message/headers';
+import { REAL_WORLD_DEFECTS } from '../../../fixtures/mailCorpus';
 import { recordingSink } from './helpers';
 
 function options(format: 'simple' | 'resolved'): MessageToItemOptions {
 	return { format, downloadAttachments: true, attributes: {}, prepareBinaryData: recordingSink().sink };
 }
 
-const JAPANESE_SUBJECT = Buffer.from(
-	[
-		'From: a@example.jp',
-		'To: b@example.jp',
-		'Subject: Re: TEST',
-		' ',
-		'\t=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=',
-		'  =?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=',
-		'MIME-Version: 1.0',
-		'Content-Type: text/plain; charset=ISO-2022-JP',
-		'',
-		'body',
-		'',
-	].join('\r\n'),
-	'latin1',
-);
+function defect(name: string): Buffer {
+	const message = REAL_WORLD_DEFECTS.find((entry) => entry.name === name);
+	if (!message) throw new Error(`no real-world defect ${name}`);
+	return message.source;
+}
 
-const BOUNCE = Buffer.from(
-	[
-		'From: MAILER-DAEMON@mx.example',
-		'To: sender@example.com',
-		'Subject: Undelivered Mail Returned to Sender',
-		'MIME-Version: 1.0',
-		'Content-Type: multipart/report; report-type=delivery-status; boundary="r"',
-		'',
-		'--r',
-		'Content-Type: message/delivery-status',
-		'',
-		'This is the mail system at host mx.example.',
-		'Your message could not be delivered to one or more recipients.',
-		'--r',
-		'Content-Type: message/delivery-status',
-		'',
-		'Reporting-MTA: dns; mx.example',
-		'',
-		'Final-Recipient: rfc822; nobody@example.org',
-		'Action: failed',
-		'Status: 5.1.1',
-		'--r',
-		'Content-Type: text/rfc822-headers',
-		'',
-		'Subject: the original',
-		'--r--',
-		'',
-	].join('\r\n'),
-	'latin1',
-);
+const JAPANESE_SUBJECT = defect('iso-2022-jp-adjacent-words');
+const BOUNCE = defect('report-text-labelled-delivery-status');
 
 describe('real-world defects', () => {
 	it('adjacent ISO-2022-JP encoded words on folded lines decode without a replacement character', async () => {
