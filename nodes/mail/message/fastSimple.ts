@@ -64,7 +64,7 @@ interface PendingAttachment {
 export async function fastSimpleParts(message: Buffer, options: FastSimpleOptions): Promise<SimpleParts | undefined> {
 	const libraries = parserLibraries();
 	if (!libraries || message.length > FAST_SIMPLE_LIMITS.maxMessageBytes) return undefined;
-	const root = splitMimeTree(message, (block) => readPartHeaders(block, libraries), FAST_SIMPLE_LIMITS);
+	const root = splitMimeTree(message, (block, isRoot) => readPartHeaders(block, libraries, !isRoot), FAST_SIMPLE_LIMITS);
 	if (!root) return undefined;
 
 	const bodies = new BodySlots<MimePart>();

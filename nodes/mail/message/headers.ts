@@ -35,6 +35,7 @@ const ENCODED_WORD = /=\?([^?\s]+)\?([BbQq])\?([^?]*)\?=/g;
  * multi-byte character split across two words (common with long UTF-8 subjects) comes out whole.
  */
 export function decodeEncodedWords(value: string): string {
+	if (!value.includes('=?')) return value;
 	const pieces: Array<{ text: string } | { charset: string; bytes: Buffer }> = [];
 	let position = 0;
 	for (const match of value.matchAll(ENCODED_WORD)) {

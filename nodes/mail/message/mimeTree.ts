@@ -32,8 +32,8 @@ export interface MimePart {
 	body: Buffer;
 }
 
-/** Reads a header block into PartHeaders, or undefined to decline the message. */
-export type HeaderReader = (block: Buffer) => PartHeaders | undefined;
+/** Reads a header block (of the message itself when `root`) into PartHeaders, or undefined to decline the message. */
+export type HeaderReader = (block: Buffer, root: boolean) => PartHeaders | undefined;
 
 // mailsplit's HEADER_LINE_MIN_COST: a header line counts at least this much against the header size limit.
 const HEADER_LINE_MIN_COST = 64;
@@ -102,7 +102,7 @@ export function splitMimeTree(message: Buffer, readHeaders: HeaderReader, limits
 			headerCost += endsBlock ? length : Math.max(length, HEADER_LINE_MIN_COST);
 			if (headerCost > limits.maxHeaderCost) return undefined;
 			if (endsBlock) {
-				const headers = readHeaders(message.subarray(headerStart, lineEnd));
+				const headers = readHeaders(message.subarray(headerStart, lineEnd), current === root);
 				if (!headers) return undefined;
 				current.headers = headers;
 				current.bodyStart = lineEnd;

@@ -32,8 +32,47 @@ export interface PartHeaders {
 /** The headers whose values steer parsing; each must appear at most once (see structuralText for the bytes allowed). */
 const STRUCTURAL_HEADERS = ['content-type', 'content-disposition', 'content-transfer-encoding', 'content-id'];
 
-/** Parses one header block (every line up to and including the empty line that ends it); undefined declines. */
-export function readPartHeaders(block: Buffer, libraries: ParserLibraries): PartHeaders | undefined {
+/**
+ * Most header blocks of the parts inside a multipart are the same few byte strings across a mailbox
+ * ("Content-Type: text/plain; charset=utf-8" and its transfer encoding, as a mailer writes them), and so are most
+ * Content-Type values without a boundary; their readings are kept, a bounded number of them. A message's own header
+ * block (unique: Message-ID, Date) and boundary values are not. Readings are shared and never changed.
+ */
+const CACHED_BLOCK_BYTES = 1024;
+const CACHE_ENTRIES = 512;
+const blockCache = new Map<string, PartHeaders | null>();
+const valueCache = new Map<string, StructuredValue>();
+
+/**
+ * Parses one header block (every line up to and including the empty line that ends it); undefined declines.
+ * `repeating`: the block is likely to recur in other messages (a part inside a multipart), worth remembering.
+ */
+export function readPartHeaders(block: Buffer, libraries: ParserLibraries, repeating = false): PartHeaders | undefined {
+	if (!repeating || block.length > CACHED_BLOCK_BYTES) return parsePartHeaders(block, libraries);
+	const key = block.toString('latin1');
+	let parsed = blockCache.get(key);
+	if (parsed === undefined) {
+		parsed = parsePartHeaders(block, libraries) ?? null;
+		if (blockCache.size >= CACHE_ENTRIES) blockCache.clear();
+		blockCache.set(key, parsed);
+	}
+	return parsed ?? undefined;
+}
+
+/** libmime's parseHeaderValue (with comments stripped, as mailsplit calls it), remembered for repeated values. */
+function structuredValue(value: string, libraries: ParserLibraries): StructuredValue {
+	if (!value) return { value: '', params: {}, decodedParams: [] };
+	if (value.includes('boundary')) return libraries.splitterMime.parseHeaderValue(value, { stripComments: true });
+	let parsed = valueCache.get(value);
+	if (!parsed) {
+		parsed = libraries.splitterMime.parseHeaderValue(value, { stripComments: true });
+		if (valueCache.size >= CACHE_ENTRIES) valueCache.clear();
+		valueCache.set(value, parsed);
+	}
+	return parsed;
+}
+
+function parsePartHeaders(block: Buffer, libraries: ParserLibraries): PartHeaders | undefined {
 	const lines = headerLines(block);
 	if (!lines) return undefined;
 	const structural = new Map<string, string>();
@@ -50,7 +89,7 @@ export function readPartHeaders(block: Buffer, libraries: ParserLibraries): Part
 	};
 
 	const dispositionValue = first('content-disposition');
-	const disposition = mime.parseHeaderValue(dispositionValue, { stripComments: true });
+	const disposition = structuredValue(dispositionValue, libraries);
 	let contentTypeValue: string;
 	if (structural.has('content-type')) {
 		contentTypeValue = first('content-type');
@@ -59,7 +98,7 @@ export function readPartHeaders(block: Buffer, libraries: ParserLibraries): Part
 		if (disposition.params.filename) return undefined;
 		contentTypeValue = /^attachment$/i.test(disposition.value) ? 'application/octet-stream' : 'text/plain';
 	}
-	const contentType = mime.parseHeaderValue(contentTypeValue, { stripComments: true });
+	const contentType = structuredValue(contentTypeValue, libraries);
 
 	const encodingValue = first('content-transfer-encoding');
 	// mailsplit strips comments from the encoding with a rule of its own; a plain token needs none
