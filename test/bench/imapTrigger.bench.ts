@@ -2,6 +2,7 @@
  * Benchmark of the Gmail IMAP Trigger on the local mail stack (not a test: it prints numbers, asserts nothing).
  *
  *   node --expose-gc --import tsx test/bench/imapTrigger.bench.ts [--latency-count 20] [--catchup-count 5000] [--big-mb 25]
+ *     [--item-path fast|mailparser|both]
  *
  * Side by side, in one run, on the same stack and the same messages:
  *   1. delivery → emit latency of the trigger, against the moment a raw imapflow client IDLEing on the same
@@ -11,16 +12,28 @@
  *   3. peak RSS while one message with a large attachment is emitted (attachment as binary data).
  * The trigger runs inside the n8n-like context of test/integration/imap/triggerHarness.ts, so items are built
  * exactly as in n8n (MIME parsing, binary data as base64), but no workflow runs behind the emits.
+ * `--item-path` picks how `simple` items are built: the fast path (what the node does, the default), mailparser's
+ * path only, or both, one after the other on the same messages, each after a raw FETCH of its own.
  */
 import * as crypto from 'node:crypto';
 import { ImapFlow } from 'imapflow';
 
+import { useFastSimplePath } from '../../nodes/mail/message/toItem';
 import { CredentialStore, TriggerHarness } from '../integration/imap/triggerHarness';
 import { startStack, type RunningStack } from '../stack';
 
 function option(name: string, fallback: number): number {
 	const index = process.argv.indexOf(name);
 	return index >= 0 ? Number(process.argv[index + 1]) : fallback;
+}
+
+/** The item paths to run the catch-up with (see --item-path above). */
+function itemPaths(): Array<'fast' | 'mailparser'> {
+	const index = process.argv.indexOf('--item-path');
+	const value = index >= 0 ? process.argv[index + 1] : 'fast';
+	if (value === 'both') return ['mailparser', 'fast'];
+	if (value !== 'fast' && value !== 'mailparser') throw new Error(`--item-path ${value}: fast, mailparser or both`);
+	return [value];
 }
 
 function sleep(ms: number): Promise<void> {
@@ -124,33 +137,39 @@ async function catchUp(stack: RunningStack, count: number): Promise<void> {
 	await fill(stack, user, count);
 	console.log(`\n2. Catch-up of ${count} waiting messages (filled over LMTP in ${((Date.now() - filled) / 1000).toFixed(1)} s)`);
 
-	const raw = await rawClient(stack, user);
-	await raw.mailboxOpen('INBOX');
-	let rawStarted = Date.now();
-	let fetched = 0;
-	for await (const message of raw.fetch('1:*', { uid: true, source: true })) if (message.source) fetched++;
-	const rawSeconds = (Date.now() - rawStarted) / 1000;
-	await raw.logout();
-	console.log(`   raw imapflow FETCH sources     ${fetched} in ${rawSeconds.toFixed(2)} s = ${Math.round(fetched / rawSeconds)} msg/s`);
+	const paths = itemPaths();
+	for (const path of paths) {
+		useFastSimplePath(path === 'fast');
+		if (paths.length > 1) console.log(`   -- simple items built by the ${path === 'fast' ? 'fast path' : "mailparser path"}`);
+		const raw = await rawClient(stack, user);
+		await raw.mailboxOpen('INBOX');
+		let rawStarted = Date.now();
+		let fetched = 0;
+		for await (const message of raw.fetch('1:*', { uid: true, source: true })) if (message.source) fetched++;
+		const rawSeconds = (Date.now() - rawStarted) / 1000;
+		await raw.logout();
+		console.log(`   raw imapflow FETCH sources     ${fetched} in ${rawSeconds.toFixed(2)} s = ${Math.round(fetched / rawSeconds)} msg/s`);
 
-	for (const mode of [{ outputMode: 'perMessage' }, { outputMode: 'batch', batchSize: 50 }]) {
-		if (global.gc) global.gc();
-		const baseline = process.memoryUsage().rss;
-		const sampler = rssSampler();
-		const node = await trigger(stack, user, { startFrom: 'unread', ...mode });
-		rawStarted = Date.now();
-		await node.activate();
-		const emitted = () => node.emits.reduce((sum, emit) => sum + emit.items.length, 0);
-		await node.waitFor(() => emitted() >= count, 600_000, 'catch-up');
-		const seconds = (Date.now() - rawStarted) / 1000;
-		const peak = sampler.stop();
-		await node.deactivate();
-		const label = mode.outputMode === 'batch' ? 'trigger, batches of 50      ' : 'trigger, one run per message';
-		console.log(
-			`   ${label}   ${emitted()} in ${seconds.toFixed(2)} s = ${Math.round(emitted() / seconds)} msg/s ` +
-				`(${node.emits.length} emits; ${(rawSeconds / seconds).toFixed(3)}× raw), RSS ${mb(baseline)} → peak ${mb(peak)} MB`,
-		);
+		for (const mode of [{ outputMode: 'perMessage' }, { outputMode: 'batch', batchSize: 50 }]) {
+			if (global.gc) global.gc();
+			const baseline = process.memoryUsage().rss;
+			const sampler = rssSampler();
+			const node = await trigger(stack, user, { startFrom: 'unread', ...mode });
+			rawStarted = Date.now();
+			await node.activate();
+			const emitted = () => node.emits.reduce((sum, emit) => sum + emit.items.length, 0);
+			await node.waitFor(() => emitted() >= count, 600_000, 'catch-up');
+			const seconds = (Date.now() - rawStarted) / 1000;
+			const peak = sampler.stop();
+			await node.deactivate();
+			const label = mode.outputMode === 'batch' ? 'trigger, batches of 50      ' : 'trigger, one run per message';
+			console.log(
+				`   ${label}   ${emitted()} in ${seconds.toFixed(2)} s = ${Math.round(emitted() / seconds)} msg/s ` +
+					`(${node.emits.length} emits; ${(rawSeconds / seconds).toFixed(3)}× raw), RSS ${mb(baseline)} → peak ${mb(peak)} MB`,
+			);
+		}
 	}
+	useFastSimplePath(true);
 }
 
 async function bigMessage(stack: RunningStack, megabytes: number): Promise<void> {

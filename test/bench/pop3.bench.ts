@@ -2,6 +2,7 @@
  * Benchmark of the Gmail POP node on the local mail stack (not a test: it prints numbers, asserts nothing).
  *
  *   npx tsx test/bench/pop3.bench.ts [--count 1000] [--attachment-every 10] [--attachment-kb 64] [--rounds 2] [--warmup 200]
+ *     [--item-path fast|mailparser|both]
  *
  * One mailbox is filled with `count` messages (every Nth with a binary attachment), then read side by side:
  *   raw   — a bare TLS socket: AUTH XOAUTH2, then RETR 1..N one after another, each read to its terminator and
@@ -10,7 +11,9 @@
  *           n8n-like context of test/integration/pop3/popHarness.ts: Pop3Client, UIDL/LIST, streamed MIME parsing,
  *           binary data as base64, items kept in memory as n8n keeps a node's output;
  *   resolved — the same with format resolved (mailparser's full output);
- *   node-raw — the node with format raw: everything but MIME parsing (shows what the parser costs).
+ *   node-raw — the node with format raw: everything but MIME parsing (shows what the parser costs);
+ *   node-mailparser — only with --item-path both: `node` with its simple items built by mailparser's path instead of
+ *           the fast path (--item-path mailparser makes `node` itself do that).
  * Each reader runs in a child process of its own so peak RSS (getrusage maxRSS) belongs to that reader alone, and
  * first reads `warmup` messages untimed (an n8n process is long-lived; its JIT is warm after the first executions).
  */
@@ -22,6 +25,7 @@ import * as path from 'node:path';
 import * as tls from 'node:tls';
 
 import { buildXOAuth2InitialResponse } from '../../nodes/mail/auth/xoauth2';
+import { useFastSimplePath } from '../../nodes/mail/message/toItem';
 import { StoredCredential } from '../integration/harness/credentials';
 import { PopNodeHarness } from '../integration/pop3/popHarness';
 import { Stack, startStack, type StackInfo } from '../stack';
@@ -44,7 +48,7 @@ function option(name: string, fallback: number | string): string {
 const mb = (bytes: number) => bytes / 1024 / 1024;
 
 /** The node's output format per phase ("raw" is the bare-socket reader, not the node). */
-const FORMAT_OF_PHASE: Record<string, string> = { node: 'simple', resolved: 'resolved', 'node-raw': 'raw' };
+const FORMAT_OF_PHASE: Record<string, string> = { node: 'simple', resolved: 'resolved', 'node-raw': 'raw', 'node-mailparser': 'simple' };
 
 // ---- child: one reader ---------------------------------------------------------------------------------------------
 
@@ -119,6 +123,8 @@ async function child(): Promise<void> {
 	const user = option('--user', '');
 	const count = Number(option('--count', 1000));
 	const phase = option('--phase', 'raw');
+	// The fast simple path is what the node uses; the mailparser phase (or --item-path mailparser) turns it off.
+	useFastSimplePath(phase !== 'node-mailparser' && option('--item-path', 'fast') !== 'mailparser');
 	// An n8n process is long-lived: warm the JIT with a short untimed pass first, as earlier executions would have.
 	const warmup = Math.min(count, Number(option('--warmup', 200)));
 	if (warmup > 0) {
@@ -166,7 +172,7 @@ async function fill(stack: Stack, user: string, count: number, attachmentEvery: 
 	);
 }
 
-function runChild(phase: string, infoFile: string, user: string, count: number, warmup: number): PhaseResult {
+function runChild(phase: string, infoFile: string, user: string, count: number, warmup: number, itemPath: string): PhaseResult {
 	const result = spawnSync(
 		process.execPath,
 		[
@@ -174,6 +180,7 @@ function runChild(phase: string, infoFile: string, user: string, count: number, 
 			__filename,
 			'--child',
 			...['--phase', phase, '--info', infoFile, '--user', user, '--count', String(count), '--warmup', String(warmup)],
+			...['--item-path', itemPath],
 		],
 		{ encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
 	);
@@ -192,6 +199,9 @@ async function main(): Promise<void> {
 	const attachmentKb = Number(option('--attachment-kb', 64));
 	const rounds = Number(option('--rounds', 2));
 	const warmup = Number(option('--warmup', 200));
+	const itemPath = option('--item-path', 'fast');
+	if (!['fast', 'mailparser', 'both'].includes(itemPath)) throw new Error(`--item-path ${itemPath}: fast, mailparser or both`);
+	const phases = ['raw', 'node-raw', 'node', ...(itemPath === 'both' ? ['node-mailparser'] : []), 'resolved'];
 	const stack = await startStack({ log: () => undefined });
 	const infoFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'pop3-bench-')), 'stack.json');
 	try {
@@ -208,8 +218,8 @@ async function main(): Promise<void> {
 		);
 		const best = new Map<string, PhaseResult>();
 		for (let round = 1; round <= rounds; round++) {
-			for (const phase of ['raw', 'node-raw', 'node', 'resolved']) {
-				const result = runChild(phase, infoFile, user, state.messages.length, warmup);
+			for (const phase of phases) {
+				const result = runChild(phase, infoFile, user, state.messages.length, warmup, itemPath);
 				if (result.messages !== state.messages.length) throw new Error(`${phase} read ${result.messages} messages`);
 				console.log(
 					`  round ${round} ${phase.padEnd(9)} ${(result.messages / result.seconds).toFixed(0).padStart(6)} msg/s  ` +
