@@ -259,3 +259,50 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 `;
 }
+
+export interface DovecotVariantSettings {
+	/** The stack's own dovecot.conf: the variant includes it, so accounts, mail, OAuth2 and TLS are the same. */
+	baseConfigFile: string;
+	instanceName: string;
+	baseDir: string;
+	stateDir: string;
+	log: string;
+	/** Its only listener: implicit-TLS IMAP on 127.0.0.1 (plain IMAP, POP3 and LMTP stay with the stack's Dovecot). */
+	imapsPort: number;
+	/** Dovecot's `imap_capability`: replaces the CAPABILITY list it announces (the commands keep working). */
+	imapCapability?: string;
+}
+
+/**
+ * A second Dovecot over the same mail, for tests that need a server announcing other capabilities (e.g. without
+ * UIDPLUS or MOVE). It includes the stack's configuration and overrides only its own instance, directories, log,
+ * listeners and, when given, `imap_capability` (a later setting wins in Dovecot's configuration).
+ */
+export function renderDovecotVariantConfig(settings: DovecotVariantSettings): string {
+	return `# Written by test/stack for a variant of one test stack's Dovecot; regenerated on every start.
+!include ${settings.baseConfigFile}
+instance_name = ${settings.instanceName}
+base_dir = ${settings.baseDir}
+state_dir = ${settings.stateDir}
+log_path = ${settings.log}
+info_log_path = ${settings.log}
+protocols = imap
+service imap-login {
+  inet_listener imap {
+    port = 0
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = ${settings.imapsPort}
+    ssl = yes
+  }
+}
+${
+	settings.imapCapability === undefined
+		? ''
+		: `protocol imap {
+  imap_capability = ${settings.imapCapability}
+}
+`
+}`;
+}

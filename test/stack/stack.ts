@@ -6,13 +6,16 @@
  * OAuth endpoints (what the nodes use). Mailboxes: read and steered with `doveadm`, which sees the server's truth
  * without going through the IMAP code under test.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport';
+import { renderDovecotVariantConfig } from './configs';
 import { decodeJwtPayload } from './oauth/jwt';
-import type { StackPorts } from './ports';
+import { randomFreePorts, type StackPorts } from './ports';
+import { processAlive, stopProcessTree, waitForGreeting } from './processes';
 import type { TokenRequestRecord, TokenServerSettings, TokenSet } from './oauth/tokenServer';
 
 export interface OAuthEndpoints {
@@ -126,6 +129,27 @@ export interface TokenEndpointResponse {
 	status: number;
 	body: Record<string, unknown>;
 }
+
+export interface DovecotVariantOptions {
+	/**
+	 * Dovecot's `imap_capability`: the CAPABILITY list the variant announces instead of its own (Dovecot still
+	 * executes every command it knows). E.g. the usual list without UIDPLUS, to stand for a server without it.
+	 */
+	imapCapability?: string;
+	timeoutMs?: number;
+}
+
+/** A second Dovecot over the stack's mail (see Stack.startDovecotVariant). */
+export interface DovecotVariant {
+	/** Its implicit-TLS IMAP port on the stack's host; same certificate, accounts, tokens and mail as the stack. */
+	imapsPort: number;
+	pid: number;
+	logFile: string;
+	/** Stops it by PID (and everything it started); throws if it crashed meanwhile or something survived. */
+	stop(): Promise<void>;
+}
+
+let variantCounter = 0;
 
 function sleep(ms: number): Promise<void> {
 	return new Promise((resolve) => setTimeout(resolve, ms));
@@ -474,6 +498,85 @@ export class Stack {
 			sessions = await this.connectedSessions(user);
 		}
 		if (sessions.length > 0) throw new Error(`${user} still has ${sessions.length} session(s): ${sessions.map((s) => s.protocol).join(', ')}`);
+	}
+
+	// ---- a variant Dovecot ----------------------------------------------------------------------------------------
+
+	/**
+	 * Starts a second Dovecot that serves the same mailboxes over implicit-TLS IMAP on a port of its own, configured
+	 * like the stack's except for `options` (the stack itself is not touched). Needs root, like the stack. The caller
+	 * stops it; a worker that exits first takes it down too.
+	 */
+	async startDovecotVariant(options: DovecotVariantOptions = {}): Promise<DovecotVariant> {
+		if (options.imapCapability !== undefined && !/^[\x21-\x7e]+( [\x21-\x7e]+)*$/.test(options.imapCapability)) {
+			throw new Error(`startDovecotVariant: imapCapability must be capability names separated by single spaces, got ${JSON.stringify(options.imapCapability)}`);
+		}
+		const name = `variant-${process.pid}-${++variantCounter}`;
+		const dir = path.join(this.info.dir, 'dovecot-variants', name);
+		const baseDir = path.join(dir, 'run');
+		const stateDir = path.join(dir, 'state');
+		for (const sub of [baseDir, stateDir]) fs.mkdirSync(sub, { recursive: true, mode: 0o755 });
+		// Dovecot's own users traverse these paths (see the stack's runtime directory).
+		for (const sub of [path.dirname(dir), dir]) fs.chmodSync(sub, 0o755);
+		const logFile = path.join(this.info.dir, 'logs', `dovecot-${name}.log`);
+		const configFile = path.join(dir, 'dovecot.conf');
+		const imapsPort = (await randomFreePorts()).imaps;
+		const stackInstance = path.basename(this.info.dir);
+		fs.writeFileSync(
+			configFile,
+			renderDovecotVariantConfig({
+				baseConfigFile: this.info.files.dovecotConfig,
+				instanceName: `${stackInstance}-${name}`,
+				baseDir,
+				stateDir,
+				log: logFile,
+				imapsPort,
+				imapCapability: options.imapCapability,
+			}),
+		);
+		const output = fs.openSync(path.join(this.info.dir, 'logs', `dovecot-${name}.stderr.log`), 'a');
+		let child;
+		try {
+			child = spawn('dovecot', ['-F', '-c', configFile], { stdio: ['ignore', output, output], detached: true });
+		} finally {
+			fs.closeSync(output);
+		}
+		const pid = child.pid ?? 0;
+		// A worker that ends without stop() (a crashed test file) must not leave a Dovecot behind: SIGTERM its group.
+		const killOnExit = () => {
+			try {
+				process.kill(-pid, 'SIGTERM');
+			} catch {
+				// already gone
+			}
+		};
+		process.once('exit', killOnExit);
+		let stopped = false;
+		const stop = async (): Promise<void> => {
+			if (stopped) return;
+			stopped = true;
+			process.removeListener('exit', killOnExit);
+			child.removeAllListeners();
+			if (pid > 0 && processAlive(pid)) await stopProcessTree(`dovecot ${name}`, pid);
+			const crashes = fs.existsSync(logFile)
+				? fs.readFileSync(logFile, 'utf8').split('\n').filter((line) => /signal 11|Panic:|Fatal:|core dumped/.test(line))
+				: [];
+			if (crashes.length > 0) throw new Error(`The variant Dovecot ${name} crashed (log ${logFile}):\n${crashes.join('\n')}`);
+		};
+		const exited = new Promise<never>((_resolve, reject) => {
+			child.once('exit', (code) => reject(new Error(`the variant Dovecot exited with code ${String(code)} (see ${logFile})`)));
+		});
+		exited.catch(() => undefined);
+		try {
+			await Promise.race([
+				waitForGreeting({ name: `IMAPS (${name})`, port: imapsPort, tls: true, expect: /^\* OK/ }, this.info.caCertPem, Date.now() + (options.timeoutMs ?? 10_000)),
+				exited,
+			]);
+		} catch (error) {
+			await stop().catch(() => undefined);
+			throw error;
+		}
+		return { imapsPort, pid, logFile, stop };
 	}
 
 	// ---- health -------------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import type {
 import { NodeOperationError, ObservableObject } from 'n8n-workflow';
 
 import type { GmailImapTrigger as GmailImapTriggerClass } from '../../../nodes/GmailImapTrigger/GmailImapTrigger.node';
+import { DEFAULT_WATCHER_CONFIG } from '../../../nodes/mail/imap/watcher';
 import type { Stack } from '../../stack';
 
 // Named with its extension: tsx (used by the benchmark) resolves "X.node" to the codex file X.node.json first.
@@ -103,6 +104,11 @@ export interface TriggerHarnessOptions {
 	run?: WorkflowRun;
 	/** Runs before n8n's binary store keeps an attachment; throwing stands for a store that fails (a full disk). */
 	beforeStoringBinary?: (fileName: string | undefined) => void;
+	/**
+	 * Watcher settings the node has no parameter for (e.g. `itemRetry`, the retry list's policy), in place of
+	 * DEFAULT_WATCHER_CONFIG's for this trigger only: applied while the node reads its settings, put back right after.
+	 */
+	watcherDefaults?: Partial<typeof DEFAULT_WATCHER_CONFIG>;
 }
 
 /** n8n's IDeferredPromise (from @n8n/utils, not re-exported by n8n-workflow). */
@@ -162,16 +168,33 @@ export class TriggerHarness {
 
 	/** ActiveWorkflowManager.add: run trigger(), then save the static data if it changed. */
 	async activate(): Promise<void> {
-		this.response = await this.nodeType.trigger.call(this.context());
+		this.response = await this.callTrigger();
 		this.active = true;
 		if ((this.options.mode ?? 'trigger') === 'trigger') this.saveStaticData();
 	}
 
 	/** Manual "Test step": trigger(), then manualTriggerFunction once trigger() has returned. */
 	async testStep(): Promise<void> {
-		this.response = await this.nodeType.trigger.call(this.context());
+		this.response = await this.callTrigger();
 		this.active = true;
 		await this.response.manualTriggerFunction?.();
+	}
+
+	/**
+	 * The node's trigger(). With `watcherDefaults`, the defaults are swapped only for its synchronous start, where the
+	 * node reads its settings (readTriggerSettings, before its first await), so no other trigger sees them.
+	 */
+	private callTrigger(): Promise<ITriggerResponse> {
+		const overrides = this.options.watcherDefaults;
+		if (!overrides) return this.nodeType.trigger.call(this.context());
+		const defaults = DEFAULT_WATCHER_CONFIG as Record<string, unknown>;
+		const saved = Object.fromEntries(Object.keys(overrides).map((key) => [key, defaults[key]]));
+		Object.assign(defaults, overrides);
+		try {
+			return this.nodeType.trigger.call(this.context());
+		} finally {
+			Object.assign(defaults, saved);
+		}
 	}
 
 	/** Deactivation (ActiveWorkflows.remove → closeFunction). Returns how long closeFunction took. */
