@@ -3,7 +3,8 @@
  * execution or trigger activation. Refreshes through n8n's helper (or directly on older n8n), re-reads the stored
  * credential before refreshing, shares one refresh among concurrent callers. Errors: tokenErrors.ts; nothing thrown
  * or logged here contains a token or secret. Design notes: docs (token lifecycle).
- */import type { ICredentialDataDecryptedObject, INode, Logger } from 'n8n-workflow';
+ */
+import type { ICredentialDataDecryptedObject, INode, Logger } from 'n8n-workflow';
 
 import type { MailCredentialType } from '../connection';
 import { isMailCredentialType, readAccountEmail } from '../connection';
@@ -87,8 +88,7 @@ const SHORT_LIVED_MARGIN_FRACTION = 0.2;
 /**
  * Creates the token source for a credential the caller has already read (the node glue reads it once). Given a bare
  * credential type instead, reads the credential itself (kept for callers not yet on the glue).
- * @throws MailCredentialFieldError (bad Email field), CredentialReconnectRequiredError (no token stored), Error
- *   (not a mail credential type)
+ * @throws MailCredentialFieldError (bad Email), CredentialReconnectRequiredError (no token), Error (not a mail type)
  */
 export async function createTokenSource(
 	context: TokenSourceContext,
@@ -280,9 +280,8 @@ class OAuth2TokenSource implements TokenSource {
 		try {
 			fresh = await this.refreshWith(data, refreshToken);
 		} catch (error) {
-			// Two processes (queue mode: main and workers) may refresh at once. With a provider that rotates refresh
-			// tokens (Microsoft), the slower one's refresh token may already be replaced: its invalid_grant says nothing
-			// about the credential. Read the stored credential again before calling it dead.
+			// Queue mode: two processes may refresh at once; with rotating refresh tokens (Microsoft) the slower one's
+			// invalid_grant says nothing about the credential, so the stored one is read again before calling it dead.
 			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- already our worded error class
 			if (!(error instanceof CredentialReconnectRequiredError)) throw error;
 			const again = await this.context.getCredentials<ICredentialDataDecryptedObject>(this.credentialType);
@@ -458,9 +457,8 @@ class OAuth2TokenSource implements TokenSource {
 
 	private isUsable(token: TokenState): boolean {
 		const now = this.now();
-		// A token refreshed moments ago is reused rather than refreshed again (no refresh loop), but not past an expiry
-		// it really had: one that arrived already "expired" means our clock is off from the issuer's, and only then is
-		// the expiry ignored for the short window; a very short-lived token that simply ran out is refreshed.
+		// A token refreshed moments ago is reused (no refresh loop) even if it looks expired only when it arrived
+		// already "expired" (clock skew with the issuer); a very short-lived token that ran out is refreshed.
 		const arrivedStale = token.expiresAt !== undefined && token.expiresAt <= token.obtainedAt;
 		const notExpired = token.expiresAt === undefined || now < token.expiresAt || arrivedStale;
 		if (token.origin === 'refreshed' && now - token.obtainedAt < MIN_REFRESH_INTERVAL_MS && notExpired) return true;
