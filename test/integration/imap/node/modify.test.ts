@@ -6,7 +6,7 @@
 import { ImapFlow } from 'imapflow';
 import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
-import type { DovecotVariant } from '../../../stack';
+import type { DovecotVariant } from '../../../stack/stack';
 import { type Account, deliverNumbered, imapLogins, newAccount, runError, runNode, stack, waitForLogins } from './nodeKit';
 
 jest.setTimeout(40_000);
