@@ -32,7 +32,9 @@ const messageOperations: INodeProperties = {
 	displayOptions: { show: { resource: ['message'] } },
 	options: [
 		{ name: 'Add Gmail Labels', value: 'addLabels', action: 'Add Gmail labels to a message', description: 'Add labels to a message (Gmail only)' },
+		{ name: 'Append', value: 'append', action: 'Append a message', description: 'Store an .eml file in a folder, with flags and a date' },
 		{ name: 'Copy', value: 'copy', action: 'Copy a message', description: 'Copy a message to another folder' },
+		{ name: 'Create Draft', value: 'createDraft', action: 'Create a draft', description: 'Store a new message in the Drafts folder' },
 		{ name: 'Delete', value: 'delete', action: 'Delete a message', description: 'Move a message to Trash, or delete it permanently' },
 		{ name: 'Flag', value: 'flag', action: 'Flag a message', description: 'Add flags (default \\Flagged, Gmail: starred) to a message' },
 		{ name: 'Get', value: 'get', action: 'Get a message', description: 'Get a message by UID or Message-ID' },

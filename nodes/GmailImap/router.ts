@@ -15,7 +15,7 @@ import { SearchCriteriaError } from '../mail/imap/search';
 import { ParameterRangeError } from '../mail/parameters';
 import { OPERATIONS } from './actions';
 
-export const NODE_TYPE = 'n8n-nodes-gmail-xoauth2.gmailImap';
+export { NODE_TYPE } from './constants';
 
 /** Settings no user can reach: unit tests put the IMAP fake here. */
 export interface GmailImapOverrides {
@@ -57,7 +57,7 @@ export async function executeGmailImap(this: IExecuteFunctions, overrides: Gmail
 					createClient: overrides.createClient,
 					timing: overrides.timing,
 				});
-				const output = await operation.execute({ context: this, node, itemIndex, item: items[itemIndex], session });
+				const output = await operation.execute({ context: this, node, itemIndex, item: items[itemIndex], session, accountEmail: account.email });
 				for (const item of output) results.push({ ...item, pairedItem: { item: itemIndex } });
 			} catch (error) {
 				const nodeError = fail(error, itemIndex);

@@ -4,6 +4,8 @@ import { deleteFolderOperation } from './folder/delete';
 import { getMany } from './folder/getMany';
 import { getStatus } from './folder/getStatus';
 import { rename } from './folder/rename';
+import { append } from './message/append';
+import { createDraft } from './message/createDraft';
 import { deleteMessage } from './message/delete';
 import { flag, markAsRead, markAsUnread, unflag } from './message/flags';
 import { get } from './message/get';
@@ -14,5 +16,5 @@ import type { Operation } from './types';
 
 export const OPERATIONS: Readonly<Record<'folder' | 'message', Readonly<Record<string, Operation>>>> = {
 	folder: { getMany, getStatus, create, rename, delete: deleteFolderOperation },
-	message: { search, get, markAsRead, markAsUnread, flag, unflag, move, copy, delete: deleteMessage, addLabels, removeLabels },
+	message: { search, get, markAsRead, markAsUnread, flag, unflag, move, copy, delete: deleteMessage, addLabels, removeLabels, createDraft, append },
 };

@@ -10,6 +10,8 @@ export interface OperationInput {
 	item: INodeExecutionData;
 	/** The execution's one IMAP session (opened on first use). */
 	session: ImapActionSession;
+	/** The mailbox the credential opens (the XOAUTH2 user): the default sender of a draft. */
+	accountEmail: string;
 }
 
 export interface Operation {
