@@ -8,7 +8,10 @@ import { FakeImapServer } from './fakeImap';
 import type { EmitFate } from './n8nModel';
 import type { N8nModel } from './n8nModel';
 import { modelsStoppedAfterEach } from './n8nModel';
-import { sleep } from './watcherHarness';
+import { advance, useFakeClock } from './watcherHarness';
+
+// jest's fake clock: nothing waits in real time (timeouts are simulated milliseconds).
+useFakeClock();
 
 const model = modelsStoppedAfterEach();
 
@@ -150,7 +153,7 @@ describe('durable delivery: n8n reports every run', () => {
 		};
 		await n8n.activate();
 		const messages = Array.from({ length: 12 }, () => `INBOX:${server.deliver('INBOX').uid}`);
-		await sleep(400);
+		await advance(400);
 		// Refusals arrive after the emit: up to three runs unreported (run slots) plus three refused and waiting, then new
 		// mail waits; the messages not emitted stay after the checkpoint.
 		expect(n8n.executions).toHaveLength(0);
@@ -187,7 +190,7 @@ describe('durable delivery: n8n reports every run', () => {
 		await n8n.activate();
 		const message = `INBOX:${server.deliver('INBOX').uid}`;
 		await n8n.waitFor(() => n8n.inFlight().length === 0 && n8n.executions.length === 4, 5000, 'the record giving up');
-		await sleep(300);
+		await advance(300);
 		expect(n8n.executionsOf(message)).toHaveLength(4);
 		expect(n8n.logs.some((entry) => /gave up on the run .* 4 times before the workflow ran; not emitting it again/.test(entry.message))).toBe(true);
 	});
@@ -206,7 +209,7 @@ describe('durable delivery: n8n reports every run', () => {
 		await n8n.activate();
 		const third = server.deliver('INBOX');
 		await n8n.waitFor(() => n8n.executionsOf(`INBOX:${third.uid}`).length === 1, 3000, 'new mail after the restart');
-		await sleep(100);
+		await advance(100);
 		// The catch-up read both messages again (the saved checkpoint was before them): n8n skipped both keys.
 		expect(n8n.emits.filter((emit) => emit.result === 'duplicate')).toHaveLength(2);
 		expectExactlyOnce(n8n, [...messages, third].map((message) => `INBOX:${message.uid}`));
@@ -219,7 +222,7 @@ describe('durable delivery: n8n reports every run', () => {
 		await n8n.activate();
 		const message = server.deliver('INBOX');
 		await n8n.waitFor(() => n8n.emits.length === 1, 3000, 'the emit');
-		await sleep(300);
+		await advance(300);
 		// Not emitted again inside the same process (its run may still be going), but still recorded.
 		expect(n8n.emits).toHaveLength(1);
 		expect(n8n.inFlight()).toHaveLength(1);
@@ -300,12 +303,12 @@ describe('durable delivery: crashes at random moments', () => {
 			const count = 5 + Math.floor(random() * 10);
 			for (let index = 0; index < count; index++) {
 				delivered.push(`INBOX:${server.deliver('INBOX').uid}`);
-				await sleep(Math.floor(random() * 8));
+				await advance(Math.floor(random() * 8));
 			}
 			// The process dies at some moment of the flow; sometimes the last saves did not land.
-			await sleep(Math.floor(random() * 20));
+			await advance(Math.floor(random() * 20));
 			if (loseSaves && random() < 0.5) n8n.loseSaves = true;
-			await sleep(Math.floor(random() * 10));
+			await advance(Math.floor(random() * 10));
 			await n8n.crash();
 			n8n.loseSaves = false;
 			await n8n.activate();

@@ -3,7 +3,9 @@
  * database holds it (saved at every emit — optionally "lost" when the process dies before the write lands — and after
  * activation), the executions table with its unique deduplication key, done promises that resolve, reject or never
  * settle, and crashes (the process dies: no save, running executions become "crashed") followed by a new activation
- * from what the database holds. Built on the same fake IMAP server and session code as watcherHarness.ts.
+ * from what the database holds. Built on the same fake IMAP server and session code as watcherHarness.ts, and on its
+ * fake clock (useFakeClock): activate(), crash() and stop() advance it until they are done, waitFor() until the
+ * condition holds; nothing waits in real time.
  */
 import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
@@ -20,7 +22,7 @@ import { DEFAULT_WATCHER_CONFIG, MailboxWatcher } from '../../../../nodes/mail/i
 import type { FakeImapServer } from './fakeImap';
 import { fakeClientFactory } from './fakeImap';
 import type { LogEntry, TokenAuthority } from './watcherHarness';
-import { FAST_TIMING, newAuthority, recordingLogger, tokenContext } from './watcherHarness';
+import { FAST_TIMING, newAuthority, recordingLogger, settle, tokenContext, waitFor } from './watcherHarness';
 
 export type ExecutionStatus = 'running' | 'success' | 'error' | 'crashed';
 
@@ -100,6 +102,10 @@ export class N8nModel {
 
 	/** Activates the trigger as n8n does: static data from the database, trigger(), then a save. */
 	async activate(): Promise<void> {
+		await settle(this.activateNow(), 10_000, 'the activation');
+	}
+
+	private async activateNow(): Promise<void> {
 		this.activation++;
 		const activation = this.activation;
 		this.live = clone(this.saved);
@@ -152,13 +158,13 @@ export class N8nModel {
 	/** The process dies: nothing more is saved, running executions are marked crashed at the next start. */
 	async crash(): Promise<void> {
 		this.alive = false;
-		await this.watcher?.stop();
+		await settle(this.watcher?.stop() ?? Promise.resolve(), 10_000, 'the watcher to stop');
 		for (const execution of this.executions) if (execution.status === 'running') execution.status = 'crashed';
 	}
 
 	/** A graceful stop: the trigger is closed (n8n waits for running executions, which then finish). */
 	async stop(): Promise<void> {
-		await this.watcher?.stop();
+		await settle(this.watcher?.stop() ?? Promise.resolve(), 10_000, 'the watcher to stop');
 	}
 
 	/** Executions per message (`folder:uid`). */
@@ -174,12 +180,9 @@ export class N8nModel {
 		return this.store?.inFlight() ?? [];
 	}
 
+	/** Advances the fake clock until the predicate holds (fails after timeoutMs of simulated time). */
 	async waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-		const started = Date.now();
-		while (!predicate()) {
-			if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-			await new Promise((resolve) => setTimeout(resolve, 10));
-		}
+		await waitFor(predicate, timeoutMs, what);
 	}
 
 	private emit(activation: number, items: INodeExecutionData[], onRunFinished: ((outcome: RunOutcome) => void) | undefined, key: string | undefined): boolean {

@@ -1,7 +1,10 @@
 /** Output modes: Automatic (adaptive) runs one message alone and batches what waits together. */
 import { FakeImapServer } from './fakeImap';
 import { N8nModel } from './n8nModel';
-import { sleep } from './watcherHarness';
+import { advance, useFakeClock } from './watcherHarness';
+
+// jest's fake clock: nothing waits in real time (timeouts are simulated milliseconds).
+useFakeClock();
 
 const models: N8nModel[] = [];
 
@@ -23,7 +26,7 @@ describe('Output: Automatic', () => {
 		for (let index = 0; index < 3; index++) {
 			server.deliver('INBOX');
 			await n8n.waitFor(() => n8n.executions.length === 4 + index, 3000, `trickle ${index}`);
-			await sleep(30);
+			await advance(30);
 		}
 		expect(n8n.executions.slice(3).map((execution) => execution.items.length)).toEqual([1, 1, 1]);
 		expect(n8n.executions.flatMap((execution) => execution.messages)).toEqual(

@@ -6,7 +6,10 @@
 import { storageStep } from '../../../../nodes/mail/imap/watcher';
 import { FakeImapServer } from './fakeImap';
 import { itemOf, modelsStoppedAfterEach } from './n8nModel';
-import { sleep } from './watcherHarness';
+import { advance, useFakeClock } from './watcherHarness';
+
+// jest's fake clock: nothing waits in real time (timeouts are simulated milliseconds).
+useFakeClock();
 
 const model = modelsStoppedAfterEach();
 
@@ -50,7 +53,7 @@ describe('retry list: a message whose item keeps failing does not hold its folde
 		await n8n.waitFor(() => disk.failures() >= 2, 3000, 'a second attempt');
 		full = false;
 		await n8n.waitFor(() => n8n.executionsOf(`INBOX:${stuck.uid}`).length === 1, 3000, 'the stuck message once the disk has room');
-		await sleep(150);
+		await advance(150);
 		expect(n8n.executionsOf(`INBOX:${stuck.uid}`)).toHaveLength(1);
 		expect(n8n.executionsOf(`INBOX:${stuck.uid}`)[0].items[0].json.error).toBeUndefined();
 		expect(n8n.checkpoint('INBOX')?.lastUid).toBe(later[1].uid);
@@ -73,7 +76,7 @@ describe('retry list: a message whose item keeps failing does not hold its folde
 		const [item] = n8n.executions[0].items;
 		expect(item.json.error).toMatch(/could not be turned into an item after \d+ attempts over [\d.]+ h: .*no space left on device/);
 		expect(item.json.attributes).toMatchObject({ uid: stuck.uid, mailbox: 'INBOX' });
-		await sleep(150);
+		await advance(150);
 		expect(n8n.executions).toHaveLength(1);
 		expect(n8n.checkpoint('INBOX')).toBeDefined();
 		expect((n8n.saved.gmailImapTrigger as { retries?: unknown }).retries).toBeUndefined();
@@ -102,7 +105,7 @@ describe('retry list: a message whose item keeps failing does not hold its folde
 		n8n.buildItem = diskFullFor(new Set([1, 2]), () => full).build;
 		await n8n.activate();
 		const messages = [server.deliver('INBOX'), server.deliver('INBOX'), server.deliver('INBOX')];
-		await sleep(300);
+		await advance(300);
 		// The first waits in the list; the second cannot join it: the folder waits at it.
 		expect(n8n.executions).toHaveLength(0);
 		full = false;
@@ -123,10 +126,10 @@ describe('no doubles, no loops', () => {
 		work.messages.push({ ...message, uid: work.uidNext++ });
 		await n8n.waitFor(() => n8n.executions.length === 1, 3000, 'the run');
 		// The other folder is checked on poll passes: ask for one now, and again after a restart.
-		await sleep(200);
+		await advance(200);
 		await n8n.crash();
 		await n8n.activate();
-		await sleep(300);
+		await advance(300);
 		expect(n8n.executions).toHaveLength(1);
 		expect(n8n.logs.some((entry) => /was emitted from another watched folder/.test(entry.message))).toBe(true);
 		// A message only in Work still runs.

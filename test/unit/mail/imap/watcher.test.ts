@@ -2,7 +2,10 @@ import { ItemNotBuiltError, isMessageParseFailure, storageStep } from '../../../
 import { MessageContentError } from '../../../../nodes/mail/message/errors';
 import { FakeImapServer, inUidSet } from './fakeImap';
 import type { Harness } from './watcherHarness';
-import { createHarness, defaultBuildItem, n8nReconnectError, newAuthority, sleep } from './watcherHarness';
+import { advance, createHarness, defaultBuildItem, delay, n8nReconnectError, newAuthority, useFakeClock } from './watcherHarness';
+
+// Every test runs on jest's fake clock: nothing below waits in real time (timeouts are simulated milliseconds).
+useFakeClock();
 
 const running: Harness[] = [];
 
@@ -13,7 +16,7 @@ async function start(server: FakeImapServer, ...args: Parameters<typeof createHa
 }
 
 afterEach(async () => {
-	for (const harness of running.splice(0)) await harness.watcher.stop();
+	for (const harness of running.splice(0)) await harness.settle(harness.watcher.stop());
 });
 
 describe('MailboxWatcher: catch-up and exactly once', () => {
@@ -22,7 +25,7 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		server.deliver('INBOX');
 		server.deliver('INBOX');
 		const h = await start(server, {});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		// The checkpoint exists as soon as start() resolved: n8n saves it with the activation.
 		expect(h.checkpoint('INBOX')).toMatchObject({ lastUid: 2 });
 		expect(h.emits).toHaveLength(0);
@@ -30,14 +33,14 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		const third = server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 1, 3000, 'IDLE notification');
 		expect(h.emittedUids()).toEqual([third.uid]);
-		await sleep(100);
+		await advance(100);
 		expect(h.emits).toHaveLength(1);
 	});
 
 	it('stores the checkpoint of a message before the emit that carries it', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, {});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		for (let index = 0; index < 5; index++) server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 5);
 		for (const emit of h.emits) {
@@ -50,28 +53,28 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 	it('continues from a saved checkpoint after reactivation: the missed mail once, nothing older again', async () => {
 		const server = new FakeImapServer();
 		const first = await start(server, {});
-		await first.watcher.start({ failFast: true });
+		await first.settle(first.watcher.start({ failFast: true }));
 		server.deliver('INBOX');
 		await first.waitFor(() => first.emits.length === 1);
-		await first.watcher.stop();
+		await first.settle(first.watcher.stop());
 		// What n8n saved with the last emit.
 		const saved = JSON.parse(JSON.stringify(first.emits[0].savedAtEmit));
 
 		for (let index = 0; index < 20; index++) server.deliver('INBOX');
 		const second = await start(server, {}, { staticData: saved });
-		await second.watcher.start({ failFast: true });
+		await second.settle(second.watcher.start({ failFast: true }));
 		await second.waitFor(() => second.emits.length === 20);
-		await sleep(100);
+		await advance(100);
 		expect(second.emittedUids()).toEqual(Array.from({ length: 20 }, (_v, index) => index + 2));
 	});
 
 	it('does not replay another account\'s mail when the credential now points to a different mailbox', async () => {
 		const first = new FakeImapServer();
 		const a = await start(first, {});
-		await a.watcher.start({ failFast: true });
+		await a.settle(a.watcher.start({ failFast: true }));
 		first.deliver('INBOX');
 		await a.waitFor(() => a.emits.length === 1);
-		await a.watcher.stop();
+		await a.settle(a.watcher.stop());
 		const saved = JSON.parse(JSON.stringify(a.emits[0].savedAtEmit));
 
 		// The same workflow, its credential switched to another account whose INBOX has recent mail.
@@ -80,12 +83,12 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		const authority = newAuthority(second);
 		authority.credentials = { ...authority.credentials, email: 'someone.else@example.test' };
 		const b = await start(second, {}, { authority, staticData: saved });
-		await b.watcher.start({ failFast: true });
+		await b.settle(b.watcher.start({ failFast: true }));
 		expect(b.checkpoint('INBOX')).toMatchObject({ lastUid: 3 });
 		expect(b.logger.entries.some((entry) => /belongs to another mail account/.test(entry.message))).toBe(true);
 		const fresh = second.deliver('INBOX');
 		await b.waitFor(() => b.emits.length === 1);
-		await sleep(100);
+		await advance(100);
 		expect(b.emittedUids()).toEqual([fresh.uid]);
 		expect((b.staticData.gmailImapTrigger as { account: string }).account).toBe('127.0.0.1:993/someone.else@example.test');
 	});
@@ -93,7 +96,7 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 	it('applies the custom filter to new mail and still moves past the messages it rejects', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { filter: { seen: false } });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('INBOX', { flags: ['\\Seen'] });
 		const unread = server.deliver('INBOX');
 		server.deliver('INBOX', { flags: ['\\Seen'] });
@@ -105,7 +108,7 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 	it('watches additional folders with STATUS over the same connection', async () => {
 		const server = new FakeImapServer(['INBOX', 'Support']);
 		const h = await start(server, { folders: ['INBOX', 'Support'], pollIntervalMs: 100 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const support = server.deliver('Support');
 		await h.waitFor(() => h.emits.length === 1, 3000, 'poll of the second folder');
 		expect(h.emits[0]).toMatchObject({ uids: [support.uid], folders: ['Support'] });
@@ -117,7 +120,7 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { output: { mode: 'batch', size: 4 }, start: { mode: 'unread' } });
 		for (let index = 0; index < 10; index++) server.deliver('INBOX');
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emittedUids().length === 10);
 		expect(h.emits.map((emit) => emit.uids)).toEqual([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]]);
 		const savedLast = (h.emits[1].savedAtEmit.gmailImapTrigger as { folders: Record<string, { lastUid: number }> }).folders;
@@ -127,7 +130,7 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 	it('streams messages above the size bound one by one and fetches small ones together', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { streamAboveBytes: 10_000 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('INBOX');
 		const large = server.deliver('INBOX', { padTo: 50_000 });
 		server.deliver('INBOX');
@@ -143,7 +146,7 @@ describe('MailboxWatcher: start positions', () => {
 		server.deliver('INBOX', { flags: ['\\Seen'] });
 		const unread = server.deliver('INBOX');
 		const h = await start(server, { start: { mode: 'unread' } });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 1);
 		const later = server.deliver('INBOX', { flags: ['\\Seen'] });
 		await h.waitFor(() => h.emits.length === 2);
@@ -157,9 +160,9 @@ describe('MailboxWatcher: start positions', () => {
 		server.deliver('INBOX', { date: new Date(now - 3 * 24 * 3600 * 1000) });
 		const recent = server.deliver('INBOX', { date: new Date(now - 3600 * 1000) });
 		const h = await start(server, { start: { mode: 'since', since: now - 2 * 3600 * 1000 } });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 1);
-		await sleep(100);
+		await advance(100);
 		expect(h.emittedUids()).toEqual([recent.uid]);
 	});
 
@@ -169,12 +172,12 @@ describe('MailboxWatcher: start positions', () => {
 		let down = true;
 		server.connectFailure = () => (down ? Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) : undefined);
 		const h = await start(server, {});
-		await h.watcher.start({ failFast: false });
+		await h.settle(h.watcher.start({ failFast: false }));
 		expect(h.checkpoint('INBOX')).toMatchObject({ lastUid: 0, backlog: { notBefore: expect.any(Number) } });
 		const arrived = server.deliver('INBOX');
 		down = false;
 		await h.waitFor(() => h.emits.length === 1, 4000, 'reconnect');
-		await sleep(100);
+		await advance(100);
 		expect(h.emittedUids()).toEqual([arrived.uid]);
 		expect(h.checkpoint('INBOX')).toMatchObject({ lastUid: arrived.uid, uidValidity: expect.any(String) });
 	});
@@ -183,14 +186,14 @@ describe('MailboxWatcher: start positions', () => {
 		const server = new FakeImapServer();
 		server.connectFailure = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
 		const h = await start(server, {});
-		await expect(h.watcher.start({ failFast: true })).rejects.toThrow(/Could not connect to the IMAP server/);
+		await expect(h.settle(h.watcher.start({ failFast: true }))).rejects.toThrow(/Could not connect to the IMAP server/);
 		expect(server.openClientCount()).toBe(0);
 	});
 
 	it('fails the activation when a watched folder does not exist', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { folders: ['INBOX', 'Nope'] });
-		await expect(h.watcher.start({ failFast: false })).rejects.toThrow(/does not exist/);
+		await expect(h.settle(h.watcher.start({ failFast: false }))).rejects.toThrow(/does not exist/);
 	});
 });
 
@@ -198,14 +201,14 @@ describe('MailboxWatcher: sessions', () => {
 	it('reconnects after a kick with a short first delay and catches up without duplicates', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, {});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 1);
 		server.kick();
 		server.deliver('INBOX');
 		server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 3, 3000, 'catch-up after kick');
-		await sleep(100);
+		await advance(100);
 		expect(h.emittedUids()).toEqual([1, 2, 3]);
 		expect(server.openClientCount()).toBe(1);
 	});
@@ -213,7 +216,7 @@ describe('MailboxWatcher: sessions', () => {
 	it('backs off exponentially with jitter while the server stays unreachable, and reports the lasting fault once', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { firstRetryMs: 20, initialBackoffMs: 40, maxBackoffMs: 200, persistentFaultAttempts: 5 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.connectFailure = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
 		const attemptsBefore = server.connectAttempts.length;
 		server.kick();
@@ -238,12 +241,12 @@ describe('MailboxWatcher: sessions', () => {
 		const server = new FakeImapServer();
 		const authority = newAuthority(server, 2);
 		const h = await start(server, { rolloverMinLeadMs: 500 }, { authority });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const delivered: number[] = [];
 		const started = Date.now();
 		while (Date.now() - started < 5000) {
 			delivered.push(server.deliver('INBOX').uid);
-			await sleep(150);
+			await advance(150);
 		}
 		await h.waitFor(() => h.emits.length === delivered.length, 3000, 'all messages');
 		expect(h.emittedUids()).toEqual(delivered);
@@ -258,8 +261,8 @@ describe('MailboxWatcher: sessions', () => {
 		const server = new FakeImapServer();
 		const authority = newAuthority(server, 30 * 24 * 3600);
 		const h = await start(server, {}, { authority });
-		await h.watcher.start({ failFast: true });
-		await sleep(500);
+		await h.settle(h.watcher.start({ failFast: true }));
+		await advance(500);
 		expect(authority.refreshCount).toBe(0);
 		expect(server.commands.filter((command) => command === 'LOGIN')).toHaveLength(1);
 	});
@@ -269,9 +272,9 @@ describe('MailboxWatcher: sessions', () => {
 		const authority = newAuthority(server, 3600);
 		// Steps of 20 ms: the rollover timer is re-armed ~25 times in the half second below.
 		const h = await start(server, { maxTimerWaitMs: 20 }, { authority });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const message = server.deliver('INBOX');
-		await sleep(500);
+		await advance(500);
 		expect(authority.refreshCount).toBe(0);
 		expect(server.commands.filter((command) => command === 'LOGIN')).toHaveLength(1);
 		expect(h.emittedUids()).toEqual([message.uid]);
@@ -283,8 +286,8 @@ describe('MailboxWatcher: sessions', () => {
 		// Every refresh returns a token that expires with the first one (a cached token).
 		authority.fixedExpiresAt = Number((authority.credentials.oauthTokenData as { n8n_expires_at: string }).n8n_expires_at);
 		const h = await start(server, { rolloverMinLeadMs: 1500, initialBackoffMs: 200 }, { authority });
-		await h.watcher.start({ failFast: true });
-		await sleep(2500);
+		await h.settle(h.watcher.start({ failFast: true }));
+		await advance(2500);
 		// Renewals start 1.5 s before expiry; with backoff (200, 400, 800 ms) that is a handful of refreshes, not a storm.
 		expect(authority.refreshCount).toBeGreaterThanOrEqual(1);
 		expect(authority.refreshCount).toBeLessThanOrEqual(6);
@@ -295,13 +298,13 @@ describe('MailboxWatcher: sessions', () => {
 		const server = new FakeImapServer();
 		const authority = newAuthority(server, 2);
 		const h = await start(server, { rolloverMinLeadMs: 500 }, { authority });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.logger.entries.some((entry) => /rolled over/.test(entry.message)), 4000, 'the rollover');
 		const loginsBefore = server.commands.filter((command) => command === 'LOGIN').length;
 		server.refuse = (command) => command === 'FETCH';
 		const before = server.commands.length;
 		const message = server.deliver('INBOX');
-		await sleep(300);
+		await advance(300);
 		const during = server.commands.slice(before);
 		expect(during.length).toBeLessThan(60);
 		// The failing session is replaced after every failure (a new LOGIN between two FETCHes), never retried as is.
@@ -320,7 +323,7 @@ describe('MailboxWatcher: sessions', () => {
 		server.acceptedTokens.delete('tok-initial');
 		server.acceptedTokens.add('something-else');
 		const h = await start(server, {}, { authority });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		expect(authority.refreshCount).toBe(1);
 		expect(server.connectAttempts.map((attempt) => attempt.token)[0]).toBe('tok-initial');
 	});
@@ -329,10 +332,10 @@ describe('MailboxWatcher: sessions', () => {
 		const server = new FakeImapServer();
 		const authority = newAuthority(server, 1);
 		const h = await start(server, { rolloverMinLeadMs: 300 }, { authority });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		authority.refreshFailure = () => n8nReconnectError();
 		await h.waitFor(() => h.fatal.length === 1, 5000, 'fatal error');
-		await sleep(1500);
+		await advance(1500);
 		expect(h.fatal).toHaveLength(1);
 		expect(h.fatal[0].message).toMatch(/must be reconnected/);
 		expect(authority.refreshCount).toBeLessThanOrEqual(2);
@@ -343,7 +346,7 @@ describe('MailboxWatcher: sessions', () => {
 		const server = new FakeImapServer();
 		const authority = newAuthority(server);
 		const h = await start(server, { maxConsecutiveTokenRejections: 3 }, { authority });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		// From now on the server refuses every token (e.g. IMAP disabled for the account).
 		server.refuseAllTokens = true;
 		server.kick();
@@ -363,25 +366,25 @@ describe('MailboxWatcher: sessions', () => {
 				},
 			},
 		);
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.connectFailure = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
 		server.kick();
 		await h.waitFor(() => h.fatal.length === 1, 3000, 'the fatal error');
 		expect(h.fatal[0].message).toMatch(/could not save the failed execution/);
 		const attempts = server.connectAttempts.length;
-		await sleep(300);
+		await advance(300);
 		expect(server.connectAttempts.length).toBe(attempts);
 	});
 
 	it('closes every connection within 2 s even while a fetch is in flight', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, {});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.fetchGate = new Promise(() => undefined);
 		server.deliver('INBOX');
 		await h.waitFor(() => server.commands.some((command) => command.startsWith('FETCH') && command.includes('source')));
 		const before = Date.now();
-		await h.watcher.stop();
+		await h.settle(h.watcher.stop());
 		expect(Date.now() - before).toBeLessThan(2000);
 		expect(server.openClientCount()).toBe(0);
 		expect(h.watcher.openClientCount).toBe(0);
@@ -393,15 +396,15 @@ describe('MailboxWatcher: sessions', () => {
 		const h = await start(server, {}, {
 			buildItem: async (message) => {
 				building = true;
-				await sleep(300);
+				await delay(300);
 				return { json: { uid: message.uid, folder: message.folder } };
 			},
 		});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const message = server.deliver('INBOX');
 		await h.waitFor(() => building, 3000, 'the item being built');
-		await h.watcher.stop();
-		await sleep(400);
+		await h.settle(h.watcher.stop());
+		await advance(400);
 		expect(h.emits).toHaveLength(0);
 		expect(h.checkpoint('INBOX')?.lastUid).toBe(message.uid - 1);
 	});
@@ -409,13 +412,13 @@ describe('MailboxWatcher: sessions', () => {
 	it('closes a connection that is still logging in when stopped', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, {});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.connectFailure = () => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
 		server.kick();
-		await sleep(50);
-		await h.watcher.stop();
+		await advance(50);
+		await h.settle(h.watcher.stop());
 		server.connectFailure = undefined;
-		await sleep(300);
+		await advance(300);
 		expect(server.openClientCount()).toBe(0);
 	});
 });
@@ -424,7 +427,7 @@ describe('MailboxWatcher: the server refuses a command for a while', () => {
 	it('retries a filter search the server refuses (NO [UNAVAILABLE]) with backoff, and emits once it answers again', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { filter: { subject: 'hello' } });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		let refusals = 0;
 		server.refuse = (command, detail) => command === 'SEARCH' && detail.includes('subject') && refusals++ < 3;
 		const message = server.deliver('INBOX', { subject: 'hello there' });
@@ -437,11 +440,11 @@ describe('MailboxWatcher: the server refuses a command for a while', () => {
 	it('reports a lasting refusal once while it keeps retrying, without ending the trigger', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { filter: { subject: 'hello' }, persistentFaultAttempts: 3, maxBackoffMs: 100 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.refuse = (command, detail) => command === 'SEARCH' && detail.includes('subject');
 		const message = server.deliver('INBOX', { subject: 'hello there' });
 		await h.waitFor(() => h.faults.length === 1, 5000, 'the report');
-		await sleep(500);
+		await advance(500);
 		expect(h.faults).toHaveLength(1);
 		expect(h.faults[0].message).toMatch(/keeps retrying.*refused the search/);
 		expect(h.fatal).toHaveLength(0);
@@ -459,7 +462,7 @@ describe('MailboxWatcher: post-actions', () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { postActions: plan }, { runMs: 50 });
 		h.outcome = (uids) => (uids[0] === 2 ? 'failed' : 'succeeded');
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('INBOX');
 		server.deliver('INBOX');
 		server.deliver('INBOX');
@@ -474,7 +477,7 @@ describe('MailboxWatcher: post-actions', () => {
 	it('moves after success, and reports (once) an action the server refuses', async () => {
 		const server = new FakeImapServer(['INBOX', 'Done']);
 		const h = await start(server, { postActions: { ...plan, markRead: false, moveTo: 'Done' } });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('INBOX');
 		await h.waitFor(() => server.folders.get('Done')?.messages.length === 1, 3000, 'move');
 		expect(server.folders.get('INBOX')?.messages).toHaveLength(0);
@@ -493,14 +496,14 @@ describe('MailboxWatcher: post-actions', () => {
 			{ folders: ['INBOX', 'Work'], postActions: plan, pollIntervalMs: 250, missingFolderGraceMs: 600_000 },
 			{ runMs: 100 },
 		);
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('Work');
 		await h.waitFor(() => h.emits.length === 1);
 		// Deleted while its run is still going: the run's success arrives for a folder that is gone.
 		server.deleteFolder('Work');
 		await h.waitFor(() => h.logger.entries.some((entry) => /after-run actions for 1 message\(s\) in "Work" were dropped/.test(entry.message)), 3000, 'the drop');
 		const before = server.commands.length;
-		await sleep(300);
+		await advance(300);
 		// At most one poll's worth of commands (STATUS Work, SELECT/SEARCH INBOX), not thousands.
 		expect(server.commands.length - before).toBeLessThan(15);
 		// Created again: the old UID means another message now, so nothing is marked there.
@@ -517,11 +520,11 @@ describe('MailboxWatcher: post-actions', () => {
 	it('warns once that after-run actions cannot run when n8n cannot report the end of a run', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { postActions: plan }, { reportsRunEnd: false });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('INBOX');
 		server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 2);
-		await sleep(100);
+		await advance(100);
 		const warnings = h.logger.entries.filter((entry) => /after-run actions .* cannot run/.test(entry.message));
 		expect(warnings).toHaveLength(1);
 		expect(warnings[0].level).toBe('warn');
@@ -531,11 +534,11 @@ describe('MailboxWatcher: post-actions', () => {
 	it('drops post-actions of runs that finish after the trigger stopped', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { postActions: plan }, { runMs: 300 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 1);
-		await h.watcher.stop();
-		await sleep(400);
+		await h.settle(h.watcher.stop());
+		await advance(400);
 		expect(server.message('INBOX', 1)?.flags.has('\\Seen')).toBe(false);
 	});
 });
@@ -549,7 +552,7 @@ describe('MailboxWatcher: Gmail (exact commands at the imapflow boundary)', () =
 			filter: { gmraw: 'has:attachment' },
 			postActions: { markRead: false, addLabels: ['Processed'], removeLabels: ['\\Inbox'], delete: false },
 		});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('INBOX', { subject: 'hello' });
 		const invoice = server.deliver('INBOX', { subject: 'invoice 7', labels: ['\\Inbox'] });
 		await h.waitFor(() => !server.message('INBOX', invoice.uid)?.labels.has('\\Inbox'), 3000, 'label change');
@@ -564,9 +567,9 @@ describe('MailboxWatcher: Gmail (exact commands at the imapflow boundary)', () =
 	it('refuses Gmail-only options on a server without X-GM-EXT-1 at activation', async () => {
 		const server = new FakeImapServer();
 		const labels = await start(server, { postActions: { markRead: false, addLabels: ['x'], removeLabels: [], delete: false } });
-		await expect(labels.watcher.start({ failFast: false })).rejects.toThrow(/needs a Gmail server/);
+		await expect(labels.settle(labels.watcher.start({ failFast: false }))).rejects.toThrow(/needs a Gmail server/);
 		const search = await start(server, { filter: { gmraw: 'from:a' } });
-		await expect(search.watcher.start({ failFast: false })).rejects.toThrow(/needs a Gmail server/);
+		await expect(search.settle(search.watcher.start({ failFast: false }))).rejects.toThrow(/needs a Gmail server/);
 	});
 });
 
@@ -575,14 +578,14 @@ describe('MailboxWatcher: UIDVALIDITY and missing folders', () => {
 		const server = new FakeImapServer(['INBOX', 'Work']);
 		const old = server.deliver('Work', { date: new Date(Date.now() - 3600_000) });
 		const h = await start(server, { folders: ['INBOX', 'Work'], pollIntervalMs: 100 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const seen = server.deliver('Work');
 		await h.waitFor(() => h.emits.length === 1);
 		// Recreated with both old messages (same Message-IDs and dates) plus a new one.
 		server.recreateFolder('Work');
 		const fresh = server.deliver('Work');
 		await h.waitFor(() => h.emits.length === 2, 3000, 'the new message');
-		await sleep(400);
+		await advance(400);
 		expect(h.emits.map((emit) => emit.items[0].json.messageId)).toEqual([seen.messageId, fresh.messageId]);
 		expect(old.messageId).not.toBe(fresh.messageId);
 		expect(h.logger.entries.some((entry) => /new UIDVALIDITY/.test(entry.message))).toBe(true);
@@ -591,13 +594,13 @@ describe('MailboxWatcher: UIDVALIDITY and missing folders', () => {
 	it('notices at the next poll a folder recreated while selected, when the server does not say so (Dovecot)', async () => {
 		const server = new FakeImapServer(['Work']);
 		const h = await start(server, { folders: ['Work'], pollIntervalMs: 150 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const seen = server.deliver('Work');
 		await h.waitFor(() => h.emits.length === 1);
 		server.recreateFolder('Work', () => true, { quietly: true });
 		const fresh = server.deliver('Work');
 		await h.waitFor(() => h.emits.length === 2, 3000, 'the new message');
-		await sleep(400);
+		await advance(400);
 		expect(h.emits.map((emit) => emit.items[0].json.messageId)).toEqual([seen.messageId, fresh.messageId]);
 		expect(server.openClientCount()).toBe(1);
 	});
@@ -605,7 +608,7 @@ describe('MailboxWatcher: UIDVALIDITY and missing folders', () => {
 	it('keeps the other folders going while one is briefly missing, and ends only after the grace period', async () => {
 		const server = new FakeImapServer(['INBOX', 'Work']);
 		const h = await start(server, { folders: ['INBOX', 'Work'], pollIntervalMs: 100, missingFolderGraceMs: 600 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.deleteFolder('Work');
 		const inbox = server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 1);
@@ -622,10 +625,10 @@ describe('MailboxWatcher: manual "Test step"', () => {
 		const newestUnread = server.deliver('INBOX');
 		server.deliver('INBOX', { flags: ['\\Seen'] });
 		const h = await start(server, { filter: { seen: false }, maxEmits: 1, startAtNewestMatch: true }, { staticData: {} });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 1);
 		server.deliver('INBOX');
-		await sleep(200);
+		await advance(200);
 		expect(h.emittedUids()).toEqual([newestUnread.uid]);
 	});
 
@@ -635,9 +638,9 @@ describe('MailboxWatcher: manual "Test step"', () => {
 		const newest = server.deliver('Support', { date: new Date() });
 		server.deliver('INBOX', { date: new Date(Date.now() - 30_000) });
 		const h = await start(server, { folders: ['INBOX', 'Support'], maxEmits: 1, startAtNewestMatch: true });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 1);
-		await sleep(200);
+		await advance(200);
 		expect(h.emits).toHaveLength(1);
 		expect(h.emits[0]).toMatchObject({ uids: [newest.uid], folders: ['Support'] });
 	});
@@ -645,8 +648,8 @@ describe('MailboxWatcher: manual "Test step"', () => {
 	it('waits for the next message when nothing matches yet', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { maxEmits: 1, startAtNewestMatch: true });
-		await h.watcher.start({ failFast: true });
-		await sleep(100);
+		await h.settle(h.watcher.start({ failFast: true }));
+		await advance(100);
 		expect(h.emits).toHaveLength(0);
 		const next = server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 1);
@@ -658,7 +661,7 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 	it('reads an undefined filter search (connection closed) as a lost session, not as "nothing matched"', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { filter: { subject: 'hello' } });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		let closeNext = true;
 		server.beforeCommand = (command, detail, client) => {
 			if (command === 'SEARCH' && detail.includes('subject') && closeNext) {
@@ -668,7 +671,7 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 		};
 		const message = server.deliver('INBOX', { subject: 'hello world' });
 		await h.waitFor(() => h.emits.length === 1, 3000, 'the message after the reconnect');
-		await sleep(100);
+		await advance(100);
 		expect(closeNext).toBe(false);
 		expect(h.emittedUids()).toEqual([message.uid]);
 		expect(h.checkpoint('INBOX')?.lastUid).toBe(message.uid);
@@ -677,7 +680,7 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 	it('reads an empty download (connection closed before it) as a lost session, not as a vanished message', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { streamAboveBytes: 1000 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		let closeNext = true;
 		server.beforeCommand = (command, _detail, client) => {
 			if (command === 'DOWNLOAD' && closeNext) {
@@ -687,7 +690,7 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 		};
 		const large = server.deliver('INBOX', { padTo: 5000 });
 		await h.waitFor(() => h.emits.length === 1, 3000, 'the large message after the reconnect');
-		await sleep(100);
+		await advance(100);
 		expect(closeNext).toBe(false);
 		expect(h.emittedUids()).toEqual([large.uid]);
 		expect(h.emits[0].items[0].json.sourceBytes).toBe(large.source.length);
@@ -696,7 +699,7 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 	it('passes over a message only when a UID SEARCH confirms it is gone (expunged between listing and download)', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { streamAboveBytes: 1000 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.beforeCommand = (command, detail) => {
 			// Another client expunges the large message just before its download.
 			if (command === 'DOWNLOAD') {
@@ -707,7 +710,7 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 		const gone = server.deliver('INBOX', { padTo: 5000 });
 		const next = server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 1, 3000, 'the next message');
-		await sleep(100);
+		await advance(100);
 		expect(h.emittedUids()).toEqual([next.uid]);
 		expect(h.checkpoint('INBOX')?.lastUid).toBe(next.uid);
 		expect(server.commands).toContain(`SEARCH {"uid":"${gone.uid}"}`);
@@ -716,12 +719,12 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 	it('retries a message the server leaves out of a FETCH although it still exists, instead of skipping it', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, {});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		let omissions = 0;
 		server.omit = (command) => command === 'FETCH' && omissions++ < 2;
 		const message = server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 1, 3000, 'the message after the retries');
-		await sleep(100);
+		await advance(100);
 		expect(omissions).toBeGreaterThanOrEqual(2);
 		expect(h.emittedUids()).toEqual([message.uid]);
 		expect(h.emits[0].items[0].json.sourceBytes).toBe(message.source.length);
@@ -737,7 +740,7 @@ describe('MailboxWatcher: messages that cannot be turned into items', () => {
 				return await defaultBuildItem(message);
 			},
 		});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const broken = server.deliver('INBOX', { messageId: '<broken@fake.test>' });
 		const fine = server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 2, 3000, 'both messages');
@@ -761,11 +764,11 @@ describe('MailboxWatcher: messages that cannot be turned into items', () => {
 				return await defaultBuildItem(message);
 			},
 		});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const hostile = server.deliver('INBOX', { messageId: '<hostile@fake.test>', subject: 'ten thousand parts' });
 		const fine = server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 2, 3000, 'both messages');
-		await sleep(200);
+		await advance(200);
 		expect(builds).toBe(2);
 		expect(server.commands.filter((command) => command === 'LOGIN')).toHaveLength(1);
 		expect(h.faults).toHaveLength(0);
@@ -782,11 +785,11 @@ describe('MailboxWatcher: messages that cannot be turned into items', () => {
 	it('a message above Max Message Size is not downloaded: an error item with its attributes and headers, then the next message', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { maxMessageBytes: 10_000, postActions: { markRead: true, addLabels: [], removeLabels: [], delete: false } });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const big = server.deliver('INBOX', { subject: 'too big', padTo: 20_000 });
 		const small = server.deliver('INBOX', { subject: 'small' });
 		await h.waitFor(() => h.emits.length === 2, 3000, 'both messages');
-		await sleep(200);
+		await advance(200);
 		expect(h.emittedUids()).toEqual([big.uid, small.uid]);
 		expect(h.emits[0].items[0].json.error).toMatch(
 			/^The message is 19\.5 KiB, more than the trigger's Max Message Size of 9\.8 KiB: it was not downloaded\. Raise the option "Max Message Size \(MB\)"/,
@@ -818,10 +821,10 @@ describe('MailboxWatcher: messages that cannot be turned into items', () => {
 				return await defaultBuildItem(message);
 			},
 		});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const message = server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 1, 5000, 'the message once storing works again');
-		await sleep(100);
+		await advance(100);
 		expect(failures).toBe(2);
 		expect(h.emits).toHaveLength(1);
 		expect(h.emits[0].items[0].json).toMatchObject({ uid: message.uid, sourceBytes: message.source.length });
@@ -848,7 +851,7 @@ describe('MailboxWatcher: a message the server keeps failing to deliver', () => 
 	it('emits an error item for it after 3 attempts (uid and mailbox included) and goes on with the folder', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { postActions: plan });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		const first = server.deliver('INBOX');
 		const bad = server.deliver('INBOX');
 		const third = server.deliver('INBOX');
@@ -871,7 +874,7 @@ describe('MailboxWatcher: a message the server keeps failing to deliver', () => 
 	it('does the same for a large message whose download the server refuses', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { streamAboveBytes: 1000 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		server.refuse = (command) => command === 'DOWNLOAD';
 		const large = server.deliver('INBOX', { padTo: 5000 });
 		await h.waitFor(() => h.emits.length === 1, 8000, 'the error item');
@@ -886,7 +889,7 @@ describe('MailboxWatcher: a message the server keeps failing to deliver', () => 
 	it('emits a normal item for a message the server serves at the second retry', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, {});
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		let refusals = 0;
 		server.refuse = (command) => command === 'FETCH' && refusals++ < 2;
 		const message = server.deliver('INBOX');
@@ -900,9 +903,9 @@ describe('MailboxWatcher: backpressure', () => {
 		const server = new FakeImapServer();
 		for (let index = 0; index < 30; index++) server.deliver('INBOX');
 		const h = await start(server, { start: { mode: 'unread' }, maxRunsInFlight: 4 }, { runMs: 40 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 30, 5000, 'the catch-up');
-		await sleep(100);
+		await advance(100);
 		expect(h.emittedUids()).toEqual(Array.from({ length: 30 }, (_v, index) => index + 1));
 		expect(h.maxRunsInFlight).toBe(4);
 		// Still exactly once: the checkpoint went out with each message.
@@ -917,13 +920,13 @@ describe('MailboxWatcher: backpressure', () => {
 		const first = server.deliver('INBOX');
 		server.deliver('INBOX');
 		const h = await start(server, { start: { mode: 'unread' }, maxRunsInFlight: 1 }, { runMs: 10_000 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 1);
-		await sleep(100);
+		await advance(100);
 		const before = Date.now();
-		await h.watcher.stop();
+		await h.settle(h.watcher.stop());
 		expect(Date.now() - before).toBeLessThan(2000);
-		await sleep(100);
+		await advance(100);
 		expect(h.emittedUids()).toEqual([first.uid]);
 		expect(h.checkpoint('INBOX')?.lastUid).toBe(first.uid);
 	});
@@ -932,7 +935,7 @@ describe('MailboxWatcher: backpressure', () => {
 		const server = new FakeImapServer();
 		for (let index = 0; index < 3; index++) server.deliver('INBOX');
 		const h = await start(server, { start: { mode: 'unread' }, maxRunsInFlight: 1, runSlotTimeoutMs: 150 }, { runMs: 60_000 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 3, 3000, 'all three');
 		const gaps = h.emits.slice(1).map((emit, index) => emit.at - h.emits[index].at);
 		expect(Math.min(...gaps)).toBeGreaterThanOrEqual(140);
@@ -943,7 +946,7 @@ describe('MailboxWatcher: backpressure', () => {
 		const server = new FakeImapServer();
 		for (let index = 0; index < 5; index++) server.deliver('INBOX');
 		const h = await start(server, { start: { mode: 'unread' }, maxRunsInFlight: 2 }, { reportsRunEnd: false });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 5);
 		const warnings = h.logger.entries.filter((entry) => /cannot be limited/.test(entry.message));
 		expect(warnings).toHaveLength(1);
@@ -959,7 +962,7 @@ describe('MailboxWatcher: backpressure', () => {
 			{ start: { mode: 'unread' }, maxRunsInFlight: 2, fetchBatchMessages: 10, rolloverMinLeadMs: 500 },
 			{ authority, runMs: 40 },
 		);
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.logger.entries.some((entry) => /rolled over/.test(entry.message)), 10_000, 'the rollover');
 		// The token (2 s) would run out before the catch-up (~2.4 s) ends: the renewal did not wait for it.
 		expect(h.emits.length).toBeLessThan(120);
@@ -972,7 +975,7 @@ describe('MailboxWatcher: backpressure', () => {
 		const server = new FakeImapServer();
 		const sizes = Array.from({ length: 7 }, () => server.deliver('INBOX', { padTo: 1000 }).source.length);
 		const h = await start(server, { start: { mode: 'unread' }, output: { mode: 'batch', size: 50 }, batchMaxBytes: sizes[0] * 3 });
-		await h.watcher.start({ failFast: true });
+		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emittedUids().length === 7);
 		expect(h.emits.map((emit) => emit.uids)).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
 	});

@@ -1,6 +1,10 @@
 /**
  * Builds a MailboxWatcher the way the trigger node does — real session code, real token source — but with the
  * fake IMAP client and a fake n8n context for the token source, and records what it emits.
+ *
+ * Time is jest's fake clock (useFakeClock): every timer, setImmediate and Date.now() of the watcher, the session
+ * code, the fake server and the harness runs on it, and it moves only when a test advances it (advance, waitFor,
+ * settle). Nothing waits in real time; a timeout in these helpers is simulated time.
  */
 import type { Readable } from 'node:stream';
 import type { ICredentialDataDecryptedObject, IDataObject, INode, INodeExecutionData, Logger } from 'n8n-workflow';
@@ -139,7 +143,10 @@ export interface Harness {
 	maxRunsInFlight: number;
 	checkpoint(folder: string): FolderCheckpoint | undefined;
 	emittedUids(folder?: string): number[];
+	/** Advances the fake clock until the predicate holds (fails after timeoutMs of simulated time). */
 	waitFor(predicate: () => boolean, timeoutMs?: number, what?: string): Promise<void>;
+	/** Advances the fake clock until the promise settles (e.g. watcher.start(), watcher.stop()); its result. */
+	settle<T>(promise: Promise<T>, timeoutMs?: number, what?: string): Promise<T>;
 }
 
 export const FAST_TIMING: SessionTiming = {
@@ -251,13 +258,8 @@ export async function createHarness(
 		checkpoint: (folder: string) => store.get(folder),
 		emittedUids: (folder?: string) =>
 			emits.flatMap((emit) => emit.uids.filter((_uid, index) => folder === undefined || emit.folders[index] === folder)),
-		waitFor: async (predicate: () => boolean, timeoutMs = 5000, what = 'condition') => {
-			const started = Date.now();
-			while (!predicate()) {
-				if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-				await new Promise((resolve) => setTimeout(resolve, 10));
-			}
-		},
+		waitFor,
+		settle,
 	});
 	return harness;
 }
@@ -285,6 +287,63 @@ async function readAll(source: Buffer | Readable): Promise<Buffer> {
 	return Buffer.concat(chunks);
 }
 
-export function sleep(ms: number): Promise<void> {
+/**
+ * Jest's modern fake timers for every test of the calling file: setTimeout/setInterval/setImmediate, Date and
+ * performance are faked; process.nextTick and queueMicrotask stay real (streams and promise plumbing need them,
+ * and they are not time). Each test starts on a fresh clock, so timers a test left behind never fire in another.
+ * Stop watchers in an afterEach with settle(): the fake clock is still installed then.
+ */
+export function useFakeClock(): void {
+	beforeEach(() => {
+		jest.useFakeTimers({ doNotFake: ['nextTick', 'queueMicrotask'] });
+	});
+	afterAll(() => {
+		jest.useRealTimers();
+	});
+}
+
+/**
+ * The fake clock's step while waiting for a condition: a condition is checked at least every millisecond of
+ * simulated time. Timers always fire at their exact time whatever the step; each setImmediate scheduled while the
+ * clock advances takes 1 ms (@sinonjs/fake-timers), about what a round trip to a local server takes.
+ */
+const STEP_MS = 1;
+
+function requireFakeClock(helper: string): void {
+	if (!('clock' in setTimeout)) throw new Error(`${helper} needs jest's fake timers (call useFakeClock() in the test file)`);
+}
+
+/** Lets `ms` of simulated time pass: every timer due meanwhile fires, promise callbacks run after each. */
+export async function advance(ms: number): Promise<void> {
+	requireFakeClock('advance');
+	await jest.advanceTimersByTimeAsync(ms);
+}
+
+/** Advances the fake clock in small steps until the predicate holds; fails after timeoutMs of simulated time. */
+export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+	requireFakeClock('waitFor');
+	const deadline = Date.now() + timeoutMs;
+	while (!predicate()) {
+		if (Date.now() >= deadline) throw new Error(`timed out waiting for ${what} (${timeoutMs} ms of simulated time)`);
+		await jest.advanceTimersByTimeAsync(Math.min(STEP_MS, deadline - Date.now()));
+	}
+}
+
+/** Advances the fake clock until the promise settles; resolves or rejects as it does. */
+export async function settle<T>(promise: Promise<T>, timeoutMs = 10_000, what = 'the promise'): Promise<T> {
+	let settled = false;
+	promise.then(
+		() => (settled = true),
+		() => (settled = true),
+	);
+	await waitFor(() => settled, timeoutMs, what);
+	return await promise;
+}
+
+/**
+ * A promise that resolves `ms` later on the fake clock — for code the watcher calls (an item builder that takes a
+ * while); a test never awaits it directly, it advances the clock instead.
+ */
+export function delay(ms: number): Promise<void> {
 	return new Promise((resolve) => setTimeout(resolve, ms));
 }
