@@ -4,6 +4,9 @@
  * and the exact commands the trigger sends (UID ranges, Gmail label STOREs, X-GM-RAW searches).
  * Search is evaluated for the keys the trigger uses; any other key throws, so a test can never pass on a query
  * the fake silently ignored.
+ * Its asynchrony is setImmediate (each command yields once; 'exists' and 'close' events come on the next turn), so in
+ * the suites on jest's fake clock (watcherHarness.ts useFakeClock) it moves only as the test advances the clock, like
+ * the watcher's own timers; times it records (connectAttempts) are the fake clock's.
  *
  * Edge answers follow imapflow 2.10 (node_modules/imapflow/dist/cjs), because the trigger must read them right:
  * - no mailbox selected (also after the connection closed, which clears `mailbox`): search() resolves undefined,
