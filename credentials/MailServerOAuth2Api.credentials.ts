@@ -129,6 +129,17 @@ export class MailServerOAuth2Api implements ICredentialType {
 				'The account to sign in as (the XOAUTH2 user). It must be the account you connect below.',
 		},
 		{
+			// Microsoft 365 opens a shared mailbox for a signed-in user who has Full Access to it when the SASL XOAUTH2
+			// `user=` names the shared mailbox and the token is the user's own (nodes/glue/mailAccount.ts).
+			displayName: 'Mailbox to Open (Shared Mailbox)',
+			name: 'sharedMailbox',
+			type: 'string',
+			placeholder: 'e.g. support@example.com',
+			default: '',
+			description:
+				'Optional. The address of a shared mailbox (Microsoft 365) to open instead of the account’s own, with the account’s token: it becomes the login user on IMAP, POP3 and SMTP and the default sender. The account needs Full Access (and Send As to send) on it. Leave empty for the account’s own mailbox.',
+		},
+		{
 			displayName: 'IMAP Host',
 			name: 'imapHost',
 			type: 'string',

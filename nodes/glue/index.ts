@@ -7,6 +7,6 @@ export {
 	type ParameterReader,
 	readItemSettings,
 } from './itemSettings';
-export { type MailAccount, type MailNodeContext, openMailAccount, type OpenMailAccountOptions } from './mailAccount';
+export { type MailAccount, type MailNodeContext, openMailAccount, type OpenMailAccountOptions, readSharedMailbox } from './mailAccount';
 export { type FailureText, isLastingFailure, type NodeErrorOptions, toNodeError } from './nodeErrors';
 export { mailAccountKey } from '../mail/connection';

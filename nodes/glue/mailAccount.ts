@@ -13,6 +13,7 @@ import {
 	type MailCredentialType,
 	MailCredentialFieldError,
 	type MailEndpoint,
+	MAIL_SERVER_CREDENTIAL_TYPE,
 	mailAccountKey,
 	resolveMailConnection,
 } from '../mail/connection';
@@ -25,8 +26,10 @@ export interface MailNodeContext extends TokenSourceContext {
 
 export interface MailAccount<P extends MailProtocol> {
 	credentialType: MailCredentialType;
-	/** The account to authenticate as (XOAUTH2 `user=`). */
+	/** The account to authenticate as (XOAUTH2 `user=`): the shared mailbox when the credential names one. */
 	email: string;
+	/** The generic credential's "Mailbox to Open (Shared Mailbox)": the account whose token opens `email`. */
+	signedInEmail?: string;
 	endpoint: MailEndpoint;
 	connection: MailConnection<P>;
 	tokens: TokenSource;
@@ -54,7 +57,10 @@ export async function openMailAccount<P extends MailProtocol>(
 	options: OpenMailAccountOptions = {},
 ): Promise<MailAccount<P>> {
 	const node = context.getNode();
-	const data = await context.getCredentials<ICredentialDataDecryptedObject>(credentialType);
+	const stored = await context.getCredentials<ICredentialDataDecryptedObject>(credentialType);
+	const shared = credentialType === MAIL_SERVER_CREDENTIAL_TYPE ? readSharedMailbox(node, stored) : undefined;
+	// A shared mailbox is the login user everywhere (connection, token source, default sender); the token stays the account's.
+	const data = shared ? { ...stored, email: shared } : stored;
 	let connection: MailConnection<P>;
 	let tokens: TokenSource;
 	try {
@@ -72,9 +78,27 @@ export async function openMailAccount<P extends MailProtocol>(
 	return {
 		credentialType: connection.credentialType,
 		email: connection.email,
+		...(shared ? { signedInEmail: String(stored.email ?? '').trim() } : {}),
 		endpoint,
 		connection,
 		tokens,
 		accountKey: mailAccountKey(endpoint, connection.email),
 	};
+}
+
+/**
+ * The generic credential's optional "Mailbox to Open (Shared Mailbox)" (`sharedMailbox`), checked: one address, no
+ * spaces or control characters. undefined when it is empty.
+ * @throws NodeOperationError naming the field
+ */
+export function readSharedMailbox(node: INode, data: Readonly<Record<string, unknown>>): string | undefined {
+	const raw = data.sharedMailbox;
+	const shared = typeof raw === 'string' ? raw.trim() : '';
+	if (!shared) return undefined;
+	if (!/^[^\s@\x00-\x1f\x7f,;<>]+@[^\s@\x00-\x1f\x7f,;<>]+$/.test(shared)) {
+		throw new NodeOperationError(node, `Credential field "Mailbox to Open (Shared Mailbox)" (sharedMailbox) must be one email address, got "${shared}"`, {
+			description: 'Enter the shared mailbox’s address, e.g. support@example.com, or leave the field empty.',
+		});
+	}
+	return shared;
 }

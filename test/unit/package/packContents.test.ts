@@ -40,7 +40,7 @@ describe('the packed package', () => {
 
 	it('contains every node and credential that package.json registers, with its type declarations', () => {
 		const registered = [...packageJson.n8n.nodes, ...packageJson.n8n.credentials];
-		expect(registered.length).toBe(5);
+		expect(registered.length).toBe(6);
 		for (const file of registered) {
 			expect(files).toContain(file);
 			expect(files).toContain(file.replace(/\.js$/, '.d.ts'));
