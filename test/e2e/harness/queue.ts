@@ -225,8 +225,9 @@ export async function startQueueMode(options: QueueModeOptions = {}): Promise<Qu
 		const attempt = async (action: () => Promise<unknown>): Promise<void> => {
 			await action().catch((error: unknown) => errors.push(error));
 		};
+		// Main first: on SIGTERM it waits for the executions it enqueued, which only the workers can finish.
+		if (main) await attempt(() => (main as N8nInstance).stop({ graceMs: 20_000 }));
 		for (const worker of workers) await attempt(() => worker.stop({ graceMs: 20_000 }));
-		if (main) await attempt(() => (main as N8nInstance).stop({ graceMs: 30_000 }));
 		if (redis) await attempt(() => (redis as RunningRedis).stop());
 		if (postgres) await attempt(() => (postgres as RunningPostgres).stop());
 		fs.rmSync(dir, { recursive: true, force: true });
