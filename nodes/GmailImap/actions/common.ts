@@ -128,15 +128,20 @@ export function readRequired(input: OperationInput, name: string, label: string,
 	return value;
 }
 
-/** The output item of an operation that changed messages: where they were, and what it did. */
+/**
+ * The output item of an operation that changed messages: where they were, and what it did. For one message it also
+ * carries `attributes` (uid, mailbox, uidValidity) like the trigger's items, so the next Gmail IMAP node finds the
+ * message without mapping; `extra.attributes` replaces them (a moved message: its new place), `null` drops them.
+ */
 export function changedItem(folder: SelectedFolder | { path: string; uidValidity?: string }, uids: number[], extra: IDataObject): INodeExecutionData {
-	return {
-		json: {
-			mailbox: folder.path,
-			...(uids.length === 1 ? { uid: uids[0] } : {}),
-			uids,
-			...(folder.uidValidity ? { uidValidity: folder.uidValidity } : {}),
-			...extra,
-		},
+	const json: IDataObject = {
+		mailbox: folder.path,
+		...(uids.length === 1 ? { uid: uids[0] } : {}),
+		uids,
+		...(folder.uidValidity ? { uidValidity: folder.uidValidity } : {}),
+		...(uids.length === 1 && folder.uidValidity ? { attributes: { uid: uids[0], mailbox: folder.path, uidValidity: folder.uidValidity } } : {}),
+		...extra,
 	};
+	if (json.attributes === null) delete json.attributes;
+	return { json };
 }

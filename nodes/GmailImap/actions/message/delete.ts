@@ -28,6 +28,7 @@ export const deleteMessage: Operation = {
 		return [
 			changedItem({ path: result.folder }, result.uids, {
 				deleted: true,
+				attributes: null,
 				permanent: result.permanent,
 				...(result.movedTo ? { movedTo: result.movedTo } : {}),
 			}),

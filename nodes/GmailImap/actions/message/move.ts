@@ -1,8 +1,8 @@
 /** Message → Move / Copy to another folder; the output names the message's new UID where the server reports it (UIDPLUS). */
-import type { INodeExecutionData } from 'n8n-workflow';
+import type { IDataObject, INodeExecutionData } from 'n8n-workflow';
 
 import { locateMessages } from '../../../mail/imap/actions/locate';
-import { copyMessages, moveMessages, moveProblem } from '../../../mail/imap/actions/modify';
+import { copyMessages, moveMessages, moveProblem, type MoveResult } from '../../../mail/imap/actions/modify';
 import { changedItem, messageTargetProperties, readMessageTarget, readRequired, showFor } from '../common';
 import type { Operation, OperationInput } from '../types';
 
@@ -41,11 +41,18 @@ function transferOperation(operation: 'move' | 'copy'): Operation {
 						...(result.newUids ? { newUids: result.newUids } : {}),
 						...(result.newUids?.length === 1 ? { newUid: result.newUids[0] } : {}),
 						...(result.destinationUidValidity ? { destinationUidValidity: result.destinationUidValidity } : {}),
+						// After a move the item names the message's new place (when the server said it), or nothing.
+						...(operation === 'move' ? { attributes: movedAttributes(destination, result) } : {}),
 					}),
 				];
 			});
 		},
 	};
+}
+
+function movedAttributes(destination: string, result: MoveResult): IDataObject | null {
+	if (result.newUids?.length !== 1 || !result.destinationUidValidity) return null;
+	return { uid: result.newUids[0], mailbox: destination, uidValidity: result.destinationUidValidity };
 }
 
 export const move = transferOperation('move');

@@ -33,6 +33,7 @@ describe('Gmail IMAP node: changing messages on the real server', () => {
 				uid: (item.json.attributes as IDataObject).uid,
 				uids: [(item.json.attributes as IDataObject).uid],
 				uidValidity: (item.json.attributes as IDataObject).uidValidity,
+				attributes: { uid: (item.json.attributes as IDataObject).uid, mailbox: 'INBOX', uidValidity: (item.json.attributes as IDataObject).uidValidity },
 				flagsAdded: ['\\Seen'],
 			})),
 		);
@@ -91,6 +92,19 @@ describe('Gmail IMAP node: changing messages on the real server', () => {
 		const inbox = await stack.mailboxState(account.user);
 		expect(inbox.messages.map((message) => message.uid)).toEqual([(other.json.attributes as IDataObject).uid]);
 		expect((await stack.mailboxState(account.user, 'Trash')).messages).toHaveLength(0);
+	});
+
+	it('chains without mapping: Flag → Move → Get, each taking the previous output\'s attributes (after Move: the new place)', async () => {
+		const account = await newAccount();
+		await stack.createFolder(account.user, 'Processed');
+		await deliverNumbered(account.user, 1);
+		const found = await searchItems(account);
+		const flagged = await runNode(account, { resource: 'message', operation: 'flag', flags: '$Seen-By-Bot' }, { items: found });
+		const moved = await runNode(account, { resource: 'message', operation: 'move', destinationFolder: 'Processed' }, { items: flagged.items });
+		const processed = await stack.mailboxState(account.user, 'Processed');
+		expect(moved.items[0].json.attributes).toEqual({ uid: processed.messages[0].uid, mailbox: 'Processed', uidValidity: String(processed.uidValidity) });
+		const got = await runNode(account, { resource: 'message', operation: 'get', format: 'headers' }, { items: moved.items });
+		expect(got.items[0].json).toMatchObject({ subject: 'message 1', attributes: { mailbox: 'Processed', flags: expect.arrayContaining(['$Seen-By-Bot']) } });
 	});
 
 	it('refuses to act on an item whose folder changed UIDVALIDITY since; with Continue On Fail the next item still runs', async () => {
