@@ -186,3 +186,82 @@ export function logLines(cluster: QueueCluster, pattern: RegExp): string[] {
 }
 
 export type { Execution, N8nInstance };
+
+const UNFINISHED = new Set(['new', 'running', 'waiting', 'unknown']);
+
+export interface DatabaseCollected {
+	/** Every execution of the workflow in Postgres, with data (read one by one through the public API), oldest first. */
+	executions: Execution[];
+	ended: 'complete' | 'quiet' | 'deadline';
+	seconds: number;
+	/** Finished executions that the public API's list left out (it hides what main still counts as running). */
+	hiddenFromList: string[];
+}
+
+/**
+ * Waits until every message of the series has a finished execution and no execution of the workflow is unfinished,
+ * judged from Postgres (`execution_entity`), n8n's own record: the public API's list leaves out what main counts as
+ * active, and in queue mode main can keep counting a finished job as active (seen in these suites). Then `settleMs`
+ * longer for a late second execution. Gives up when the rows did not change for `quietMs`, or at `timeoutMs`.
+ */
+export async function collectFromDatabase(
+	cluster: QueueCluster,
+	workflowId: string,
+	series: MessageSeries,
+	options: { timeoutMs: number; quietMs: number; settleMs: number },
+): Promise<DatabaseCollected> {
+	const started = Date.now();
+	const cache = new Map<string, Execution>();
+	const rows = async (): Promise<Array<{ id: string; status: string }>> =>
+		(await cluster.postgres.query(`SELECT id, status FROM execution_entity WHERE "workflowId" = '${workflowId.replace(/'/g, "''")}' ORDER BY id`))
+			.trim()
+			.split('\n')
+			.filter((line) => line !== '')
+			.map((line) => {
+				const [id, status] = line.split('\t');
+				return { id, status };
+			});
+	const withData = async (list: Array<{ id: string; status: string }>): Promise<Execution[]> => {
+		const result: Execution[] = [];
+		for (const row of list) {
+			const cached = cache.get(row.id);
+			if (cached && cached.status === row.status) {
+				result.push(cached);
+				continue;
+			}
+			const execution = await cluster.main.getExecution(row.id, true);
+			if (!UNFINISHED.has(execution.status)) cache.set(row.id, execution);
+			result.push(execution);
+		}
+		return result;
+	};
+	let signature = '';
+	let changedAt = Date.now();
+	let ended: DatabaseCollected['ended'] = 'deadline';
+	for (;;) {
+		const now = await rows();
+		const current = now.map((row) => `${row.id}:${row.status}`).join(',');
+		if (current !== signature) {
+			signature = current;
+			changedAt = Date.now();
+		}
+		if (now.length >= series.count && now.every((row) => !UNFINISHED.has(row.status))) {
+			const covered = new Set((await withData(now)).flatMap((execution) => series.indicesIn(execution)));
+			if (covered.size >= series.count) {
+				ended = 'complete';
+				break;
+			}
+		}
+		if (Date.now() - changedAt > options.quietMs) {
+			ended = 'quiet';
+			break;
+		}
+		if (Date.now() - started > options.timeoutMs) break;
+		await sleep(1000);
+	}
+	if (ended === 'complete') await sleep(options.settleMs);
+	const executions = await withData(await rows());
+	const listed = new Set((await cluster.main.listExecutions(workflowId)).map((execution) => execution.id));
+	const hiddenFromList = executions.filter((execution) => !listed.has(execution.id) && !UNFINISHED.has(execution.status)).map((execution) => `${execution.id}:${execution.status}`);
+	return { executions, ended, seconds: (Date.now() - started) / 1000, hiddenFromList };
+}

@@ -1,0 +1,367 @@
+/**
+ * Queue mode (n8n 2.41.1 main + 2 workers, PostgreSQL 15, Redis 7; test/e2e/harness/queue.ts) under crashes, and the
+ * static-data question, against the real mail stack:
+ *
+ *   c1. a worker SIGKILLed while it holds running jobs (trigger → Wait 3 s, 60 messages 40 ms apart, kill after 20;
+ *       the worker is started again at once). n8n fails the jobs the dead worker held once their Bull lock expires
+ *       ("This execution failed to be processed too many times ..."), with their data replaced by that error: the
+ *       trigger sees a run n8n gave up on before any node ran and emits the message again under `<key>#<attempt>`,
+ *       marked `redelivered: true`, which runs once;
+ *   c2. main stopped gracefully (SIGTERM) after 25 of 60 messages and started again;
+ *   c3. main SIGKILLed (its whole process group) after 25 of 60 messages and started again;
+ *       → every message ends with exactly one successful execution, or one crashed execution that holds it; none
+ *       has none; the only other executions are given-up ones, each followed by exactly one redelivered success.
+ *       (The streams are 60 messages per run, to keep the queue suites within ~8 minutes on 2 cores.)
+ *   e.  trigger → Gmail POP (Get Many) in one workflow: the POP node runs on a worker and writes static data. n8n
+ *       stores a workflow's static data as one JSON value; a worker writes back the copy its execution was created
+ *       with, main writes its own copy at every emit. The test samples the stored value from Postgres throughout a
+ *       stream, counts how often the trigger's position and the POP record went backwards, restarts main, and counts
+ *       what the trigger emitted again. Asserted: every message still has exactly one successful execution.
+ *       Measured (printed, and saved beside main's logs as queue-static-data.json): the rollbacks and re-emits.
+ * Lock timings are shortened for the test (QUEUE_WORKER_LOCK_DURATION 15 s, stalled check every 10 s).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { randomBytes } from 'crypto';
+
+import { startStack, type RunningStack } from '../../stack';
+import type { Execution } from '../harness';
+import { startQueueMode, type QueueCluster } from '../harness/queue';
+import { stackCaFile } from '../scenarios/support';
+import {
+	MessageSeries,
+	deliverThroughStop,
+	importMailboxes,
+	minutes,
+	noOpWorkflow,
+	waitWorkflow,
+	type Mailbox,
+} from '../durability/support';
+import {
+	POP_NAME,
+	collectFromDatabase,
+	deliverSeries,
+	logLines,
+	placementLine,
+	placementOf,
+	popRecord,
+	sleep,
+	storedStaticData,
+	triggerInFlight,
+	triggerLastUid,
+	triggerThenPopWorkflow,
+} from './support';
+
+const suiteStarted = Date.now();
+const progress = (line: string): void => {
+	process.stdout.write(`[e2e queue-crash ${((Date.now() - suiteStarted) / 1000).toFixed(1)}s] ${line}\n`);
+};
+
+const MESSAGES = 60;
+const GAVE_UP = /failed to be processed too many times/;
+
+interface Judged {
+	/** message → its executions `id:status` (success / crashed only count as holding it). */
+	table: string[][];
+	none: number[];
+	notExactlyOne: Array<{ index: number; executions: string[] }>;
+	/** Executions n8n gave up on (MaxStalledCount): id, key, and the redelivered executions found for that key. */
+	gaveUp: Array<{ id: string; key: string; redeliveries: string[] }>;
+	/** Executions that are neither success/crashed for one message nor a given-up one. */
+	other: string[];
+	redelivered: number;
+	byStatus: Record<string, number>;
+}
+
+/**
+ * Maps executions to messages (by the Message-IDs in their saved data) and given-up executions to their
+ * redeliveries (by deduplication key: `<key>#<attempt>`, read per execution through the public API).
+ */
+async function judge(cluster: QueueCluster, series: MessageSeries, executions: Execution[]): Promise<Judged> {
+	const table: string[][] = Array.from({ length: series.count }, () => []);
+	const byStatus: Record<string, number> = {};
+	const keys = new Map<string, string>();
+	for (const execution of executions) {
+		byStatus[execution.status] = (byStatus[execution.status] ?? 0) + 1;
+		keys.set(execution.id, (await cluster.main.getExecution(execution.id)).deduplicationKey ?? '');
+	}
+	const gaveUp: Judged['gaveUp'] = [];
+	const other: string[] = [];
+	let redelivered = 0;
+	for (const execution of executions) {
+		const saved = JSON.stringify(execution.data ?? {});
+		if (/"redelivered":true/.test(saved)) redelivered += 1;
+		const indices = series.indicesIn(execution);
+		if (execution.status === 'error' && GAVE_UP.test(saved) && indices.length === 0) {
+			const key = keys.get(execution.id) ?? '';
+			const redeliveries = executions
+				.filter((candidate) => key !== '' && (keys.get(candidate.id) ?? '').startsWith(`${key}#`))
+				.map((candidate) => `${candidate.id}:${candidate.status}`);
+			gaveUp.push({ id: execution.id, key, redeliveries });
+			continue;
+		}
+		if (indices.length !== 1 || !['success', 'crashed'].includes(execution.status)) {
+			other.push(`${execution.id}:${execution.status}:[${indices.join(',')}]`);
+			continue;
+		}
+		table[indices[0]].push(`${execution.id}:${execution.status}`);
+	}
+	return {
+		table,
+		none: table.flatMap((entries, index) => (entries.length === 0 ? [index] : [])),
+		notExactlyOne: table.flatMap((entries, index) => (entries.length > 1 ? [{ index, executions: entries }] : [])),
+		gaveUp,
+		other,
+		redelivered,
+		byStatus,
+	};
+}
+
+function summary(label: string, judged: Judged): string {
+	return (
+		`${label}: ${judged.table.length} messages, executions ${JSON.stringify(judged.byStatus)}, ${judged.none.length} with none, ` +
+		`${judged.notExactlyOne.length} with 2+, ${judged.gaveUp.length} given up on (redelivered: ${judged.gaveUp
+			.map((entry) => `${entry.id}→${entry.redeliveries.join('+') || 'none'}`)
+			.join(' ') || '-'}), ${judged.redelivered} redelivered items, other ${judged.other.length}`
+	);
+}
+
+function expectEveryMessageHeldOnce(judged: Judged): void {
+	expect({
+		withoutExecution: judged.none,
+		withSeveral: judged.notExactlyOne.map(({ index, executions }) => `message ${index}: ${executions.join(', ')}`),
+		otherExecutions: judged.other,
+		givenUpNotRedeliveredOnce: judged.gaveUp.filter((entry) => entry.redeliveries.length !== 1 || !entry.redeliveries[0].endsWith(':success')),
+	}).toEqual({ withoutExecution: [], withSeveral: [], otherExecutions: [], givenUpNotRedeliveredOnce: [] });
+	// Every redelivered item is the redelivery of a run n8n gave up on (none after a plain skip-as-duplicate).
+	expect(judged.redelivered).toBe(judged.gaveUp.length);
+}
+
+describe('queue mode under crashes: worker SIGKILL, main SIGTERM and SIGKILL, static data (real n8n 2.41.1)', () => {
+	let stack: RunningStack | undefined;
+	let cluster: QueueCluster | undefined;
+	const suiteTag = randomBytes(3).toString('hex');
+	const workflows = new Map<string, { workflowId: string; mailbox: Mailbox; popMailbox?: Mailbox }>();
+
+	const running = (): { stack: RunningStack; cluster: QueueCluster } => {
+		if (!stack || !cluster) throw new Error('the stack or queue mode did not start (see beforeAll)');
+		return { stack, cluster };
+	};
+
+	beforeAll(async () => {
+		stack = await startStack({ log: (line) => progress(`stack: ${line}`) });
+		cluster = await startQueueMode({ log: progress, env: { NODE_EXTRA_CA_CERTS: stackCaFile(stack) } });
+		const labels = ['worker-kill', 'main-term', 'main-kill', 'static', 'static-pop'];
+		const mailboxes = await importMailboxes(cluster.main, stack, labels.map((label) => stack?.newMailbox(`queue-${label}`) ?? ''));
+		const ids = await cluster.main.importWorkflows([
+			waitWorkflow(`queue worker-kill ${suiteTag}`, mailboxes[0], 3),
+			noOpWorkflow(`queue main-term ${suiteTag}`, mailboxes[1]),
+			noOpWorkflow(`queue main-kill ${suiteTag}`, mailboxes[2]),
+			triggerThenPopWorkflow(`queue static ${suiteTag}`, mailboxes[3], mailboxes[4]),
+		]);
+		workflows.set('worker-kill', { workflowId: ids[0], mailbox: mailboxes[0] });
+		workflows.set('main-term', { workflowId: ids[1], mailbox: mailboxes[1] });
+		workflows.set('main-kill', { workflowId: ids[2], mailbox: mailboxes[2] });
+		workflows.set('static', { workflowId: ids[3], mailbox: mailboxes[3], popMailbox: mailboxes[4] });
+		progress(`suite ${suiteTag}: queue mode up, ${ids.length} workflows imported`);
+	}, minutes(20));
+
+	afterAll(async () => {
+		try {
+			await cluster?.stop();
+		} finally {
+			await stack?.stop();
+		}
+	}, minutes(2));
+
+	function workflowOf(label: string): { workflowId: string; mailbox: Mailbox; popMailbox?: Mailbox } {
+		const found = workflows.get(label);
+		if (!found) throw new Error(`no workflow imported for ${label}`);
+		return found;
+	}
+
+	function save(label: string, content: unknown): string {
+		const { cluster } = running();
+		const file = path.join(cluster.main.logsDir, `queue-${label}.json`);
+		fs.writeFileSync(file, `${JSON.stringify(content, null, 2)}\n`);
+		return file;
+	}
+
+	test(`c1. a worker SIGKILLed mid-stream (${MESSAGES} messages, each run 3 s): every message one success or one crashed execution; runs n8n gave up on are redelivered once`, async () => {
+		const { stack, cluster } = running();
+		const { workflowId, mailbox } = workflowOf('worker-kill');
+		const series = new MessageSeries(`${suiteTag}-worker-kill`, MESSAGES, stack.domain);
+		await cluster.main.activateWorkflow(workflowId);
+		await cluster.main.waitForTriggersLive(workflowId);
+		const victim = cluster.workers[0];
+		let restart: Promise<void> | undefined;
+		try {
+			await deliverSeries(stack, mailbox.user, series, 40, async (index) => {
+				if (index + 1 !== 20) return;
+				// Only once the victim holds running jobs: its share of the first messages is running in the Wait node.
+				const deadline = Date.now() + 30_000;
+				while (victim.startedExecutions().length === 0 && Date.now() < deadline) await sleep(100);
+				const held = victim.startedExecutions().length;
+				await victim.stop({ hard: true });
+				progress(`worker-kill: ${victim.name} SIGKILLed after message 20 (it had started ${held} execution(s))`);
+				restart = victim.start();
+				restart.catch(() => undefined);
+			});
+			await restart;
+			const collected = await collectFromDatabase(cluster, workflowId, series, { timeoutMs: minutes(3), quietMs: 40_000, settleMs: 5000 });
+			const judged = await judge(cluster, series, collected.executions);
+			progress(`${summary('worker-kill', judged)} (waited ${collected.seconds.toFixed(0)}s: ${collected.ended}; finished but left out of the API list: ${collected.hiddenFromList.join(' ') || 'none'}); placement ${placementLine(placementOf(cluster, collected.executions))}`);
+			save('worker-kill', { hiddenFromList: collected.hiddenFromList, ...judged });
+			expectEveryMessageHeldOnce(judged);
+			// The kill caught running jobs: n8n gave up on at least one, and the trigger redelivered it.
+			expect(judged.gaveUp.length).toBeGreaterThanOrEqual(1);
+		} finally {
+			await restart?.catch(() => undefined);
+			await cluster.main.deactivateWorkflow(workflowId).catch(() => undefined);
+		}
+	}, minutes(5));
+
+	async function mainRestartRun(label: 'main-term' | 'main-kill', hard: boolean): Promise<Judged> {
+		const { stack, cluster } = running();
+		const { workflowId, mailbox } = workflowOf(label);
+		const series = new MessageSeries(`${suiteTag}-${label}`, MESSAGES, stack.domain);
+		await cluster.main.activateWorkflow(workflowId);
+		await cluster.main.waitForTriggersLive(workflowId);
+		try {
+			const timeline = await deliverThroughStop(stack, cluster.main, mailbox.user, series, { count: MESSAGES, spacingMs: 40, stopAfter: 25, hard });
+			progress(
+				`${label}: main ${hard ? 'killed' : 'stopped'} after ${timeline.beforeStop} (stop ${timeline.stopSeconds.toFixed(1)}s${timeline.forced ? ', forced' : ''}, ` +
+					`ready again after ${timeline.downSeconds.toFixed(1)}s); ${timeline.duringStop} during the stop, ${timeline.whileDown} while down, ${timeline.afterStart} after`,
+			);
+			const collected = await collectFromDatabase(cluster, workflowId, series, { timeoutMs: minutes(3), quietMs: 30_000, settleMs: 5000 });
+			const judged = await judge(cluster, series, collected.executions);
+			progress(`${summary(label, judged)} (waited ${collected.seconds.toFixed(0)}s: ${collected.ended}; finished but left out of the API list: ${collected.hiddenFromList.join(' ') || 'none'}); placement ${placementLine(placementOf(cluster, collected.executions))}`);
+			save(label, { timeline, hiddenFromList: collected.hiddenFromList, ...judged });
+			return judged;
+		} finally {
+			await cluster.main.deactivateWorkflow(workflowId).catch(() => undefined);
+		}
+	}
+
+	test(`c2. main SIGTERM after 25 of ${MESSAGES} messages, restart: every message exactly one execution`, async () => {
+		const judged = await mainRestartRun('main-term', false);
+		expectEveryMessageHeldOnce(judged);
+	}, minutes(4));
+
+	test(`c3. main SIGKILL after 25 of ${MESSAGES} messages, restart: every message one success or one crashed execution, none without`, async () => {
+		const judged = await mainRestartRun('main-kill', true);
+		expectEveryMessageHeldOnce(judged);
+	}, minutes(4));
+
+	test('e. trigger + Gmail POP (Get Many) in one workflow, POP on a worker: measure static-data rollbacks; across a main restart every message still runs once', async () => {
+		const { stack, cluster } = running();
+		const { workflowId, mailbox, popMailbox } = workflowOf('static');
+		if (!popMailbox) throw new Error('no POP mailbox');
+		const count = 30;
+		const series = new MessageSeries(`${suiteTag}-static`, count, stack.domain);
+		const popSeries = new MessageSeries(`${suiteTag}-static-pop`, count, stack.domain);
+		await cluster.main.activateWorkflow(workflowId);
+		await cluster.main.waitForTriggersLive(workflowId);
+		const samples: Array<{ at: number; lastUid: number | undefined; inFlight: number; pop: string | undefined }> = [];
+		let sampling = true;
+		const sampler = (async () => {
+			while (sampling) {
+				const data = await storedStaticData(cluster, workflowId);
+				samples.push({ at: Date.now(), lastUid: triggerLastUid(data), inFlight: triggerInFlight(data), pop: popRecord(data) });
+				await sleep(100);
+			}
+		})();
+		try {
+			// Each trigger message comes with a new message in the POP mailbox, so every POP run changes its record
+			// (and the worker saves the workflow's static data after every run).
+			await deliverSeries(stack, mailbox.user, series, 300, async (index) => {
+				await popSeries.deliver(stack, popMailbox.user, index);
+			});
+			const before = await collectFromDatabase(cluster, workflowId, series, { timeoutMs: minutes(2), quietMs: 30_000, settleMs: 3000 });
+			await sleep(1500);
+			sampling = false;
+			await sampler;
+			const inbox = await stack.mailboxState(mailbox.user);
+			const lastDeliveredUid = Math.max(...inbox.messages.map((message) => message.uid));
+			const storedBeforeRestart = await storedStaticData(cluster, workflowId);
+			const storedUid = triggerLastUid(storedBeforeRestart);
+
+			// Position going backwards in the stored value between two samples = a rollback written to the database.
+			let triggerRollbacks = 0;
+			let popRollbacks = 0;
+			const popVersions: string[] = [];
+			for (let index = 1; index < samples.length; index++) {
+				const previous = samples[index - 1];
+				const current = samples[index];
+				if (previous.lastUid !== undefined && (current.lastUid === undefined || current.lastUid < previous.lastUid)) triggerRollbacks += 1;
+				if (current.pop !== undefined && !popVersions.includes(current.pop)) popVersions.push(current.pop);
+				if (previous.pop !== undefined && current.pop !== previous.pop && (current.pop === undefined || popVersions.indexOf(current.pop) < popVersions.indexOf(previous.pop))) popRollbacks += 1;
+			}
+			// What the POP node returned, over all runs: a message returned twice was returned again after its record was lost.
+			const popReturns = new Map<string, number>();
+			for (const execution of before.executions) {
+				for (const run of execution.data?.resultData.runData[POP_NAME] ?? []) {
+					for (const item of run.data?.main?.[0] ?? []) {
+						const id = (item.json.metadata as Record<string, unknown> | undefined)?.['message-id'];
+						if (typeof id === 'string') popReturns.set(id, (popReturns.get(id) ?? 0) + 1);
+					}
+				}
+			}
+			const popReturnedAgain = [...popReturns.values()].filter((times) => times > 1).length;
+
+			const popReturnedMost = Math.max(0, ...popReturns.values());
+
+			// Restart main with mail arriving while it is down: the trigger starts from the stored value. What it emits
+			// again must be fenced by the key; what arrived while it was down must still run.
+			const downSeries = new MessageSeries(`${suiteTag}-static-down`, 5, stack.domain);
+			const duplicatesBefore = logLines(cluster, /duplicate deduplication key/).length;
+			await cluster.main.stop();
+			for (let index = 0; index < downSeries.count; index++) await downSeries.deliver(stack, mailbox.user, index);
+			await cluster.main.start();
+			await cluster.main.waitForTriggersLive(workflowId);
+			const after = await collectFromDatabase(cluster, workflowId, downSeries, { timeoutMs: minutes(1), quietMs: 20_000, settleMs: 3000 });
+			const reEmitted = logLines(cluster, /duplicate deduplication key/).length - duplicatesBefore;
+			const streamExecutions = after.executions.filter((execution) => downSeries.indicesIn(execution).length === 0);
+			const downExecutions = after.executions.filter((execution) => downSeries.indicesIn(execution).length > 0);
+			const judged = await judge(cluster, series, streamExecutions);
+			const down = await judge(cluster, downSeries, downExecutions);
+			const measured = {
+				messages: count,
+				samples: samples.length,
+				triggerRollbacks,
+				samplesWithoutTriggerState: samples.filter((sample) => sample.lastUid === undefined).length,
+				popRollbacks,
+				popRecordVersions: popVersions.length,
+				popMessagesReturnedMoreThanOnce: popReturnedAgain,
+				popMostReturnsOfOneMessage: popReturnedMost,
+				lastDeliveredUid,
+				storedLastUidBeforeRestart: storedUid ?? null,
+				storedInFlightBeforeRestart: triggerInFlight(storedBeforeRestart),
+				reEmittedAfterRestartSkippedAsDuplicate: reEmitted,
+				deliveredWhileMainDown: downSeries.count,
+				deliveredWhileDownWithoutExecution: down.none.length,
+				deliveredWhileDownWithSeveral: down.notExactlyOne.length,
+				hiddenFromList: [...before.hiddenFromList, ...after.hiddenFromList],
+				executions: judged.byStatus,
+				placement: placementLine(placementOf(cluster, after.executions)),
+			};
+			const file = save('static-data', { ...measured, lastUidSeries: samples.map((sample) => sample.lastUid ?? null), down });
+			progress(`static data: ${JSON.stringify(measured)} (${file})`);
+			if (down.none.length > 0) {
+				progress(
+					`static data: ${down.none.length} of ${downSeries.count} messages delivered while main was down got no execution ` +
+						`(the stored trigger state before the restart: ${storedUid === undefined ? 'absent' : `lastUid ${storedUid}`})`,
+				);
+			}
+			// Guaranteed whatever the static data: the stream ran once per message, and nothing ran twice after the restart.
+			expectEveryMessageHeldOnce(judged);
+			expect(judged.byStatus).toEqual({ success: count });
+			expect(down.notExactlyOne).toEqual([]);
+			expect(down.other).toEqual([]);
+		} finally {
+			sampling = false;
+			await sampler.catch(() => undefined);
+			await cluster.main.deactivateWorkflow(workflowId).catch(() => undefined);
+		}
+	}, minutes(5));
+});
