@@ -2,14 +2,18 @@
  * Benchmark of the Gmail IMAP Trigger on the local mail stack (not a test: it prints numbers, asserts nothing).
  *
  *   node --expose-gc --import tsx test/bench/imapTrigger.bench.ts [--latency-count 20] [--catchup-count 5000] [--big-mb 25]
- *     [--item-path fast|mailparser|both]
+ *     [--item-path fast|mailparser|both] [--memory-counts 1000,10000] [--only latency,catchup,memory,big]
  *
  * Side by side, in one run, on the same stack and the same messages:
  *   1. delivery → emit latency of the trigger, against the moment a raw imapflow client IDLEing on the same
  *      mailbox sees the `exists` notification (the floor: Dovecot batches notifications for ~0.5 s);
  *   2. emitted messages/s for a catch-up of N waiting messages (one run per message, and in batches of 50),
  *      against raw imapflow FETCH of the same messages' sources; peak RSS during the catch-up;
- *   3. peak RSS while one message with a large attachment is emitted (attachment as binary data).
+ *   3. peak RSS while one message with a large attachment is emitted (attachment as binary data);
+ *   4. peak RSS of this process during catch-ups of each of `--memory-counts` waiting messages (node defaults of
+ *      version 2: Output Automatic), smallest first, each against the first: a backlog must not be held in memory.
+ *      The emitted items are counted and dropped as they go out (n8n hands them to executions; the harness would
+ *      otherwise keep every item), so what grows is the trigger's own memory.
  * The trigger runs inside the n8n-like context of test/integration/imap/triggerHarness.ts, so items are built
  * exactly as in n8n (MIME parsing, binary data as base64), but no workflow runs behind the emits.
  * `--item-path` picks how `simple` items are built: the fast path (what the node does, the default), mailparser's
@@ -195,13 +199,61 @@ async function bigMessage(stack: RunningStack, megabytes: number): Promise<void>
 	console.log(`   emitted in ${seconds.toFixed(2)} s, attachment byte-exact: ${exact}, RSS ${mb(baseline)} → peak ${mb(peak)} MB (+${mb(peak - baseline)} MB)`);
 }
 
+async function memory(stack: RunningStack, counts: number[]): Promise<void> {
+	console.log(`\n4. Peak RSS of catch-ups of ${counts.join(', ')} waiting messages (Output Automatic, batches of 50)`);
+	let first: number | undefined;
+	for (const count of counts) {
+		const user = stack.newMailbox('bench-memory');
+		const filled = Date.now();
+		await fill(stack, user, count);
+		const fillSeconds = (Date.now() - filled) / 1000;
+		if (global.gc) global.gc();
+		await sleep(500);
+		const baseline = process.memoryUsage().rss;
+		let emitted = 0;
+		let peak = baseline;
+		const node = await trigger(stack, user, { startFrom: 'unread', outputMode: 'adaptive' });
+		// Counted and dropped as they go out, like n8n handing them over to executions.
+		const drop = () => {
+			for (const emit of node.emits.splice(0)) emitted += emit.items.length;
+			peak = Math.max(peak, process.memoryUsage().rss);
+		};
+		const timer = setInterval(drop, 20);
+		const started = Date.now();
+		await node.activate();
+		await node.waitFor(() => (drop(), emitted >= count), 1_200_000, 'memory catch-up');
+		const seconds = (Date.now() - started) / 1000;
+		clearInterval(timer);
+		drop();
+		await node.deactivate();
+		first ??= peak;
+		console.log(
+			`   ${String(count).padStart(6)} messages (filled in ${fillSeconds.toFixed(0)} s): emitted ${emitted} in ${seconds.toFixed(1)} s, ` +
+				`RSS ${mb(baseline)} → peak ${mb(peak)} MB = ${(peak / first).toFixed(2)}× the first's peak`,
+		);
+	}
+}
+
+/** The sections to run (`--only latency,catchup,memory,big`); default: latency, catch-up and the big message. */
+function sections(): Set<string> {
+	const index = process.argv.indexOf('--only');
+	if (index >= 0) return new Set(process.argv[index + 1].split(','));
+	return new Set(['latency', 'catchup', 'big', ...(process.argv.includes('--memory-counts') ? ['memory'] : [])]);
+}
+
 async function main(): Promise<void> {
 	const stack = await startStack();
 	try {
 		console.log(`Gmail IMAP Trigger benchmark, Node ${process.version}, ${new Date().toISOString()}`);
-		await latency(stack, option('--latency-count', 20));
-		await catchUp(stack, option('--catchup-count', 5000));
-		await bigMessage(stack, option('--big-mb', 25));
+		const run = sections();
+		if (run.has('latency')) await latency(stack, option('--latency-count', 20));
+		if (run.has('catchup')) await catchUp(stack, option('--catchup-count', 5000));
+		if (run.has('big')) await bigMessage(stack, option('--big-mb', 25));
+		if (run.has('memory')) {
+			const index = process.argv.indexOf('--memory-counts');
+			const counts = (index >= 0 ? process.argv[index + 1] : '1000,10000').split(',').map(Number).sort((a, b) => a - b);
+			await memory(stack, counts);
+		}
 	} finally {
 		await stack.stop();
 	}
