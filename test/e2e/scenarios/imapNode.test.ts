@@ -1,7 +1,7 @@
 /**
  * The Gmail IMAP action node in a real n8n (pinned 2.x, the package installed as a community package) against the
  * real mail stack: a delivered message starts Gmail IMAP Trigger → Gmail IMAP (Flag: add the keyword $Processed) →
- * Gmail IMAP (Move to "Processed"). Judged by n8n's execution records and by the mailbox as Dovecot stores it: the
+ * Gmail IMAP (Move to "Processed"), without any mapping. Judged by n8n's execution records and by the mailbox as Dovecot stores it: the
  * message is in "Processed" with $Processed, INBOX is empty, and no token appears in what n8n logged.
  */
 import { randomUUID } from 'crypto';
@@ -76,8 +76,8 @@ describe('the Gmail IMAP node in a real n8n against the real mail stack', () => 
 				// The workflow moves the message itself: the trigger leaves it as it is.
 				triggerNode(credential, {}),
 				imapNode(FLAG_NAME, credential, { operation: 'flag', flags: '$Processed' }, 240),
-				// The Flag node outputs the message's uid, mailbox and uidValidity; the Move node takes them by expression.
-				imapNode(MOVE_NAME, credential, { operation: 'move', uid: '={{ $json.uid }}', mailbox: '={{ $json.mailbox }}', destinationFolder: 'Processed' }, 480),
+				// Neither takes a UID: each uses its input item's attributes (the trigger's, then the Flag node's).
+				imapNode(MOVE_NAME, credential, { operation: 'move', destinationFolder: 'Processed' }, 480),
 			].map((node) => (node.name === TRIGGER_NAME ? { ...node, parameters: { ...(node.parameters as object), postProcessAction: 'nothing' } } : node)),
 			connections: {
 				[TRIGGER_NAME]: { main: [[{ node: FLAG_NAME, type: 'main', index: 0 }]] },
