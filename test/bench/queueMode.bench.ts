@@ -75,15 +75,27 @@ async function catchUp(stack: RunningStack, n8n: N8nInstance, label: string, mes
 	const activatedAt = Date.now();
 	await n8n.activateWorkflow(workflowId);
 	const unfinished = new Set(['new', 'running', 'waiting', 'unknown']);
+	// In queue mode main can keep counting a finished job as active, and the public API's list hides those: count the
+	// rows in Postgres there (n8n's own record).
+	const finishedCount = async (): Promise<number> => {
+		if (!cluster) return (await n8n.listExecutions(workflowId)).filter((execution) => !unfinished.has(execution.status)).length;
+		const text = await cluster.postgres.query(
+			`SELECT count(*) FROM execution_entity WHERE "workflowId" = '${workflowId}' AND status NOT IN ('new', 'running', 'waiting', 'unknown')`,
+		);
+		return Number(text.trim());
+	};
 	for (;;) {
-		const executions = await n8n.listExecutions(workflowId);
-		const finished = executions.filter((execution) => !unfinished.has(execution.status));
+		const finished = { length: await finishedCount() };
 		if (finished.length >= messages + 1) break;
 		if (Date.now() - activatedAt > 30 * 60 * 1000) throw new Error(`${label}: only ${finished.length} of ${messages + 1} executions after 30 min`);
 		await sleep(2000);
 	}
 	const executions = (await n8n.listExecutions(workflowId)).filter((execution) => new Date(execution.startedAt).getTime() >= activatedAt);
-	const lastStop = Math.max(...executions.map((execution) => new Date(execution.stoppedAt ?? execution.startedAt).getTime()));
+	let lastStop = Math.max(...executions.map((execution) => new Date(execution.stoppedAt ?? execution.startedAt).getTime()));
+	if (cluster) {
+		const text = await cluster.postgres.query(`SELECT (extract(epoch FROM max("stoppedAt")) * 1000)::bigint FROM execution_entity WHERE "workflowId" = '${workflowId}'`);
+		lastStop = Number(text.trim());
+	}
 	const seconds = (lastStop - activatedAt) / 1000;
 	const statuses: Record<string, number> = {};
 	for (const execution of executions) statuses[execution.status] = (statuses[execution.status] ?? 0) + 1;
