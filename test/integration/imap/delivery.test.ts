@@ -239,6 +239,8 @@ describe('retry list on the real stack: a message whose attachment cannot be sto
 			firstDelay: entries[0] ? entries[0].nextAttemptAt - entries[0].firstFailedAt : undefined,
 			failures: disk.failures,
 			subjects: trigger.emittedSubjects(),
+			log: trigger.logs.filter((entry) => entry.level !== 'debug').map((entry) => `${entry.level}: ${entry.message}`),
+			emits: trigger.emits.map((emit) => (emit.items as Array<{ json: IDataObject }>).map((item) => (item.json.attributes as IDataObject)?.uid)),
 		}).toMatchObject({
 			entries: [{ uid: 1, attempts: 1, reason: expect.stringMatching(/no space left on device/) }],
 			firstDelay: 60_000,
