@@ -89,8 +89,8 @@ export function smtpOverrides(credentialType: string, gmailPort: unknown): { smt
 	return { smtp: { port } };
 }
 
-/** The parameters of one item; attachments are read from its binary data here. */
-async function readComposeInput(
+/** The parameters of one item; attachments are read from its binary data here. Also Gmail IMAP's Create Draft. */
+export async function readComposeInput(
 	context: IExecuteFunctions,
 	itemIndex: number,
 	item: INodeExecutionData,
