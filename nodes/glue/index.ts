@@ -10,3 +10,4 @@ export {
 export { type MailAccount, type MailNodeContext, openMailAccount, type OpenMailAccountOptions, readSharedMailbox } from './mailAccount';
 export { type FailureText, isLastingFailure, type NodeErrorOptions, toNodeError } from './nodeErrors';
 export { mailAccountKey } from '../mail/connection';
+export { imapTriggerNodes, inQueueMode, recordingPopNodes, sharedStaticDataProblem } from './queueMode';

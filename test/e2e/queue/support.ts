@@ -149,30 +149,6 @@ export function placementLine(placement: Placement): string {
 	return `${workers}; main ${placement.onMain.length}; not started ${placement.notStarted.length}; on several ${placement.onSeveral.length}`;
 }
 
-/** The workflow's static data as Postgres holds it right now (n8n stores it as one JSON value per workflow). */
-export async function storedStaticData(cluster: QueueCluster, workflowId: string): Promise<Record<string, unknown>> {
-	const text = (await cluster.postgres.query(`SELECT "staticData" FROM workflow_entity WHERE id = '${workflowId.replace(/'/g, "''")}'`)).trim();
-	return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-}
-
-/** The trigger's position (lastUid) in INBOX from static data, or undefined before its first save. */
-export function triggerLastUid(staticData: Record<string, unknown>): number | undefined {
-	const node = staticData[`node:${TRIGGER_NAME}`] as { gmailImapTrigger?: { folders?: Record<string, { lastUid?: number }> } } | undefined;
-	return node?.gmailImapTrigger?.folders?.INBOX?.lastUid;
-}
-
-/** The number of in-flight entries the trigger keeps in static data. */
-export function triggerInFlight(staticData: Record<string, unknown>): number {
-	const node = staticData[`node:${TRIGGER_NAME}`] as { gmailImapTrigger?: { inFlight?: unknown[] } } | undefined;
-	return node?.gmailImapTrigger?.inFlight?.length ?? 0;
-}
-
-/** The POP node's Get Many record, serialized (to compare versions), or undefined when absent. */
-export function popRecord(staticData: Record<string, unknown>): string | undefined {
-	const node = staticData[`node:${POP_NAME}`] as { pop3Fetched?: unknown } | undefined;
-	return node?.pop3Fetched === undefined ? undefined : JSON.stringify(node.pop3Fetched);
-}
-
 /** Lines of main's and the workers' logs (all starts) matching `pattern`, prefixed with the process name. */
 export function logLines(cluster: QueueCluster, pattern: RegExp): string[] {
 	const sources: Array<[string, string]> = [['main', cluster.main.logsDir], ...cluster.workers.map((worker): [string, string] => [worker.name, worker.logsDir])];

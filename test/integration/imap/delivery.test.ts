@@ -152,6 +152,28 @@ describe('refusals at activation on the real stack', () => {
 		await harness({ stack, credentials, parameters: { ...BASE_PARAMETERS, options: { moveToFolder: 'Done' } } }).activate();
 	});
 
+	it('queue mode: a Gmail POP Get Many after the trigger is refused at activation (it would roll the position back); other neighbours are accepted', async () => {
+		const { user, credentials } = await setup();
+		const pop = { name: 'Fetch POP', type: 'n8n-nodes-gmail-xoauth2.gmailPop', typeVersion: 1, disabled: false, parameters: {} };
+		const saved = process.env.EXECUTIONS_MODE;
+		process.env.EXECUTIONS_MODE = 'queue';
+		try {
+			const refused = harness({ stack, credentials, parameters: BASE_PARAMETERS, childNodes: [pop] });
+			await expect(refused.activate()).rejects.toThrow(
+				'In n8n\'s queue mode the Gmail POP node "Fetch POP" (Get Many) cannot run in the same workflow as the Gmail IMAP Trigger "Gmail IMAP Trigger"',
+			);
+			expect(refused.database).toEqual({});
+			await stack.waitForNoSessions(user, 3000);
+			const counting = { ...pop, parameters: { operation: 'getCount' } };
+			await harness({ stack, credentials, parameters: BASE_PARAMETERS, childNodes: [counting, { ...pop, disabled: true }] }).activate();
+		} finally {
+			if (saved === undefined) delete process.env.EXECUTIONS_MODE;
+			else process.env.EXECUTIONS_MODE = saved;
+		}
+		// Without queue mode (one n8n process, one static data object) the same workflow is accepted.
+		await harness({ stack, credentials, parameters: BASE_PARAMETERS, childNodes: [pop] }).activate();
+	});
+
 	it('a Dovecot that does not announce UIDPLUS: Delete After Run is refused naming UIDPLUS; Move to Folder (MOVE is there) is accepted', async () => {
 		expect(announced).toEqual(expect.arrayContaining(['UIDPLUS', 'MOVE']));
 		const { user, credentials } = await setup({ imapsPort: withoutUidplus.imapsPort });

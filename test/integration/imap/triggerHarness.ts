@@ -26,6 +26,7 @@ import type {
 	ITriggerFunctions,
 	ITriggerResponse,
 	Logger,
+	NodeTypeAndVersion,
 	WorkflowActivateMode,
 } from 'n8n-workflow';
 import { NodeOperationError, ObservableObject } from 'n8n-workflow';
@@ -109,6 +110,8 @@ export interface TriggerHarnessOptions {
 	 * DEFAULT_WATCHER_CONFIG's for this trigger only: applied while the node reads its settings, put back right after.
 	 */
 	watcherDefaults?: Partial<typeof DEFAULT_WATCHER_CONFIG>;
+	/** The nodes after the trigger in the workflow (n8n's getChildNodes, with parameters); default none. */
+	childNodes?: NodeTypeAndVersion[];
 }
 
 /** n8n's IDeferredPromise (from @n8n/utils, not re-exported by n8n-workflow). */
@@ -264,6 +267,7 @@ export class TriggerHarness {
 			getNode: () => node,
 			getWorkflow: () => ({ id: this.workflowId, name: 'harness', active: true }),
 			getMode: () => options.mode ?? 'trigger',
+			getChildNodes: () => options.childNodes ?? [],
 			getActivationMode: () => options.activationMode ?? 'activate',
 			getNodeParameter: (name: string, fallback?: unknown) => {
 				const value = node.parameters[name];

@@ -16,6 +16,7 @@ import type {
 	INode,
 	INodeExecutionData,
 	IObservableObject,
+	NodeTypeAndVersion,
 	Logger,
 	WorkflowExecuteMode,
 } from 'n8n-workflow';
@@ -40,6 +41,8 @@ export interface PopRunOptions {
 	items?: INodeExecutionData[];
 	mode?: WorkflowExecuteMode;
 	continueOnFail?: boolean;
+	/** The nodes before this one in the workflow (n8n's getParentNodes); default none. */
+	parentNodes?: NodeTypeAndVersion[];
 	/** Replaces n8n's binary store for this run (to make storing an attachment fail, as a full disk would). */
 	prepareBinaryData?: (content: Buffer, fileName: string, mimeType: string) => Promise<IBinaryData>;
 }
@@ -129,6 +132,7 @@ export class PopNodeHarness {
 			logger,
 			getNode: () => node,
 			getMode: () => mode,
+			getParentNodes: () => options.parentNodes ?? [],
 			getInputData: () => items,
 			continueOnFail: () => options.continueOnFail === true,
 			getNodeParameter: parameter,

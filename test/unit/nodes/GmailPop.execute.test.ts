@@ -268,3 +268,41 @@ describe('Gmail POP: ranges of the user numbers', () => {
 		expect(names).toEqual([...names].sort((a, b) => a.localeCompare(b)));
 	});
 });
+
+describe('Gmail POP: queue mode, in the same workflow as the Gmail IMAP Trigger', () => {
+	const TRIGGER = { name: 'New mail', type: 'n8n-nodes-gmail-xoauth2.gmailImapTrigger', typeVersion: 2, disabled: false };
+	const saved = process.env.EXECUTIONS_MODE;
+	afterEach(() => {
+		if (saved === undefined) delete process.env.EXECUTIONS_MODE;
+		else process.env.EXECUTIONS_MODE = saved;
+	});
+
+	it('Get Many after the trigger is refused before connecting, naming both nodes and the fix; nothing is recorded', async () => {
+		process.env.EXECUTIONS_MODE = 'queue';
+		const { server, harness } = await setup([message('one')]);
+		const error = await harness.run({ parameters: { ...GET_MANY, options: {} }, parentNodes: [TRIGGER] }).catch((caught: unknown) => caught);
+		expect(error).toBeInstanceOf(NodeOperationError);
+		expect((error as Error).message).toMatch(/queue mode the Gmail POP node "Gmail POP" \(Get Many\) cannot run in the same workflow as the Gmail IMAP Trigger "New mail"/);
+		expect((error as Error).message).toMatch(/Execute Workflow node/);
+		expect(server.sessions).toHaveLength(0);
+		expect(record(harness)).toBeUndefined();
+	});
+
+	it('runs where nothing is shared: without queue mode, without the trigger, a disabled trigger, Get Count, or a manual run', async () => {
+		const runs: Array<{ env?: string; parentNodes: Array<typeof TRIGGER>; parameters?: Record<string, unknown>; mode?: 'manual' }> = [
+			{ parentNodes: [TRIGGER] },
+			{ env: 'regular', parentNodes: [TRIGGER] },
+			{ env: 'queue', parentNodes: [] },
+			{ env: 'queue', parentNodes: [{ ...TRIGGER, disabled: true }] },
+			{ env: 'queue', parentNodes: [TRIGGER], parameters: { operation: 'getCount' } },
+			{ env: 'queue', parentNodes: [TRIGGER], mode: 'manual' },
+		];
+		for (const run of runs) {
+			if (run.env === undefined) delete process.env.EXECUTIONS_MODE;
+			else process.env.EXECUTIONS_MODE = run.env;
+			const { harness } = await setup([message('one')]);
+			const result = await harness.run({ parameters: { ...GET_MANY, options: {}, ...run.parameters }, parentNodes: run.parentNodes, mode: run.mode });
+			expect(result.items).toHaveLength(1);
+		}
+	});
+});

@@ -1,12 +1,15 @@
 /** The node glue (nodes/glue): one credential read per account, item settings, core errors as n8n errors, lasting failures. */
-import type { ICredentialDataDecryptedObject, INode, Logger } from 'n8n-workflow';
+import type { ICredentialDataDecryptedObject, INode, Logger, NodeTypeAndVersion } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
 import {
+	imapTriggerNodes,
+	inQueueMode,
 	isLastingFailure,
 	mailAccountKey,
 	openMailAccount,
 	readItemSettings,
+	recordingPopNodes,
 	toNodeError,
 	type MailNodeContext,
 } from '../../../nodes/glue';
@@ -134,5 +137,39 @@ describe('isLastingFailure', () => {
 		expect(isLastingFailure(new MailCredentialFieldError('popHost', 'is empty'))).toBe(true);
 		expect(isLastingFailure(new ParameterRangeError('bad'), { sessionLost: true })).toBe(false);
 		expect(isLastingFailure(new MessageInputError('To', 'is empty'), { sessionLost: true })).toBe(false);
+	});
+});
+
+describe('queue mode: which nodes share the workflow static data', () => {
+	const node = (type: string, extra: Partial<NodeTypeAndVersion> = {}): NodeTypeAndVersion => ({ name: type, type, typeVersion: 1, disabled: false, ...extra });
+
+	it('reads EXECUTIONS_MODE as n8n does (queue, any case); anything else is not queue mode', () => {
+		expect(inQueueMode({ EXECUTIONS_MODE: 'queue' })).toBe(true);
+		expect(inQueueMode({ EXECUTIONS_MODE: ' Queue ' })).toBe(true);
+		expect(inQueueMode({ EXECUTIONS_MODE: 'regular' })).toBe(false);
+		expect(inQueueMode({})).toBe(false);
+	});
+
+	it('a Gmail POP records on Get Many (also the default when the saved parameters omit it), not on other operations nor disabled', () => {
+		const nodes = [
+			node('n8n-nodes-gmail-xoauth2.gmailPop', { name: 'default op', parameters: {} }),
+			node('n8n-nodes-gmail-xoauth2.gmailPop', { name: 'get many', parameters: { operation: 'getAll' } }),
+			node('gmailPop', { name: 'short type', parameters: { operation: 'getAll' } }),
+			node('n8n-nodes-gmail-xoauth2.gmailPop', { name: 'count', parameters: { operation: 'getCount' } }),
+			node('n8n-nodes-gmail-xoauth2.gmailPop', { name: 'disabled', disabled: true, parameters: {} }),
+			node('n8n-nodes-base.emailReadImap', { name: 'other', parameters: {} }),
+			node('other.notGmailPop', { name: 'suffix only', parameters: {} }),
+		];
+		expect(recordingPopNodes(nodes)).toEqual(['default op', 'get many', 'short type']);
+	});
+
+	it('finds enabled Gmail IMAP Triggers', () => {
+		expect(
+			imapTriggerNodes([
+				node('n8n-nodes-gmail-xoauth2.gmailImapTrigger', { name: 'a' }),
+				node('n8n-nodes-gmail-xoauth2.gmailImapTrigger', { name: 'b', disabled: true }),
+				node('n8n-nodes-base.emailReadImap', { name: 'c' }),
+			]),
+		).toEqual(['a']);
 	});
 });
