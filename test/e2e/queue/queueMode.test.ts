@@ -4,9 +4,9 @@
  * execution records, n8n's own log lines ("Enqueued execution" on main, "Worker started execution" on a worker), the
  * token server's request log and the mailboxes:
  *
- *   a. the trigger on main, every execution on a worker (main ran none): 150 messages (the issue's 300 halved to fit
- *      the suite's time budget on 2 cores) 30 ms apart while Dovecot kicks the IMAP session every 3 s → each message
- *      exactly one successful execution, never more than one IMAP session at a time;
+ *   a. the trigger on main, every execution on a worker (main ran none): 300 messages 30 ms apart while Dovecot
+ *      kicks the IMAP session every 3 s → each message exactly one successful execution, never more than one IMAP
+ *      session at a time;
  *   b. an auto-reply workflow (trigger → Gmail SMTP): the sends run on both workers, every reply arrives, threaded;
  *   c. (d in the issue) 10-second access tokens while the trigger on main and SMTP nodes on both workers refresh the
  *      same credential: no refused refresh, no failed login, no "reconnect the credential" error, every reply sent;
@@ -51,7 +51,7 @@ const progress = (line: string): void => {
 	process.stdout.write(`[e2e queue ${((Date.now() - suiteStarted) / 1000).toFixed(1)}s] ${line}\n`);
 };
 
-const KICK_MESSAGES = 150;
+const KICK_MESSAGES = 300;
 const REPLY_MESSAGES = 20;
 const TOKEN_MESSAGES = 24;
 const TOKEN_LIFETIME_SECONDS = 10;
