@@ -105,6 +105,13 @@ namespace inbox {
   }
 }
 
+# Room for a few hundred sessions at once (the scale benchmark runs 200 triggers on 200 mailboxes in one n8n).
+# Dovecot's default of 100 processes per service caps IMAP at 100 sessions: each session is one imap process, and
+# each TLS session keeps its imap-login process as the TLS proxy. Connections of every login and mail process to
+# anvil, auth, config and log count against those services' client_limit.
+default_process_limit = 512
+default_client_limit = 4096
+
 protocol imap {
   # Gmail allows about 15 simultaneous IMAP connections per account.
   mail_max_userip_connections = 15
@@ -114,6 +121,7 @@ protocol lmtp {
 }
 
 service imap-login {
+  process_limit = 512
   inet_listener imap {
     address = 127.0.0.1
     port = ${ports.imap}
@@ -125,6 +133,7 @@ service imap-login {
   }
 }
 service pop3-login {
+  process_limit = 512
   inet_listener pop3 {
     address = 127.0.0.1
     port = ${ports.pop3}
@@ -134,6 +143,12 @@ service pop3-login {
     port = ${ports.pop3s}
     ssl = yes
   }
+}
+service imap {
+  process_limit = 512
+}
+service pop3 {
+  process_limit = 512
 }
 service lmtp {
   inet_listener lmtp {
@@ -288,6 +303,7 @@ log_path = ${settings.log}
 info_log_path = ${settings.log}
 protocols = imap
 service imap-login {
+  process_limit = 512
   inet_listener imap {
     port = 0
   }
