@@ -69,6 +69,11 @@ export interface ComposeInput {
 	priority?: unknown;
 	customHeaders?: CustomHeader[];
 	attachments?: AttachmentInput[];
+	/**
+	 * A message with no To, CC or BCC is built instead of refused. Only for storing a draft (Gmail IMAP's Create
+	 * Draft), whose recipients may be added later in a mail program; never for sending.
+	 */
+	allowNoRecipients?: boolean;
 }
 
 /** Display names of the parameters, for error messages. */
@@ -144,7 +149,7 @@ export function composeMessage(input: ComposeInput): SendMailOptions {
 	if (to.length === 0 && reply) to = chooseReplyRecipients(reply, { all: input.replyToAllAddresses, max: maxReplyRecipients });
 	const cc = parseAddressList(FIELD_LABELS.ccEmail, input.ccEmail);
 	const bcc = parseAddressList(FIELD_LABELS.bccEmail, input.bccEmail);
-	if (to.length + cc.length + bcc.length === 0) {
+	if (to.length + cc.length + bcc.length === 0 && input.allowNoRecipients !== true) {
 		throw new MessageInputError(
 			FIELD_LABELS.toEmail,
 			reply

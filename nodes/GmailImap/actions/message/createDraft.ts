@@ -1,6 +1,7 @@
 /**
  * Message → Create Draft: the SMTP node's message (same fields, attachments from binary data, reply threading to the
- * input message) stored with APPEND into the folder the server marks as Drafts, flagged \Draft and \Seen.
+ * input message) stored with APPEND into the folder the server marks as Drafts, flagged \Draft and \Seen. Unlike a
+ * sent message, a draft may have no recipient yet (To, CC and BCC all empty): it is stored without them.
  */
 import type { INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
@@ -15,12 +16,20 @@ import type { Operation, OperationInput } from '../types';
 /** Parameters the SMTP node has that a draft has no use for. */
 const NOT_FOR_DRAFTS = new Set(['authentication', 'operation', 'gmailPort']);
 
+/** What a draft's To Email says: unlike the SMTP node's, it may stay empty. */
+const DRAFT_TO_DESCRIPTION =
+	'Recipients, comma-separated. You can also specify a name: Nathan Doe &lt;nate@example.com&gt;. May be empty: the draft is stored without recipients (or, with "Reply to the Input Email" on, addressed to the first Reply-To, else From, address of the input email).';
+
 /** The SMTP node's parameters (names, defaults, texts), shown for Create Draft. */
 function draftProperties(): INodeProperties[] {
 	const show = showFor('message', ['createDraft'])?.show;
 	return sendProperties
 		.filter((property) => !NOT_FOR_DRAFTS.has(property.name))
-		.map((property) => ({ ...property, displayOptions: { show: { ...property.displayOptions?.show, ...show } } }));
+		.map((property) => ({
+			...property,
+			...(property.name === 'toEmail' ? { description: DRAFT_TO_DESCRIPTION } : {}),
+			displayOptions: { show: { ...property.displayOptions?.show, ...show } },
+		}));
 }
 
 export const DRAFT_FLAGS = ['\\Draft', '\\Seen'];
@@ -31,7 +40,8 @@ export const createDraft: Operation = {
 		const { context, itemIndex, item } = input;
 		const instanceId = typeof context.getInstanceId === 'function' ? context.getInstanceId() : undefined;
 		const compose = await readComposeInput(context, itemIndex, item, attributionLink(NODE_TYPE, instanceId));
-		const mail = composeMessage({ ...compose, accountEmail: input.accountEmail });
+		// A draft may wait for its recipients; the SMTP node never sets this and keeps refusing such a message.
+		const mail = composeMessage({ ...compose, accountEmail: input.accountEmail, allowNoRecipients: true });
 		const source = await buildMessageSource(mail);
 		const folder = await draftsFolder(input.session);
 		const stored = await appendMessage(input.session, folder, source, DRAFT_FLAGS);

@@ -2,6 +2,7 @@
 import type { IDataObject } from 'n8n-workflow';
 
 import { binaryFromBuffer } from '../../harness/executeHarness';
+import { PostfixLog, runSmtpNode, senderCredential } from '../../smtp/smtpTestKit';
 import { newAccount, runError, runNode, stack } from './nodeKit';
 
 jest.setTimeout(30_000);
@@ -42,6 +43,35 @@ describe('Gmail IMAP node: storing messages on the real server', () => {
 		expect(raw).toContain(`Message-ID: ${String(items[0].json.messageId)}`);
 		expect(raw).toContain('filename=report.csv');
 		expect(raw).toContain(Buffer.from('q1,q2\n').toString('base64'));
+	});
+
+	it('Create Draft stores a draft without any recipient (To, CC, BCC empty); the SMTP node refuses to send the same message', async () => {
+		const account = await newAccount();
+		const message = { toEmail: '', subject: 'To be addressed later', emailFormat: 'text', text: 'Draft body', options: { appendAttribution: false } };
+		const { items } = await runNode(account, { resource: 'message', operation: 'createDraft', ...message });
+		const drafts = await stack.mailboxState(account.user, 'Drafts', { includeRaw: true });
+		expect(drafts.messages).toHaveLength(1);
+		const [draft] = drafts.messages;
+		expect(draft.flags.sort()).toEqual(['\\Draft', '\\Seen']);
+		expect(items[0].json).toMatchObject({ mailbox: 'Drafts', uid: draft.uid, flags: ['\\Draft', '\\Seen'] });
+		const raw = draft.raw as string;
+		const headers = raw.slice(0, raw.indexOf('\r\n\r\n'));
+		expect(headers).toContain(`From: ${account.user}`);
+		expect(headers).toContain('Subject: To be addressed later');
+		expect(headers).not.toMatch(/^(To|Cc|Bcc):/im);
+		expect(raw).toContain('Draft body');
+
+		// Sending keeps refusing a message nobody would receive, before any connection.
+		const log = new PostfixLog(stack);
+		const sent = await runSmtpNode({
+			credential: await senderCredential(stack, account.user, 'smtps'),
+			parameters: { authentication: 'mailServerOAuth2Api', operation: 'send', ...message },
+			items: [{ json: {} }],
+		});
+		expect(sent.error?.message).toMatch(/To Email is empty: enter at least one recipient \(To, CC or BCC\)/);
+		expect(sent.output).toBeUndefined();
+		expect(log.connects('smtps')).toBe(0);
+		expect((await stack.mailboxState(account.user, 'Drafts')).messages).toHaveLength(1);
 	});
 
 	it('Create Draft as a reply to an input message from Search: recipient, subject and threading headers', async () => {

@@ -89,6 +89,16 @@ describe('sender and recipients', () => {
 		expect(failure(() => composeMessage(input({ toEmail: '  ,  ' }))).field).toBe('To Email');
 	});
 
+	it('builds a message without any recipient only when allowNoRecipients is set (a draft), still checking the addresses given', async () => {
+		const draft = composeMessage(input({ toEmail: '', allowNoRecipients: true }));
+		expect([draft.to, draft.cc, draft.bcc]).toEqual([undefined, undefined, undefined]);
+		const { raw } = await build(draft);
+		expect(headerBlock(raw)).not.toMatch(/^(To|Cc|Bcc):/im);
+		expect(headerBlock(raw)).toMatch(/^From: me@example\.com$/m);
+		expect(failure(() => composeMessage(input({ toEmail: '', allowNoRecipients: false }))).message).toBe('To Email is empty: enter at least one recipient (To, CC or BCC)');
+		expect(failure(() => composeMessage(input({ toEmail: 'broken@', allowNoRecipients: true }))).field).toBe('To Email');
+	});
+
 	it('names the field of an invalid address', () => {
 		expect(failure(() => composeMessage(input({ ccEmail: 'ok@example.com, broken@' }))).message).toMatch(/^CC Email contains the invalid address "broken@"/);
 		expect(failure(() => composeMessage(input({ replyTo: 'nope' }))).message).toMatch(/^Reply To contains "nope"/);

@@ -106,4 +106,15 @@ describe('Gmail IMAP node on Gmail (unit fake)', () => {
 		expect(draft.source.toString()).toContain(`From: ${ACCOUNT}`);
 		expect(items[0].json).toMatchObject({ mailbox: '[Gmail]/Drafts', uid: draft.uid, flags: ['\\Draft', '\\Seen'] });
 	});
+
+	it('Create Draft stores a draft with no recipient yet (To, CC and BCC empty), without To/Cc/Bcc headers', async () => {
+		const { server, extras } = setup();
+		const { items } = await runUnit(server, extras, { resource: 'message', operation: 'createDraft', toEmail: '', subject: 'Later', emailFormat: 'text', text: 'Draft', options: {} });
+		expect(sent(server)).toEqual(['LIST', 'APPEND [Gmail]/Drafts (\\Draft \\Seen)']);
+		const [draft] = server.folders.get('[Gmail]/Drafts')?.messages ?? [];
+		const headers = draft.source.toString().split('\r\n\r\n')[0];
+		expect(headers).toContain('Subject: Later');
+		expect(headers).not.toMatch(/^(To|Cc|Bcc):/im);
+		expect(items[0].json).toMatchObject({ mailbox: '[Gmail]/Drafts', uid: draft.uid });
+	});
 });
