@@ -276,14 +276,24 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 			delete copy.attributes;
 			return copy;
 		};
-		// Each fixture is matched with the emitted item of its UID (the order of runs is not what is tested here).
-		const byUid = new Map(trigger.emits.map((emit) => [(emit.items[0].json.attributes as IDataObject).uid as number, emit.items[0]]));
-		const outOfOrder = trigger.emits.filter((emit, index) => (emit.items[0].json.attributes as IDataObject).uid !== index + 1).length;
-		if (outOfOrder > 0) process.stdout.write(`[tricky messages] ${outOfOrder} runs not in UID order\n`);
-		for (const [index, file] of files.entries()) {
-			const emitted = byUid.get(index + 1);
-			expect({ file, emitted: emitted !== undefined }).toEqual({ file, emitted: true });
-			if (!emitted) continue;
+		// 1. Each item is the message the server holds under the item's UID (subjects read by a separate IMAP session).
+		const client = await userClient(user);
+		const serverSubjects = new Map<number, string>();
+		try {
+			await client.mailboxOpen('INBOX', { readOnly: true });
+			for await (const message of client.fetch('1:*', { uid: true, envelope: true }, { uid: true })) {
+				serverSubjects.set(message.uid, message.envelope?.subject ?? '');
+			}
+		} finally {
+			await client.logout().catch(() => undefined);
+		}
+		const items = trigger.emits.map((emit) => emit.items[0]);
+		expect(items.map((item) => [(item.json.attributes as IDataObject).uid, item.json.subject])).toEqual(
+			items.map((item) => [(item.json.attributes as IDataObject).uid, serverSubjects.get((item.json.attributes as IDataObject).uid as number)]),
+		);
+		// 2. Each fixture came out once, exactly as parsing the file gives it. Found by subject: the server numbers two
+		// quick deliveries in the order its Maildir sync finds them, not always in delivery order.
+		for (const file of files) {
 			const direct = await messageToItem(fs.readFileSync(path.join(fixtureDir, file)), {
 				format: 'resolved',
 				downloadAttachments: true,
@@ -291,6 +301,10 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 				attributes: {},
 				prepareBinaryData: async (content, fileName, mimeType) => ({ data: content.toString('base64'), mimeType, fileName }),
 			});
+			const matching = items.filter((item) => item.json.subject === direct.json.subject);
+			expect({ file, found: matching.length }).toEqual({ file, found: 1 });
+			const emitted = matching[0];
+			if (!emitted) continue;
 			// Attachments byte-exact (base64 of the decoded part), names and types as when parsing the file itself.
 			expect({ file, binaries: binaries(emitted) }).toEqual({ file, binaries: binaries(direct) });
 			if (file !== 'bare-lf.eml') expect({ file, json: withoutTransport(emitted.json) }).toEqual({ file, json: withoutTransport(direct.json) });
