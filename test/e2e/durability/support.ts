@@ -239,15 +239,50 @@ const UNFINISHED = new Set<Execution['status']>(['new', 'running', 'waiting', 'u
 export interface Collected {
 	executions: Execution[];
 	/** Why the wait ended: every message had an execution, or nothing changed for `quietMs`, or the deadline. */
-	ended: 'complete' | 'quiet' | 'deadline';
+	ended: WaitEnd;
 	seconds: number;
+}
+
+/** How a wait for executions ended: every message had one, nothing changed for `quietMs`, or the deadline. */
+export type WaitEnd = 'complete' | 'quiet' | 'deadline';
+
+/**
+ * Polls once a second: `look()` gives a signature of the workflow's executions (a change restarts the quiet time)
+ * and whether the wait is complete. Ends complete (then `settleMs` longer, so a late second execution is counted
+ * too), after `quietMs` without a change, or at `timeoutMs`.
+ */
+export async function waitForExecutions(
+	look: () => Promise<{ signature: string; complete: () => Promise<boolean> }>,
+	options: { timeoutMs: number; quietMs: number; settleMs: number },
+): Promise<{ ended: WaitEnd; seconds: number }> {
+	const started = Date.now();
+	let signature = '';
+	let changedAt = Date.now();
+	let ended: WaitEnd = 'deadline';
+	for (;;) {
+		const now = await look();
+		if (now.signature !== signature) {
+			signature = now.signature;
+			changedAt = Date.now();
+		}
+		if (await now.complete()) {
+			ended = 'complete';
+			break;
+		}
+		if (Date.now() - changedAt > options.quietMs) {
+			ended = 'quiet';
+			break;
+		}
+		if (Date.now() - started > options.timeoutMs) break;
+		await sleep(1000);
+	}
+	if (ended === 'complete') await sleep(options.settleMs);
+	return { ended, seconds: (Date.now() - started) / 1000 };
 }
 
 /**
  * Waits until every message of the series has an execution that is over (any end status) and n8n runs nothing of
- * the workflow, then `settleMs` longer so a late second execution is counted too. Gives up when the workflow's
- * executions did not change for `quietMs` (n8n is done: a message without an execution by then will not get one),
- * or at `timeoutMs`. Returns every execution of the workflow, with data.
+ * the workflow (see waitForExecutions). Returns every execution of the workflow, with data.
  */
 export async function collectExecutions(
 	n8n: N8nInstance,
@@ -255,41 +290,24 @@ export async function collectExecutions(
 	series: MessageSeries,
 	options: { timeoutMs: number; quietMs: number; settleMs: number },
 ): Promise<Collected> {
-	const started = Date.now();
-	const deadline = started + options.timeoutMs;
-	let signature = '';
-	let changedAt = Date.now();
-	let ended: Collected['ended'] = 'deadline';
-	for (;;) {
+	const { ended, seconds } = await waitForExecutions(async () => {
 		// The plain list leaves out what this n8n is running right now; ask for those separately.
 		const [listed, running] = await Promise.all([
 			n8n.listExecutions(workflowId),
 			n8n.listExecutions(workflowId, false, { status: 'running' }),
 		]);
-		const now = [...listed, ...running].map((execution) => `${execution.id}:${execution.status}`).sort().join(',');
-		if (now !== signature) {
-			signature = now;
-			changedAt = Date.now();
-		}
 		const over = listed.filter((execution) => !UNFINISHED.has(execution.status));
-		if (over.length >= series.count && running.length === 0 && over.length === listed.length) {
-			const withData = await n8n.listExecutions(workflowId, true);
-			const covered = new Set(withData.filter((execution) => !UNFINISHED.has(execution.status)).flatMap((execution) => series.indicesIn(execution)));
-			if (covered.size >= series.count) {
-				ended = 'complete';
-				break;
-			}
-		}
-		if (Date.now() - changedAt > options.quietMs) {
-			ended = 'quiet';
-			break;
-		}
-		if (Date.now() > deadline) break;
-		await sleep(1000);
-	}
-	if (ended === 'complete') await sleep(options.settleMs);
-	const executions = await n8n.listExecutions(workflowId, true);
-	return { executions, ended, seconds: (Date.now() - started) / 1000 };
+		return {
+			signature: [...listed, ...running].map((execution) => `${execution.id}:${execution.status}`).sort().join(','),
+			complete: async () => {
+				if (over.length < series.count || running.length > 0 || over.length !== listed.length) return false;
+				const withData = await n8n.listExecutions(workflowId, true);
+				const covered = new Set(withData.filter((execution) => !UNFINISHED.has(execution.status)).flatMap((execution) => series.indicesIn(execution)));
+				return covered.size >= series.count;
+			},
+		};
+	}, options);
+	return { executions: await n8n.listExecutions(workflowId, true), ended, seconds };
 }
 
 export interface ExactlyOnceReport {

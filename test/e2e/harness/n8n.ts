@@ -17,12 +17,11 @@ import { e2eRunsRoot, packageName } from './paths';
 import { readStoredApiKey, writeStoredApiKey } from './state-files';
 import {
 	freePort,
-	groupAlive,
-	killGroup,
 	portInUse,
 	processesMentioning,
 	runCommand,
 	sleep,
+	stopProcessGroup,
 	type CommandResult,
 } from './processes';
 
@@ -692,37 +691,7 @@ class RunningN8n implements N8nInstance {
 		const started = Date.now();
 		if (!child?.pid) return { seconds: 0, forced: false };
 		const pid = child.pid;
-		let forced = false;
-		if (child.exitCode === null && child.signalCode === null) {
-			if (options.hard) {
-				forced = true;
-				killGroup(pid, 'SIGKILL');
-			} else {
-				// n8n shuts its task runner down itself on SIGTERM; signal only the main process to let it do so.
-				child.kill('SIGTERM');
-			}
-			const grace = options.graceMs ?? 45_000;
-			let graceTimer: NodeJS.Timeout | undefined;
-			const graceOver = new Promise<boolean>((resolve) => {
-				graceTimer = setTimeout(() => resolve(true), grace);
-			});
-			const timedOut = await Promise.race([this.exited.then(() => false), graceOver]);
-			// A pending timer would keep the test process (jest) alive long after n8n is gone.
-			clearTimeout(graceTimer);
-			if (timedOut) {
-				forced = true;
-				killGroup(pid, 'SIGKILL');
-				await this.exited;
-			}
-		}
-		// Anything n8n started and left behind (a runner that missed the shutdown) goes with the group.
-		const groupDeadline = Date.now() + 5000;
-		while (groupAlive(pid) && Date.now() < groupDeadline) await sleep(100);
-		if (groupAlive(pid)) {
-			forced = true;
-			killGroup(pid, 'SIGKILL');
-			while (groupAlive(pid)) await sleep(100);
-		}
+		const forced = await stopProcessGroup(child, this.exited, options);
 		for (const port of [this.port, this.brokerPort]) {
 			const portDeadline = Date.now() + 5000;
 			while ((await portInUse(port)) && Date.now() < portDeadline) await sleep(100);

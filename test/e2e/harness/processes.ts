@@ -2,7 +2,7 @@
  * Small process and network helpers shared by the harness: run a command to completion, find free loopback ports,
  * and make sure a process group is gone.
  */
-import { spawn } from 'child_process';
+import { type ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 
@@ -112,6 +112,50 @@ export function groupAlive(pid: number): boolean {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Stops a process started as the leader of its own group: SIGKILL of the group (`hard`), or SIGTERM to the leader
+ * (n8n shuts its task runner down itself) and SIGKILL of the group after `graceMs`; then whatever is left of the group.
+ * Returns whether a SIGKILL was needed.
+ */
+export async function stopProcessGroup(
+	child: ChildProcess,
+	exited: Promise<unknown>,
+	options: { hard?: boolean; graceMs?: number } = {},
+): Promise<boolean> {
+	const pid = child.pid;
+	if (pid === undefined) return false;
+	let forced = false;
+	if (child.exitCode === null && child.signalCode === null) {
+		if (options.hard) {
+			forced = true;
+			killGroup(pid, 'SIGKILL');
+		} else {
+			child.kill('SIGTERM');
+		}
+		let graceTimer: NodeJS.Timeout | undefined;
+		const graceOver = new Promise<boolean>((resolve) => {
+			graceTimer = setTimeout(() => resolve(true), options.graceMs ?? 45_000);
+		});
+		const timedOut = await Promise.race([exited.then(() => false), graceOver]);
+		// A pending timer would keep the test process (jest) alive long after the process is gone.
+		clearTimeout(graceTimer);
+		if (timedOut) {
+			forced = true;
+			killGroup(pid, 'SIGKILL');
+			await exited;
+		}
+	}
+	// Anything it started and left behind (a task runner that missed the shutdown) goes with the group.
+	const groupDeadline = Date.now() + 5000;
+	while (groupAlive(pid) && Date.now() < groupDeadline) await sleep(100);
+	if (groupAlive(pid)) {
+		forced = true;
+		killGroup(pid, 'SIGKILL');
+		while (groupAlive(pid)) await sleep(100);
+	}
+	return forced;
+}
 
 /**
  * A port on 127.0.0.1 that nothing listens on right now. The OS picks it from the ephemeral range, so parallel runs

@@ -23,7 +23,7 @@ import { startRedis, type RunningRedis } from '../../stack/redis';
 import { ensureN8nInstalled, type N8nInstallation } from './install';
 import { newRunFolder, startN8n, type N8nInstance, type StopResult } from './n8n';
 import { installPackageIntoUserFolder } from './package';
-import { freePort, groupAlive, killGroup, portInUse, sleep } from './processes';
+import { freePort, portInUse, sleep, stopProcessGroup } from './processes';
 
 export interface QueueModeOptions {
 	/** Number of `n8n worker` processes (default 2). */
@@ -167,34 +167,7 @@ class Worker implements QueueWorker {
 		const child = this.child;
 		const started = Date.now();
 		if (!child?.pid) return { seconds: 0, forced: false };
-		const pid = child.pid;
-		let forced = false;
-		if (child.exitCode === null && child.signalCode === null) {
-			if (options.hard) {
-				forced = true;
-				killGroup(pid, 'SIGKILL');
-			} else {
-				child.kill('SIGTERM');
-			}
-			let timer: NodeJS.Timeout | undefined;
-			const graceOver = new Promise<boolean>((resolve) => {
-				timer = setTimeout(() => resolve(true), options.graceMs ?? 45_000);
-			});
-			const timedOut = await Promise.race([this.exited.then(() => false), graceOver]);
-			clearTimeout(timer);
-			if (timedOut) {
-				forced = true;
-				killGroup(pid, 'SIGKILL');
-				await this.exited;
-			}
-		}
-		const deadline = Date.now() + 5000;
-		while (groupAlive(pid) && Date.now() < deadline) await sleep(100);
-		if (groupAlive(pid)) {
-			forced = true;
-			killGroup(pid, 'SIGKILL');
-			while (groupAlive(pid)) await sleep(100);
-		}
+		const forced = await stopProcessGroup(child, this.exited, options);
 		this.child = undefined;
 		const seconds = (Date.now() - started) / 1000;
 		this.log(`${this.name} stopped in ${seconds.toFixed(1)}s${forced ? ' (forced)' : ''}`);

@@ -10,7 +10,7 @@ import * as path from 'path';
 import type { RunningStack } from '../../stack';
 import type { Execution, N8nInstance, WorkflowImport } from '../harness';
 import type { QueueCluster } from '../harness/queue';
-import { CREDENTIAL_TYPE, TRIGGER_NAME, triggerNode, type Mailbox, type MessageSeries } from '../durability/support';
+import { CREDENTIAL_TYPE, TRIGGER_NAME, triggerNode, waitForExecutions, type Mailbox, type MessageSeries, type WaitEnd } from '../durability/support';
 import { packageName } from '../harness/paths';
 
 export const SMTP_NAME = 'Gmail SMTP';
@@ -168,7 +168,7 @@ const UNFINISHED = new Set(['new', 'running', 'waiting', 'unknown']);
 export interface DatabaseCollected {
 	/** Every execution of the workflow in Postgres, with data (read one by one through the public API), oldest first. */
 	executions: Execution[];
-	ended: 'complete' | 'quiet' | 'deadline';
+	ended: WaitEnd;
 	seconds: number;
 	/** Finished executions that the public API's list left out (it hides what main still counts as running). */
 	hiddenFromList: string[];
@@ -186,7 +186,6 @@ export async function collectFromDatabase(
 	series: MessageSeries,
 	options: { timeoutMs: number; quietMs: number; settleMs: number },
 ): Promise<DatabaseCollected> {
-	const started = Date.now();
 	const cache = new Map<string, Execution>();
 	const rows = async (): Promise<Array<{ id: string; status: string }>> =>
 		(await cluster.postgres.query(`SELECT id, status FROM execution_entity WHERE "workflowId" = '${workflowId.replace(/'/g, "''")}' ORDER BY id`))
@@ -211,33 +210,18 @@ export async function collectFromDatabase(
 		}
 		return result;
 	};
-	let signature = '';
-	let changedAt = Date.now();
-	let ended: DatabaseCollected['ended'] = 'deadline';
-	for (;;) {
+	const { ended, seconds } = await waitForExecutions(async () => {
 		const now = await rows();
-		const current = now.map((row) => `${row.id}:${row.status}`).join(',');
-		if (current !== signature) {
-			signature = current;
-			changedAt = Date.now();
-		}
-		if (now.length >= series.count && now.every((row) => !UNFINISHED.has(row.status))) {
-			const covered = new Set((await withData(now)).flatMap((execution) => series.indicesIn(execution)));
-			if (covered.size >= series.count) {
-				ended = 'complete';
-				break;
-			}
-		}
-		if (Date.now() - changedAt > options.quietMs) {
-			ended = 'quiet';
-			break;
-		}
-		if (Date.now() - started > options.timeoutMs) break;
-		await sleep(1000);
-	}
-	if (ended === 'complete') await sleep(options.settleMs);
+		return {
+			signature: now.map((row) => `${row.id}:${row.status}`).join(','),
+			complete: async () =>
+				now.length >= series.count &&
+				now.every((row) => !UNFINISHED.has(row.status)) &&
+				new Set((await withData(now)).flatMap((execution) => series.indicesIn(execution))).size >= series.count,
+		};
+	}, options);
 	const executions = await withData(await rows());
 	const listed = new Set((await cluster.main.listExecutions(workflowId)).map((execution) => execution.id));
 	const hiddenFromList = executions.filter((execution) => !listed.has(execution.id) && !UNFINISHED.has(execution.status)).map((execution) => `${execution.id}:${execution.status}`);
-	return { executions, ended, seconds: (Date.now() - started) / 1000, hiddenFromList };
+	return { executions, ended, seconds, hiddenFromList };
 }
