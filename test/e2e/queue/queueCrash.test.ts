@@ -117,15 +117,21 @@ function summary(label: string, judged: Judged): string {
 	);
 }
 
-function expectEveryMessageHeldOnce(judged: Judged): void {
+/**
+ * `mainRestarted`: runs left unreported when main stopped are emitted again with their keys, marked redelivered; n8n
+ * runs such an emit when the first one never got an execution (main died between saving static data and creating
+ * it), so redelivered items may then be more than the given-up runs, each still the only execution of its message.
+ */
+function expectEveryMessageHeldOnce(judged: Judged, options: { mainRestarted?: boolean } = {}): void {
 	expect({
 		withoutExecution: judged.none,
 		withSeveral: judged.notExactlyOne.map(({ index, executions }) => `message ${index}: ${executions.join(', ')}`),
 		otherExecutions: judged.other,
 		givenUpNotRedeliveredOnce: judged.gaveUp.filter((entry) => entry.redeliveries.length !== 1 || !entry.redeliveries[0].endsWith(':success')),
 	}).toEqual({ withoutExecution: [], withSeveral: [], otherExecutions: [], givenUpNotRedeliveredOnce: [] });
-	// Every redelivered item is the redelivery of a run n8n gave up on (none after a plain skip-as-duplicate).
-	expect(judged.redelivered).toBe(judged.gaveUp.length);
+	// Without a restart of main every redelivered item is the redelivery of a run n8n gave up on.
+	if (options.mainRestarted) expect(judged.redelivered).toBeGreaterThanOrEqual(judged.gaveUp.length);
+	else expect(judged.redelivered).toBe(judged.gaveUp.length);
 }
 
 describe('queue mode under crashes: worker SIGKILL, main SIGTERM and SIGKILL, static data (real n8n 2.41.1)', () => {
@@ -236,12 +242,12 @@ describe('queue mode under crashes: worker SIGKILL, main SIGTERM and SIGKILL, st
 
 	test(`c2. main SIGTERM after 25 of ${MESSAGES} messages, restart: every message exactly one execution`, async () => {
 		const judged = await mainRestartRun('main-term', false);
-		expectEveryMessageHeldOnce(judged);
+		expectEveryMessageHeldOnce(judged, { mainRestarted: true });
 	}, minutes(4));
 
 	test(`c3. main SIGKILL after 25 of ${MESSAGES} messages, restart: every message one success or one crashed execution, none without`, async () => {
 		const judged = await mainRestartRun('main-kill', true);
-		expectEveryMessageHeldOnce(judged);
+		expectEveryMessageHeldOnce(judged, { mainRestarted: true });
 	}, minutes(4));
 
 	test('e. trigger + Gmail POP (Get Many) in one workflow: activation is refused, naming the POP node and the fix (a worker would roll the trigger back)', async () => {
