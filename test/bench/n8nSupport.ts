@@ -9,6 +9,7 @@
  */
 import { randomBytes, randomUUID } from 'crypto';
 import { execFile } from 'child_process';
+import { readFileSync } from 'fs';
 
 import { buildAndPack, startN8n, type Execution, type N8nInstance, type WorkflowImport } from '../e2e/harness';
 import { stackCaFile } from '../e2e/scenarios/support';
@@ -270,6 +271,23 @@ export async function mainRss(n8n: N8nInstance): Promise<number> {
 	return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/**
+ * n8n's main process memory as its own Prometheus endpoint reports it (needs N8N_METRICS=true): V8 heap in use and
+ * memory outside the heap (Buffers, TLS, zlib), in bytes. Tells a trigger's own objects from heap growth not yet
+ * collected, which RSS alone cannot.
+ */
+export async function heapMetrics(n8n: N8nInstance): Promise<{ heapUsed: number; heapTotal: number; external: number } | undefined> {
+	try {
+		const response = await fetch(`${n8n.baseUrl}/metrics`);
+		if (!response.ok) return undefined;
+		const text = await response.text();
+		const value = (name: string) => Number(new RegExp(`^n8n_${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+		return { heapUsed: value('nodejs_heap_size_used_bytes'), heapTotal: value('nodejs_heap_size_total_bytes'), external: value('nodejs_external_memory_bytes') };
+	} catch {
+		return undefined;
+	}
+}
+
 /** CPU time (user + system, seconds) used so far by n8n's process group. */
 export async function groupCpuSeconds(n8n: N8nInstance): Promise<number> {
 	const ticks = Number((await run('getconf', ['CLK_TCK'])).trim()) || 100;
@@ -288,4 +306,96 @@ export async function machineLoad(): Promise<string> {
 	const loadavg = (await run('cat', ['/proc/loadavg'])).split(' ').slice(0, 3).join(' ');
 	const cores = (await run('nproc', [])).trim();
 	return `load average ${loadavg} on ${cores} cores`;
+}
+
+// ---- CPU profiles ---------------------------------------------------------------------------------------------------
+
+/**
+ * Now on the clock V8 stamps CPU profiles with (CLOCK_MONOTONIC, µs): profile samples of another process on this
+ * machine can be cut to a window the benchmark marked with this.
+ */
+export function monotonicMicros(): number {
+	return Number(process.hrtime.bigint() / 1000n);
+}
+
+interface ProfileNode {
+	id: number;
+	callFrame: { functionName: string; url: string; lineNumber: number };
+	children?: number[];
+}
+
+interface CpuProfile {
+	nodes: ProfileNode[];
+	startTime: number;
+	samples: number[];
+	timeDeltas: number[];
+}
+
+/** Where a frame's code lives: this package, a dependency (by package name), n8n itself, Node.js, or V8's own. */
+function frameArea(url: string, functionName: string): string {
+	if (url === '') return functionName.startsWith('(') ? functionName : '(native)';
+	if (url.startsWith('node:')) return url.replace(/^node:(internal\/)?/, 'node:').split('/')[0];
+	const modules = url.split('/node_modules/');
+	if (modules.length > 1) {
+		const last = modules[modules.length - 1].split('/');
+		const name = last[0].startsWith('@') ? `${last[0]}/${last[1]}` : last[0];
+		if (name === packageName) return `${packageName}/${last.slice(1, -1).slice(-2).join('/')}`;
+		return name;
+	}
+	return url;
+}
+
+/**
+ * The samples of a V8 CPU profile (`--cpu-prof`) that fall between `fromUs` and `toUs` (monotonicMicros()): busy
+ * share, the areas (package, Node.js module) that were on the stack (inclusive) and that ran (self), and the
+ * functions with the most self time. Lines of text, for the benchmark's report.
+ */
+export function summarizeCpuProfile(file: string, fromUs: number, toUs: number, top = 20): string[] {
+	const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+	const byId = new Map<number, ProfileNode>();
+	const parent = new Map<number, number>();
+	for (const node of profile.nodes) {
+		byId.set(node.id, node);
+		for (const child of node.children ?? []) parent.set(child, node.id);
+	}
+	const self = new Map<string, number>();
+	const selfArea = new Map<string, number>();
+	const inclusiveArea = new Map<string, number>();
+	const add = (map: Map<string, number>, key: string, us: number) => map.set(key, (map.get(key) ?? 0) + us);
+	let time = profile.startTime;
+	let total = 0;
+	let idle = 0;
+	for (let index = 0; index < profile.samples.length; index++) {
+		time += profile.timeDeltas[index];
+		if (time < fromUs || time > toUs) continue;
+		const us = profile.timeDeltas[index + 1] ?? 0;
+		const node = byId.get(profile.samples[index]);
+		if (!node) continue;
+		total += us;
+		const { functionName, url, lineNumber } = node.callFrame;
+		if (functionName === '(idle)') {
+			idle += us;
+			continue;
+		}
+		const area = frameArea(url, functionName);
+		add(selfArea, area, us);
+		add(self, `${functionName || '(anonymous)'} ${area}:${lineNumber + 1}`, us);
+		const seen = new Set<string>();
+		for (let id: number | undefined = node.id; id !== undefined; id = parent.get(id)) {
+			const frame = byId.get(id)?.callFrame;
+			if (frame && frame.functionName !== '(root)') seen.add(frameArea(frame.url, frame.functionName));
+		}
+		for (const key of seen) add(inclusiveArea, key, us);
+	}
+	const busy = total - idle;
+	const share = (us: number) => `${((us / Math.max(1, busy)) * 100).toFixed(1)}%`;
+	const sorted = (map: Map<string, number>, count: number) => [...map.entries()].sort((a, b) => b[1] - a[1]).slice(0, count);
+	const lines = [
+		`profile window ${((toUs - fromUs) / 1e6).toFixed(1)} s: main thread busy ${(busy / 1e6).toFixed(1)} s (${((busy / Math.max(1, total)) * 100).toFixed(0)}% of the window)`,
+		`on the stack (inclusive, share of busy): ${sorted(inclusiveArea, 14).map(([key, us]) => `${key} ${share(us)}`).join(', ')}`,
+		`running (self): ${sorted(selfArea, 12).map(([key, us]) => `${key} ${share(us)}`).join(', ')}`,
+		'top functions (self):',
+		...sorted(self, top).map(([key, us]) => `  ${share(us).padStart(6)} ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}`),
+	];
+	return lines;
 }
