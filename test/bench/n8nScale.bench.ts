@@ -1,7 +1,7 @@
 /**
  * Many triggers in one real n8n (not a test: it prints numbers and ratios, asserts nothing).
  *
- *   npx tsx test/bench/n8nScale.bench.ts [--triggers 200] [--idle-seconds 30] [--only ours|builtin] [--cpu-prof]
+ *   npx tsx test/bench/n8nScale.bench.ts [--triggers 200] [--idle-seconds 30] [--only ours|builtin] [--cpu-prof] [--n8n-env NAME=value]
  *
  * One mail stack; for each contender in turn a fresh n8n 2.41.1 (test/e2e/harness) with N workflows trigger → No
  * Operation on N mailboxes of their own: this package's trigger with its defaults (node version 2), then n8n's
@@ -78,6 +78,17 @@ function spread(values: number[]): string {
 	return `p10 ${at(10)} / p50 ${at(50)} / p90 ${at(90)} / max ${Math.max(...values).toFixed(0)} ms`;
 }
 
+/** `--n8n-env NAME=value` (repeatable): environment for n8n, e.g. MALLOC_ARENA_MAX=2 to test where RSS goes. */
+function extraEnv(): Record<string, string> {
+	const env: Record<string, string> = {};
+	process.argv.forEach((arg, index) => {
+		const value = process.argv[index + 1];
+		if (arg !== '--n8n-env' || !value?.includes('=')) return;
+		env[value.slice(0, value.indexOf('='))] = value.slice(value.indexOf('=') + 1);
+	});
+	return env;
+}
+
 /** Runs `work` over `items`, `parallel` at a time. */
 async function pool<T>(items: T[], parallel: number, work: (item: T) => Promise<void>): Promise<void> {
 	let next = 0;
@@ -112,7 +123,7 @@ async function scale(stack: RunningStack, contender: Contender, count: number, i
 	const n8n = await startBenchN8n(
 		stack,
 		(line) => log(`  n8n: ${line}`),
-		{ N8N_METRICS: 'true', ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-interval=500` } : {}) },
+		{ ...extraEnv(), N8N_METRICS: 'true', ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir} --cpu-prof-interval=500` } : {}) },
 	);
 	let profileWindow: [number, number] | undefined;
 	let mainPid: number | undefined;
@@ -283,7 +294,7 @@ async function main(): Promise<void> {
 	const cpuProfile = process.argv.includes('--cpu-prof');
 	const stack = await startStack({ log: () => undefined });
 	try {
-		log(`Real-n8n scale benchmark, ${count} triggers, ${new Date().toISOString()}, ${await machineLoad()}`);
+		log(`Real-n8n scale benchmark, ${count} triggers, ${new Date().toISOString()}, ${await machineLoad()}${Object.keys(extraEnv()).length > 0 ? `, n8n env ${JSON.stringify(extraEnv())}` : ''}`);
 		const outcomes: ScaleOutcome[] = [];
 		for (const contender of contenders) {
 			outcomes.push(await scale(stack, contender, count, idleSeconds, cpuProfile));
