@@ -9,7 +9,7 @@ import type {
 } from 'n8n-workflow';
 import { NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
-import { inQueueMode, openMailAccount, recordingPopNodes, sharedStaticDataProblem, toNodeError } from '../glue';
+import { openMailAccount, refuseSharedStaticData, toNodeError } from '../glue';
 import { TokenSourceError, isReconnectRequiredError } from '../mail/auth/tokenErrors';
 import { mailCredentials } from '../mail/descriptions';
 import { createImapFlowClient } from '../mail/imap/client';
@@ -48,7 +48,7 @@ export class GmailImapTrigger implements INodeType {
 		const node = this.getNode();
 		const manual = this.getMode() === 'manual';
 		const settings = readTriggerSettings(this, manual);
-		if (!manual) refuseSharedStaticData(this);
+		if (!manual) refuseSharedStaticData(this, 'trigger');
 		const account = await openMailAccount(this, settings.credentialType, 'imap');
 		const tokens = account.tokens;
 		// Manual runs never persist static data (n8n), and must not disturb the saved position of the active workflow.
@@ -148,12 +148,4 @@ export class GmailImapTrigger implements INodeType {
 		}
 		return { closeFunction };
 	}
-}
-
-/** Queue mode: a Gmail POP Get Many after this trigger would roll its saved position back (glue/queueMode.ts). */
-function refuseSharedStaticData(context: ITriggerFunctions): void {
-	if (!inQueueMode() || typeof context.getChildNodes !== 'function') return;
-	const node = context.getNode();
-	const [pop] = recordingPopNodes(context.getChildNodes(node.name, { includeNodeParameters: true }));
-	if (pop !== undefined) throw new NodeOperationError(node, sharedStaticDataProblem(node.name, pop));
 }

@@ -2,8 +2,6 @@ import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData } from '
 import { NodeOperationError } from 'n8n-workflow';
 
 import {
-	imapTriggerNodes,
-	inQueueMode,
 	isLastingFailure,
 	type ItemSettings,
 	type MailAccount,
@@ -12,7 +10,7 @@ import {
 	MEGABYTE,
 	openMailAccount,
 	readItemSettings,
-	sharedStaticDataProblem,
+	refuseSharedStaticData,
 	toNodeError,
 } from '../glue';
 import { GOOGLE_MAIL_CREDENTIAL_TYPE } from '../mail/connection';
@@ -102,7 +100,7 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 	let lasting: { error: unknown } | undefined;
 
 	const fail = (error: unknown, itemIndex: number): NodeOperationError => popNodeError(node, error, itemIndex, setup);
-	if (operation === 'getAll' && !manual) refuseSharedStaticData(this, node);
+	if (operation === 'getAll' && !manual) refuseSharedStaticData(this, 'pop');
 
 	try {
 		// Read once for the whole run (saveTracker): refuse a bad value before anything connects.
@@ -330,11 +328,4 @@ function popNodeError(node: INode, error: unknown, itemIndex: number, setup: Set
 			});
 		},
 	});
-}
-
-/** Queue mode: recording in the Gmail IMAP Trigger's workflow would roll the trigger back (glue/queueMode.ts). */
-function refuseSharedStaticData(context: IExecuteFunctions, node: INode): void {
-	if (!inQueueMode() || typeof context.getParentNodes !== 'function') return;
-	const [trigger] = imapTriggerNodes(context.getParentNodes(node.name));
-	if (trigger !== undefined) throw new NodeOperationError(node, sharedStaticDataProblem(trigger, node.name));
 }

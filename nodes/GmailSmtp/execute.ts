@@ -1,15 +1,12 @@
-import type { IDataObject, IExecuteFunctions, INode, INodeExecutionData } from 'n8n-workflow';
+import type { IExecuteFunctions, INode, INodeExecutionData } from 'n8n-workflow';
 import { NodeOperationError } from 'n8n-workflow';
 
-import { isLastingFailure, openMailAccount, toNodeError } from '../glue';
+import { attributionLinkOf, isLastingFailure, openMailAccount, readComposeInput, toNodeError } from '../glue';
 import type { EndpointOverride } from '../mail/connection';
 import { GOOGLE_MAIL_CREDENTIAL_TYPE } from '../mail/connection';
 import { ParameterRangeError } from '../mail/parameters';
-import { collectAttachments } from '../mail/smtp/attachments';
 import { describeSmtpFailure } from '../mail/smtp/describeError';
-import type { ComposeInput, CustomHeader } from '../mail/smtp/message';
-import { attributionLink, composeMessage } from '../mail/smtp/message';
-import { readReplySource } from '../mail/smtp/reply';
+import { composeMessage } from '../mail/smtp/message';
 import { SmtpSender } from '../mail/smtp/transport';
 
 export const NODE_TYPE = 'n8n-nodes-gmail-xoauth2.gmailSmtp';
@@ -28,7 +25,7 @@ interface Session {
 export async function executeSend(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
 	const items = this.getInputData();
 	const node = this.getNode();
-	const link = attributionLink(NODE_TYPE, typeof this.getInstanceId === 'function' ? this.getInstanceId() : undefined);
+	const link = attributionLinkOf(this, NODE_TYPE);
 	const results: INodeExecutionData[] = [];
 
 	let session: Promise<Session> | undefined;
@@ -87,52 +84,6 @@ export function smtpOverrides(credentialType: string, gmailPort: unknown): { smt
 		throw new ParameterRangeError(`"Gmail Connection" must be port 465 or 587, not "${String(gmailPort)}"`);
 	}
 	return { smtp: { port } };
-}
-
-/** The parameters of one item; attachments are read from its binary data here. Also Gmail IMAP's Create Draft. */
-export async function readComposeInput(
-	context: IExecuteFunctions,
-	itemIndex: number,
-	item: INodeExecutionData,
-	link: string,
-): Promise<Omit<ComposeInput, 'accountEmail'>> {
-	const parameter = (name: string, fallback: unknown) => context.getNodeParameter(name, itemIndex, fallback) as unknown;
-	const emailFormat = parameter('emailFormat', 'html');
-	const options = (parameter('options', {}) ?? {}) as IDataObject;
-	const customHeaders = ((options.customHeaders as IDataObject | undefined)?.header ?? []) as CustomHeader[];
-
-	const attachments = await collectAttachments(
-		{ inline: options.attachments, files: options.fileAttachments },
-		{
-			item,
-			assertBinaryData: (property) => context.helpers.assertBinaryData(itemIndex, property),
-			getBinaryDataBuffer: async (property) => await context.helpers.getBinaryDataBuffer(itemIndex, property),
-		},
-	);
-
-	return {
-		fromEmail: parameter('fromEmail', ''),
-		senderName: options.senderName,
-		toEmail: parameter('toEmail', ''),
-		ccEmail: options.ccEmail,
-		bccEmail: options.bccEmail,
-		replyTo: options.replyTo,
-		subject: parameter('subject', ''),
-		emailFormat,
-		text: emailFormat === 'text' || emailFormat === 'both' ? parameter('text', '') : undefined,
-		html: emailFormat === 'html' || emailFormat === 'both' ? parameter('html', '') : undefined,
-		appendAttribution: options.appendAttribution,
-		attributionLink: link,
-		replySource: options.replyToInputEmail === true ? readReplySource(item.json) : undefined,
-		replyToAllAddresses: options.replyToAllAddresses,
-		maxReplyRecipients: options.maxReplyRecipients,
-		inReplyTo: options.inReplyTo,
-		references: options.references,
-		messageId: options.messageId,
-		priority: options.priority,
-		customHeaders,
-		attachments,
-	};
 }
 
 /** The SMTP node's wording of an item's failure: its cause with " (item N)", and what to do. */

@@ -1,4 +1,5 @@
 /** The n8n glue shared by the nodes: everything between n8n's node contexts and the n8n-free mail core (nodes/mail). */
+export { attributionLinkOf, readComposeInput } from './composeInput';
 export {
 	type ItemSettings,
 	MAX_ATTACHMENT_SIZE_RANGE,
@@ -10,4 +11,4 @@ export {
 export { type MailAccount, type MailNodeContext, openMailAccount, type OpenMailAccountOptions, readSharedMailbox } from './mailAccount';
 export { type FailureText, isLastingFailure, type NodeErrorOptions, toNodeError } from './nodeErrors';
 export { mailAccountKey } from '../mail/connection';
-export { imapTriggerNodes, inQueueMode, recordingPopNodes, sharedStaticDataProblem } from './queueMode';
+export { imapTriggerNodes, inQueueMode, recordingPopNodes, refuseSharedStaticData } from './queueMode';

@@ -7,8 +7,8 @@ import type { INodeExecutionData, INodeProperties } from 'n8n-workflow';
 
 import { sendProperties } from '../../../GmailSmtp/description';
 import { appendMessage, buildMessageSource, draftsFolder } from '../../../mail/imap/actions/append';
-import { attributionLink, composeMessage } from '../../../mail/smtp/message';
-import { readComposeInput } from '../../../GmailSmtp/execute';
+import { attributionLinkOf, readComposeInput } from '../../../glue';
+import { composeMessage } from '../../../mail/smtp/message';
 import { NODE_TYPE } from '../../constants';
 import { showFor } from '../common';
 import type { Operation, OperationInput } from '../types';
@@ -38,8 +38,7 @@ export const createDraft: Operation = {
 	description: draftProperties(),
 	async execute(input: OperationInput): Promise<INodeExecutionData[]> {
 		const { context, itemIndex, item } = input;
-		const instanceId = typeof context.getInstanceId === 'function' ? context.getInstanceId() : undefined;
-		const compose = await readComposeInput(context, itemIndex, item, attributionLink(NODE_TYPE, instanceId));
+		const compose = await readComposeInput(context, itemIndex, item, attributionLinkOf(context, NODE_TYPE));
 		// A draft may wait for its recipients; the SMTP node never sets this and keeps refusing such a message.
 		const mail = composeMessage({ ...compose, accountEmail: input.accountEmail, allowNoRecipients: true });
 		const source = await buildMessageSource(mail);
