@@ -21,10 +21,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
 
-import { startStack, type RunningStack } from '../../stack';
 import type { Execution } from '../harness';
-import { startQueueMode, type QueueCluster } from '../harness/queue';
-import { stackCaFile } from '../scenarios/support';
+import type { QueueCluster } from '../harness/queue';
 import {
 	MessageSeries,
 	deliverThroughStop,
@@ -41,6 +39,7 @@ import {
 	placementOf,
 	sleep,
 	triggerThenPopWorkflow,
+	useQueueCluster,
 } from './support';
 
 const suiteStarted = Date.now();
@@ -135,21 +134,14 @@ function expectEveryMessageHeldOnce(judged: Judged, options: { mainRestarted?: b
 }
 
 describe('queue mode under crashes: worker SIGKILL, main SIGTERM and SIGKILL, static data (real n8n 2.41.1)', () => {
-	let stack: RunningStack | undefined;
-	let cluster: QueueCluster | undefined;
+	const running = useQueueCluster(progress);
 	const suiteTag = randomBytes(3).toString('hex');
 	const workflows = new Map<string, { workflowId: string; mailbox: Mailbox; popMailbox?: Mailbox }>();
 
-	const running = (): { stack: RunningStack; cluster: QueueCluster } => {
-		if (!stack || !cluster) throw new Error('the stack or queue mode did not start (see beforeAll)');
-		return { stack, cluster };
-	};
-
 	beforeAll(async () => {
-		stack = await startStack({ log: (line) => progress(`stack: ${line}`) });
-		cluster = await startQueueMode({ log: progress, env: { NODE_EXTRA_CA_CERTS: stackCaFile(stack) } });
+		const { stack, cluster } = running();
 		const labels = ['worker-kill', 'main-term', 'main-kill', 'static', 'static-pop'];
-		const mailboxes = await importMailboxes(cluster.main, stack, labels.map((label) => stack?.newMailbox(`queue-${label}`) ?? ''));
+		const mailboxes = await importMailboxes(cluster.main, stack, labels.map((label) => stack.newMailbox(`queue-${label}`)));
 		const ids = await cluster.main.importWorkflows([
 			waitWorkflow(`queue worker-kill ${suiteTag}`, mailboxes[0], 3),
 			noOpWorkflow(`queue main-term ${suiteTag}`, mailboxes[1]),
@@ -161,15 +153,7 @@ describe('queue mode under crashes: worker SIGKILL, main SIGTERM and SIGKILL, st
 		workflows.set('main-kill', { workflowId: ids[2], mailbox: mailboxes[2] });
 		workflows.set('static', { workflowId: ids[3], mailbox: mailboxes[3], popMailbox: mailboxes[4] });
 		progress(`suite ${suiteTag}: queue mode up, ${ids.length} workflows imported`);
-	}, minutes(20));
-
-	afterAll(async () => {
-		try {
-			await cluster?.stop();
-		} finally {
-			await stack?.stop();
-		}
-	}, minutes(2));
+	}, minutes(5));
 
 	function workflowOf(label: string): { workflowId: string; mailbox: Mailbox; popMailbox?: Mailbox } {
 		const found = workflows.get(label);

@@ -16,11 +16,8 @@
  */
 import { createHash, randomBytes } from 'crypto';
 
-import { startStack, type RunningStack } from '../../stack';
 import { sandboxCredentialData } from '../../../scripts/demo';
 import type { Execution } from '../harness';
-import { startQueueMode, type QueueCluster } from '../harness/queue';
-import { stackCaFile } from '../scenarios/support';
 import {
 	CREDENTIAL_TYPE,
 	MessageSeries,
@@ -44,6 +41,7 @@ import {
 	placementLine,
 	placementOf,
 	sleep,
+	useQueueCluster,
 } from './support';
 
 const suiteStarted = Date.now();
@@ -57,22 +55,15 @@ const TOKEN_MESSAGES = 24;
 const TOKEN_LIFETIME_SECONDS = 10;
 
 describe('queue mode: n8n main + 2 workers on PostgreSQL and Redis (real n8n 2.41.1, real mail stack)', () => {
-	let stack: RunningStack | undefined;
-	let cluster: QueueCluster | undefined;
+	const running = useQueueCluster(progress);
 	const suiteTag = randomBytes(3).toString('hex');
 	const workflows = new Map<string, { workflowId: string; mailbox: Mailbox }>();
 
-	const running = (): { stack: RunningStack; cluster: QueueCluster } => {
-		if (!stack || !cluster) throw new Error('the stack or queue mode did not start (see beforeAll)');
-		return { stack, cluster };
-	};
-
 	beforeAll(async () => {
-		stack = await startStack({ log: (line) => progress(`stack: ${line}`) });
-		cluster = await startQueueMode({ log: progress, env: { NODE_EXTRA_CA_CERTS: stackCaFile(stack) } });
+		const { stack, cluster } = running();
 		const main = cluster.main;
 		const labels = ['kicks', 'replies', 'attachment'];
-		const mailboxes = await importMailboxes(main, stack, labels.map((label) => stack?.newMailbox(`queue-${label}`) ?? ''));
+		const mailboxes = await importMailboxes(main, stack, labels.map((label) => stack.newMailbox(`queue-${label}`)));
 		// The short-token mailbox: its refresh token hands out 10-second access tokens (the lifetime sticks to it).
 		const tokenUser = stack.newMailbox('queue-tokens');
 		const obtainedAt = Date.now();
@@ -92,15 +83,7 @@ describe('queue mode: n8n main + 2 workers on PostgreSQL and Redis (real n8n 2.4
 		workflows.set('attachment', { workflowId: ids[2], mailbox: mailboxes[2] });
 		workflows.set('tokens', { workflowId: ids[3], mailbox: tokenMailbox });
 		progress(`suite ${suiteTag}: queue mode up, ${ids.length} workflows imported`);
-	}, minutes(20));
-
-	afterAll(async () => {
-		try {
-			await cluster?.stop();
-		} finally {
-			await stack?.stop();
-		}
-	}, minutes(2));
+	}, minutes(5));
 
 	function workflowOf(label: string): { workflowId: string; mailbox: Mailbox } {
 		const found = workflows.get(label);

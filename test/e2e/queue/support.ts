@@ -7,10 +7,11 @@ import { randomUUID } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 
-import type { RunningStack } from '../../stack';
+import { startStack, type RunningStack } from '../../stack';
 import type { Execution, N8nInstance, WorkflowImport } from '../harness';
-import type { QueueCluster } from '../harness/queue';
-import { CREDENTIAL_TYPE, TRIGGER_NAME, triggerNode, waitForExecutions, type Mailbox, type MessageSeries, type WaitEnd } from '../durability/support';
+import { startQueueMode, type QueueCluster } from '../harness/queue';
+import { stackCaFile } from '../scenarios/support';
+import { CREDENTIAL_TYPE, TRIGGER_NAME, minutes, triggerNode, waitForExecutions, type Mailbox, type MessageSeries, type WaitEnd } from '../durability/support';
 import { packageName } from '../harness/paths';
 
 export const SMTP_NAME = 'Gmail SMTP';
@@ -18,6 +19,30 @@ export const POP_NAME = 'Gmail POP';
 export const HASH_NAME = 'Hash attachment';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A private mail stack and a queue-mode cluster (main + 2 workers) for the enclosing describe block: started in a
+ * beforeAll registered here (so before the suite's own), stopped in afterAll. Returns the accessor the tests use.
+ */
+export function useQueueCluster(progress: (line: string) => void): () => { stack: RunningStack; cluster: QueueCluster } {
+	let stack: RunningStack | undefined;
+	let cluster: QueueCluster | undefined;
+	beforeAll(async () => {
+		stack = await startStack({ log: (line) => progress(`stack: ${line}`) });
+		cluster = await startQueueMode({ log: progress, env: { NODE_EXTRA_CA_CERTS: stackCaFile(stack) } });
+	}, minutes(20));
+	afterAll(async () => {
+		try {
+			await cluster?.stop();
+		} finally {
+			await stack?.stop();
+		}
+	}, minutes(2));
+	return () => {
+		if (!stack || !cluster) throw new Error('the stack or queue mode did not start (see beforeAll)');
+		return { stack, cluster };
+	};
+}
 
 function credentials(mailbox: Mailbox): Record<string, unknown> {
 	return { [CREDENTIAL_TYPE]: { id: mailbox.credentialId, name: mailbox.credentialName } };
