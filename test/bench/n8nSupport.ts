@@ -19,9 +19,13 @@ import { packageName } from '../e2e/harness/paths';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A numeric command-line option (`--name 10`); a value that is not a number ≥ 0 is refused. */
 export function option(name: string, fallback: number): number {
 	const index = process.argv.indexOf(name);
-	return index >= 0 ? Number(process.argv[index + 1]) : fallback;
+	if (index === -1) return fallback;
+	const value = Number(process.argv[index + 1]);
+	if (!Number.isFinite(value) || value < 0) throw new Error(`${name} needs a number ≥ 0`);
+	return value;
 }
 
 export function flag(name: string): boolean {

@@ -22,16 +22,7 @@ import { startN8n, type N8nInstance } from '../e2e/harness';
 import { startQueueMode, type QueueCluster } from '../e2e/harness/queue';
 import { stackCaFile } from '../e2e/scenarios/support';
 import { MessageSeries, importMailboxes, noOpWorkflow, type Mailbox } from '../e2e/durability/support';
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function option(name: string, fallback: number): number {
-	const index = process.argv.indexOf(name);
-	if (index === -1) return fallback;
-	const value = Number(process.argv[index + 1]);
-	if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} needs a positive integer`);
-	return value;
-}
+import { option, sleep } from './n8nSupport';
 
 const started = Date.now();
 const log = (line: string): void => {
