@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 
 import { withTokenRetry, type TokenSource } from '../auth/tokens';
 import { tlsOptionsFor, type MailEndpoint } from '../connection';
@@ -138,8 +138,11 @@ export interface FetchNewOptions<T> {
 	limit?: number;
 	/** DELE each message once its item exists (and earlier ones whose deletion was never confirmed). */
 	deleteAfter: boolean;
-	/** Turns one message into a result. The stream must be read to the end (or destroyed) before it resolves. */
-	consume: (stream: Readable, entry: ListingEntry) => Promise<T>;
+	/**
+	 * Turns one message into a result: the whole message as a Buffer (a small message, already read; see ReadAhead), or
+	 * a stream that must be read to the end (or destroyed) before it resolves.
+	 */
+	consume: (source: Buffer | Readable, entry: ListingEntry) => Promise<T>;
 	/**
 	 * When consume fails but the session is still usable: true records the failure and goes on with the next message
 	 * (the failed one stays unseen and is tried again next time); false throws.
@@ -276,33 +279,40 @@ export class Pop3Mailbox {
 		const limit = options.limit === undefined ? unseen.length : Math.max(0, Math.floor(options.limit));
 		const batch = unseen.slice(0, limit);
 		const outcomes: Array<FetchOutcome<T>> = [];
-		for (const entry of batch) {
-			if (options.maxMessageBytes !== undefined && entry.size > options.maxMessageBytes) {
-				const limitBytes = options.maxMessageBytes;
-				const error = options.tooLarge?.(entry, limitBytes) ?? new Pop3MessageTooLargeError(entry.uidl, entry.size, limitBytes);
-				tracker.markSeen(entry.uidl);
-				outcomes.push({ entry, error, handled: true });
-				continue;
-			}
-			let value: T;
-			try {
-				value = await this.retrieve(entry, options.consume);
-			} catch (error) {
-				if (this.client.usable && options.isMessageFault?.(error) === true) {
+		const tooLarge = (entry: ListingEntry) => options.maxMessageBytes !== undefined && entry.size > options.maxMessageBytes;
+		const retrievable = batch.filter((entry) => !tooLarge(entry));
+		const readAhead = new ReadAhead(this.client, retrievable);
+		try {
+			for (const entry of batch) {
+				if (tooLarge(entry)) {
+					const limitBytes = options.maxMessageBytes as number;
+					const error = options.tooLarge?.(entry, limitBytes) ?? new Pop3MessageTooLargeError(entry.uidl, entry.size, limitBytes);
 					tracker.markSeen(entry.uidl);
-					outcomes.push({ entry, error: error instanceof Error ? error : new Error(String(error)), handled: true });
+					outcomes.push({ entry, error, handled: true });
 					continue;
 				}
-				// A broken session (timeout, closed connection) ends the run; a message the consumer could not turn
-				// into an item is skipped only when the caller asked for that, and stays unseen.
-				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- the node maps it, see openPop3Mailbox
-				if (!options.continueOnMessageError || !this.client.usable) throw error;
-				outcomes.push({ entry, error: error instanceof Error ? error : new Error(String(error)) });
-				continue;
+				let value: T;
+				try {
+					value = await readAhead.consume(entry, options.consume);
+				} catch (error) {
+					if (this.client.usable && options.isMessageFault?.(error) === true) {
+						tracker.markSeen(entry.uidl);
+						outcomes.push({ entry, error: error instanceof Error ? error : new Error(String(error)), handled: true });
+						continue;
+					}
+					// A broken session (timeout, closed connection) ends the run; a message the consumer could not turn
+					// into an item is skipped only when the caller asked for that, and stays unseen.
+					// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- the node maps it, see openPop3Mailbox
+					if (!options.continueOnMessageError || !this.client.usable) throw error;
+					outcomes.push({ entry, error: error instanceof Error ? error : new Error(String(error)) });
+					continue;
+				}
+				tracker.markSeen(entry.uidl, { deletionPending: options.deleteAfter });
+				outcomes.push({ entry, value });
+				if (options.deleteAfter) await readAhead.sendingAfter(() => this.delete(entry));
 			}
-			tracker.markSeen(entry.uidl, { deletionPending: options.deleteAfter });
-			outcomes.push({ entry, value });
-			if (options.deleteAfter) await this.delete(entry);
+		} finally {
+			readAhead.abandon();
 		}
 		return { outcomes, remaining: unseen.length - batch.length, retriedDeletions };
 	}
@@ -342,4 +352,103 @@ export class Pop3Mailbox {
 	destroy(): void {
 		this.client.destroy();
 	}
+}
+
+/**
+ * Messages up to this size (by LIST) are read whole into memory, and the next one is asked for (RETR) as soon as one
+ * has arrived, while the consumer still parses it: the server and the network work on message n+1 while this process
+ * works on message n. Strict RFC 1939 lock-step (no command is sent before the previous reply ended, so no
+ * PIPELINING capability is needed); the cost is one small message held ahead.
+ */
+export const READ_AHEAD_MAX_BYTES = 1024 * 1024;
+
+/** A message read ahead: the whole message, or (a server sent more than LIST said) its start and the open stream. */
+type Fetched = Buffer | Readable;
+
+/**
+ * RETR for fetchNew, one message ahead for small messages. A RETR whose reply is not awaited yet keeps its failure
+ * until its message's turn, so the outcome of each message is what it would have been without reading ahead.
+ */
+class ReadAhead {
+	private next = 0;
+	private pending?: { entry: ListingEntry; fetched: Promise<Fetched> };
+
+	constructor(
+		private readonly client: Pop3Client,
+		private readonly entries: ListingEntry[],
+	) {}
+
+	async consume<T>(entry: ListingEntry, consume: (source: Buffer | Readable, entry: ListingEntry) => Promise<T>): Promise<T> {
+		if (this.entries[this.next] !== entry) throw new Error('POP3 read-ahead: messages consumed out of order');
+		this.next++;
+		const fetched = this.pending?.entry === entry ? this.pending.fetched : this.fetch(entry);
+		this.pending = undefined;
+		const source = await fetched;
+		// The reply of `entry` is off the wire when it is a Buffer: ask for the next small message now.
+		const following = this.entries[this.next];
+		if (Buffer.isBuffer(source) && following && following.size <= READ_AHEAD_MAX_BYTES) {
+			this.pending = { entry: following, fetched: this.fetch(following) };
+			this.pending.fetched.catch(() => undefined);
+		}
+		try {
+			return await consume(source, entry);
+		} finally {
+			// Releases the session either way: a finished stream is already closed, an abandoned one is skipped.
+			if (!Buffer.isBuffer(source) && !source.destroyed) source.destroy();
+		}
+	}
+
+	/**
+	 * Runs a command that the session sends after the RETR read ahead. When that RETR broke the session, the command
+	 * fails for it; the RETR's own error is the one to report (it names the step that failed).
+	 */
+	async sendingAfter<R>(command: () => Promise<R>): Promise<R> {
+		try {
+			return await command();
+		} catch (error) {
+			const readAheadError = await this.pending?.fetched.then(
+				() => undefined,
+				(failure: unknown) => failure,
+			);
+			throw readAheadError ?? error;
+		}
+	}
+
+	/** A message read ahead and not consumed (the run stopped): its stream, if any, is closed. */
+	abandon(): void {
+		const pending = this.pending;
+		this.pending = undefined;
+		pending?.fetched.then((source) => Buffer.isBuffer(source) || source.destroy(), () => undefined);
+	}
+
+	private async fetch(entry: ListingEntry): Promise<Fetched> {
+		const stream = await this.client.retr(entry.messageNumber);
+		if (entry.size > READ_AHEAD_MAX_BYTES) return stream;
+		const read = await readUpTo(stream, 2 * READ_AHEAD_MAX_BYTES);
+		return read.complete ? read.message : rejoined(read.head, stream);
+	}
+}
+
+/** Reads a stream to its end, or until more than maxBytes arrived (then the rest is left in the stream). */
+async function readUpTo(stream: Readable, maxBytes: number): Promise<{ complete: true; message: Buffer } | { complete: false; head: Buffer }> {
+	const chunks: Buffer[] = [];
+	let size = 0;
+	for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
+		const bytes = chunk as Buffer;
+		chunks.push(bytes);
+		size += bytes.length;
+		if (size > maxBytes) return { complete: false, head: Buffer.concat(chunks, size) };
+	}
+	return { complete: true, message: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) };
+}
+
+/** `head` followed by the rest of `rest`; destroying the result destroys `rest`. */
+function rejoined(head: Buffer, rest: Readable): Readable {
+	return Readable.from(
+		(async function* () {
+			yield head;
+			yield* rest;
+		})(),
+		{ objectMode: false },
+	);
 }

@@ -135,9 +135,9 @@ describe('Gmail POP node with Gmail-only and broken server replies', () => {
 		expect(error.message).toMatch(/^The POP3 connection to 127\.0\.0\.1:\d+ failed \(step: RETR 2 \(message body\)\)$/);
 		expect(record(harness)).toBeUndefined();
 		expect(mailbox.removed).toEqual([]);
-		// Message 1 had been marked (DELE 1) before the cut; a server forgets such marks when a session ends without QUIT.
-		expect(mailbox.deleted).toEqual(new Set([1]));
-		mailbox.deleted.clear();
+		// RETR 2 went out (read ahead) before DELE 1, so the cut came first and message 1 was never even marked; a mark
+		// would not have counted either, as a server forgets them when a session ends without QUIT.
+		expect(mailbox.deleted).toEqual(new Set());
 
 		const retry = await harness.run({ parameters: { ...GET_MANY, options: { deleteAfterDownload: true } } });
 		expect(retry.items.map((item) => item.json.subject)).toEqual(['one', 'two']);

@@ -7,7 +7,9 @@ export const USER = 'user@example.com';
 export const GOOD_TOKEN = 'ya29.good-token-4c1d';
 export const BAD_TOKEN = 'ya29.expired-token-SECRET-9f3e';
 
-export async function readAll(stream: Readable): Promise<Buffer> {
+/** A message source's bytes: a Buffer as it is (fetchNew reads small messages ahead), a stream read to its end. */
+export async function readAll(stream: Readable | Buffer): Promise<Buffer> {
+	if (Buffer.isBuffer(stream)) return stream;
 	const chunks: Buffer[] = [];
 	for await (const chunk of stream) chunks.push(chunk as Buffer);
 	return Buffer.concat(chunks);

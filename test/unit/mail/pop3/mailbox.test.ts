@@ -3,6 +3,8 @@
  * session) over the real client and a scripted server, and the user-facing texts of every POP3 failure.
  */
 
+import { Readable } from 'node:stream';
+
 import type { TokenRejectedError } from '../../../../nodes/mail/auth/errors';
 import { AccessTokenRejectedError } from '../../../../nodes/mail/auth/tokenErrors';
 import type { TokenSource } from '../../../../nodes/mail/auth/tokens';
@@ -20,6 +22,7 @@ import {
 } from '../../../../nodes/mail/pop3/errors';
 import {
 	openPop3Mailbox,
+	READ_AHEAD_MAX_BYTES,
 	Pop3DeletionNotConfirmedError,
 	Pop3MessageNotFoundError,
 	type Pop3Mailbox,
@@ -28,7 +31,7 @@ import {
 } from '../../../../nodes/mail/pop3/mailbox';
 import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
 import { BAD_TOKEN, everythingIn, GOOD_TOKEN, readAll, secretForms, USER } from './clientTestKit';
-import { FakeMailbox, type FakePop3Server, type FakeSession, startFakePop3Server } from './fakePop3Server';
+import { FakeMailbox, type FakePop3Server, type FakeSession, pause, startFakePop3Server } from './fakePop3Server';
 
 
 /** A token source that hands out `tokens` in order: the first from getAccessToken, the next on each refresh. */
@@ -188,7 +191,7 @@ describe('Pop3Mailbox operations', () => {
 		expect(body.toString('latin1')).toBe(message('b'));
 	});
 
-	it('fetchNew: oldest unseen first, up to the limit, RETR then DELE per message; deletions applied only by QUIT', async () => {
+	it('fetchNew: oldest unseen first, up to the limit, DELE after each message; deletions applied only by QUIT', async () => {
 		const mailbox = new FakeMailbox({ messages: [message('a'), message('b'), message('c')], validToken: GOOD_TOKEN, user: USER });
 		const server = await serve(mailbox);
 		const session = await open(server, tokenSource([GOOD_TOKEN]));
@@ -201,7 +204,8 @@ describe('Pop3Mailbox operations', () => {
 		});
 		expect(result.outcomes.map((outcome) => ('value' in outcome ? outcome.value : outcome.error))).toEqual([message('a'), message('b')]);
 		expect(result.remaining).toBe(1);
-		expect(server.allCommands.filter((command) => /^(RETR|DELE)/.test(command))).toEqual(['RETR 1', 'DELE 1', 'RETR 2', 'DELE 2']);
+		// RETR 2 goes out once message 1 has arrived, before message 1's item is made (read-ahead); DELE 1 after its item.
+		expect(server.allCommands.filter((command) => /^(RETR|DELE)/.test(command))).toEqual(['RETR 1', 'RETR 2', 'DELE 1', 'DELE 2']);
 		expect(mailbox.removed).toEqual([]);
 		expect(await session.quit()).toEqual(['uid-1', 'uid-2']);
 		expect(mailbox.removed).toEqual([1, 2]);
@@ -211,8 +215,8 @@ describe('Pop3Mailbox operations', () => {
 	it('fetchNew: a consumer failure is an outcome (message stays unseen) or, without continueOnMessageError, thrown', async () => {
 		const mailbox = new FakeMailbox({ messages: [message('a'), message('bad'), message('c')], validToken: GOOD_TOKEN, user: USER });
 		const session = await open(await serve(mailbox), tokenSource([GOOD_TOKEN]));
-		const consume = async (stream: NodeJS.ReadableStream) => {
-			const text = (await readAll(stream as never)).toString('latin1');
+		const consume = async (stream: Buffer | Readable) => {
+			const text = (await readAll(stream)).toString('latin1');
 			if (text.includes('bad')) throw new Error('cannot store this one');
 			return text;
 		};
@@ -226,6 +230,83 @@ describe('Pop3Mailbox operations', () => {
 		// The session survived the consumer's failure.
 		expect(session.usable).toBe(true);
 		expect((await session.stat()).count).toBe(1);
+	});
+
+	it('fetchNew reads a small message ahead while the one before is consumed; a large one is streamed, nothing read ahead of it', async () => {
+		const big = `Subject: big\r\n\r\n${'y'.repeat(READ_AHEAD_MAX_BYTES + 1000)}\r\n`;
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('b'), big, message('c')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox);
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		const retrs = () => server.allCommands.filter((command) => command.startsWith('RETR'));
+		const seen: Array<{ kind: string; retrsAtStart: string[] }> = [];
+		const result = await session.fetchNew(SeenTracker.empty('acct'), {
+			deleteAfter: false,
+			continueOnMessageError: false,
+			consume: async (source) => {
+				const text = (await readAll(source)).toString('latin1');
+				if (text.includes('body of a')) {
+					// message 1's consumer is still running when RETR 2 reaches the server
+					const deadline = Date.now() + 2000;
+					while (!retrs().includes('RETR 2') && Date.now() < deadline) await pause(5);
+				}
+				if (text.startsWith('Subject: big')) await pause(100); // no RETR 4 while the big one is being read
+				seen.push({ kind: Buffer.isBuffer(source) ? 'buffer' : 'stream', retrsAtStart: retrs() });
+				return text;
+			},
+		});
+		expect(result.outcomes.map((outcome) => ('value' in outcome ? outcome.value : outcome.error))).toEqual([message('a'), message('b'), big, message('c')]);
+		expect(seen.map((entry) => entry.kind)).toEqual(['buffer', 'buffer', 'stream', 'buffer']);
+		expect(seen[0].retrsAtStart).toEqual(['RETR 1', 'RETR 2']);
+		expect(seen[2].retrsAtStart).toEqual(['RETR 1', 'RETR 2', 'RETR 3']);
+		expect(retrs()).toEqual(['RETR 1', 'RETR 2', 'RETR 3', 'RETR 4']);
+	});
+
+	it('fetchNew: a small message (by LIST) that turns out larger than the read-ahead bound reaches the consumer whole, as a stream', async () => {
+		const huge = `Subject: huge\r\n\r\n${'z\r\n'.repeat(READ_AHEAD_MAX_BYTES)}`;
+		const mailbox = new FakeMailbox({ messages: [message('a'), huge], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox, (command, session) => {
+			if (command !== 'LIST') return false;
+			void session.send(`+OK 2 messages\r\n1 ${message('a').length}\r\n2 100\r\n.\r\n`);
+			return true;
+		});
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		const kinds: string[] = [];
+		const result = await session.fetchNew(SeenTracker.empty('acct'), {
+			deleteAfter: false,
+			continueOnMessageError: false,
+			consume: async (source) => {
+				kinds.push(Buffer.isBuffer(source) ? 'buffer' : 'stream');
+				return (await readAll(source)).toString('latin1');
+			},
+		});
+		expect(kinds).toEqual(['buffer', 'stream']);
+		expect(result.outcomes.map((outcome) => ('value' in outcome ? outcome.value === huge : outcome.error))).toEqual([false, true]);
+		expect((await session.stat()).count).toBe(2);
+	});
+
+	it('fetchNew: a RETR read ahead that breaks the connection fails at its own message; the message before it keeps its item', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox, (command, session) => {
+			if (command !== 'RETR 2') return false;
+			session.destroy();
+			return true;
+		});
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		const tracker = SeenTracker.empty('acct');
+		const consumed: string[] = [];
+		const run = session.fetchNew(tracker, {
+			deleteAfter: false,
+			continueOnMessageError: true,
+			consume: async (source) => {
+				const text = (await readAll(source)).toString('latin1');
+				await pause(50); // RETR 2 fails meanwhile
+				consumed.push(text);
+				return text;
+			},
+		});
+		await expect(run).rejects.toBeInstanceOf(Pop3ConnectionError);
+		expect(consumed).toEqual([message('a')]);
+		expect(tracker.observe([{ messageNumber: 1, uidl: 'uid-1', size: 1 }, { messageNumber: 2, uidl: 'uid-2', size: 1 }]).unseen.map((entry) => entry.uidl)).toEqual(['uid-2']);
 	});
 
 	it('fetchNew deletes messages of an earlier run whose deletion was never confirmed, without returning them again', async () => {
