@@ -5,7 +5,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 
 import type { MailProtocol } from './auth/errors';
 
@@ -44,6 +44,11 @@ export interface TlsConnectOptions {
 	minVersion: 'TLSv1.2';
 	/** Set only when the credential names a CA: Node's bundled roots plus that CA (a `ca` option replaces the defaults). */
 	ca?: string[];
+	/**
+	 * With `ca`: the same trust store built once (see trustStoreFor). tls.connect uses it instead of building a context
+	 * from `ca` and `minVersion` for every connection.
+	 */
+	secureContext?: SecureContext;
 }
 
 export interface MailEndpoint {
@@ -203,8 +208,30 @@ export function tlsOptionsFor(endpoint: Pick<MailEndpoint, 'tls'>): TlsConnectOp
 		rejectUnauthorized,
 		minVersion,
 		...(servername ? { servername } : {}),
-		...(caCertificates && caCertificates.length > 0 ? { ca: [...rootCertificates, ...caCertificates] } : {}),
+		...(caCertificates && caCertificates.length > 0
+			? { ca: [...rootCertificates, ...caCertificates], secureContext: trustStoreFor(minVersion, caCertificates) }
+			: {}),
 	};
+}
+
+/** Contexts kept for the CA sets in use; a few credentials at most, the bound only guards against churn. */
+const TRUST_STORES_KEPT = 16;
+const trustStores = new Map<string, SecureContext>();
+
+/**
+ * A TLS context trusting Node's bundled roots plus `caCertificates`, built once per CA set: parsing the ~140 roots
+ * costs ~20 ms of CPU, which 200 triggers (and each of their hourly reconnections) would otherwise pay per connection.
+ * The context carries minVersion, because tls.connect ignores its own minVersion when given a context.
+ */
+export function trustStoreFor(minVersion: TlsConnectOptions['minVersion'], caCertificates: readonly string[]): SecureContext {
+	const key = [minVersion, ...caCertificates].join('\n');
+	let context = trustStores.get(key);
+	if (!context) {
+		context = createSecureContext({ minVersion, ca: [...rootCertificates, ...caCertificates] });
+		if (trustStores.size >= TRUST_STORES_KEPT) trustStores.delete(trustStores.keys().next().value as string);
+		trustStores.set(key, context);
+	}
+	return context;
 }
 
 /** Loopback: 127.0.0.0/8 and ::1, also written as IPv4-mapped IPv6 (::ffff:127.x.y.z, ::ffff:7f00:1). */

@@ -93,11 +93,14 @@ export interface OpenPop3MailboxOptions {
  * On any failure the connection is destroyed before the error is thrown.
  */
 export async function openPop3Mailbox(options: OpenPop3MailboxOptions): Promise<Pop3Mailbox> {
+	const tls: Pop3TlsOptions = { ...tlsOptionsFor(options.endpoint), ...options.tls };
+	// A CA given here replaces the credential's, and with it the context prepared for that one.
+	if (options.tls?.ca !== undefined && options.tls.secureContext === undefined) delete tls.secureContext;
 	const clientOptions: Pop3ClientOptions = {
 		host: options.endpoint.host,
 		port: options.endpoint.port,
 		security: options.endpoint.security,
-		tls: { ...tlsOptionsFor(options.endpoint), ...options.tls },
+		tls,
 		timeouts: options.timeouts,
 		logger: options.logger,
 	};

@@ -25,6 +25,8 @@ export interface Pop3TlsOptions {
 	servername?: string;
 	/** Extra trusted CA certificate(s) in PEM, e.g. for a private mail server. */
 	ca?: string | Buffer | Array<string | Buffer>;
+	/** A prepared context (with the trust store of `ca` and the minimum version); used instead of building one. */
+	secureContext?: tls.SecureContext;
 	minVersion?: tls.SecureVersion;
 }
 
@@ -207,6 +209,7 @@ export class Pop3Wire {
 			minVersion: this.tlsOptions.minVersion ?? 'TLSv1.2',
 			...(servername ? { servername } : {}),
 			...(this.tlsOptions.ca ? { ca: this.tlsOptions.ca } : {}),
+			...(this.tlsOptions.secureContext ? { secureContext: this.tlsOptions.secureContext } : {}),
 		};
 	}
 

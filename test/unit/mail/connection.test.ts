@@ -13,6 +13,7 @@ import {
 	resolveMailConnection,
 	securityForPort,
 	tlsOptionsFor,
+	trustStoreFor,
 } from '../../../nodes/mail/connection';
 import type { MailProtocol } from '../../../nodes/mail/auth/errors';
 import type { TokenSource } from '../../../nodes/mail/auth/tokens';
@@ -347,10 +348,22 @@ describe('CA Certificate (PEM)', () => {
 		}
 	});
 
+	it('builds the trust store once per CA set (parsing Node\'s roots is ~20 ms per connection otherwise)', () => {
+		const withCa = resolveMailConnection('mailServerOAuth2Api', generic({ caCertificate: TEST_CA_PEM }), PROTOCOLS);
+		const contexts = PROTOCOLS.map((protocol) => tlsOptionsFor(withCa[protocol]).secureContext);
+		expect(contexts[0]).toBeDefined();
+		for (const context of contexts) expect(context).toBe(contexts[0]);
+		expect(tlsOptionsFor(withCa.imap).secureContext).toBe(contexts[0]);
+		const otherCa = tls.rootCertificates[0];
+		expect(trustStoreFor('TLSv1.2', [otherCa])).not.toBe(contexts[0]);
+		expect(trustStoreFor('TLSv1.2', [otherCa])).toBe(trustStoreFor('TLSv1.2', [otherCa]));
+	});
+
 	it('leaves `ca` out when the field is empty, so Node uses its default trust store', () => {
 		for (const caCertificate of [undefined, '', '  \n ']) {
 			const { imap } = resolveMailConnection('mailServerOAuth2Api', generic({ caCertificate }), ['imap']);
 			expect(Object.keys(tlsOptionsFor(imap))).not.toContain('ca');
+			expect(Object.keys(tlsOptionsFor(imap))).not.toContain('secureContext');
 		}
 	});
 
@@ -452,6 +465,8 @@ describe("the credential's CA reaches tls.connect of every protocol client", () 
 		expect(options.rejectUnauthorized).toBe(true);
 		expect(options.ca).toContain(TEST_CA_PEM);
 		expect(options.ca).toEqual(expect.arrayContaining([...tls.rootCertificates]));
+		// the trust store is built once and shared by every connection of this CA set
+		expect(options.secureContext).toBe(trustStoreFor('TLSv1.2', [TEST_CA_PEM]));
 	}
 
 	it('IMAP (imapflow, as the trigger opens a session)', async () => {
