@@ -105,7 +105,8 @@ export class FolderPass {
 			// the old folder (even STATUS gives the old UIDVALIDITY), and sometimes ends it later with "session state is
 			// inconsistent". Selecting the folder again by name opens whatever now has that name; the UIDVALIDITY rule
 			// does the rest. Done on poll passes and the first pass of each session (a SELECT is cheap).
-			if (select && verify()) await client.mailboxOpen(folder);
+			const reselected = select && verify();
+			if (reselected) await client.mailboxOpen(folder);
 			const lock = await client.getMailboxLock(folder);
 			try {
 				this.folderFound(folder);
@@ -117,7 +118,12 @@ export class FolderPass {
 				await this.parts.recovery.run(session, folder, current.uidValidity);
 				if (this.signal.aborted) return true;
 				// Recovery may have moved the stored checkpoint (its recent ring): catch up from the stored one.
-				await this.parts.catchUp.run(session, folder, this.deps.checkpoints.get(folder) ?? aligned);
+				const from = this.deps.checkpoints.get(folder) ?? aligned;
+				// Just selected, and UIDNEXT is right after the last UID judged: nothing new at the SELECT, and anything
+				// after it comes as EXISTS (another pass), so the search is skipped, as STATUS lets other folders skip it.
+				// (Only after a SELECT of this pass: imapflow does not keep UIDNEXT current between SELECTs.)
+				if (reselected && !from.backlog && from.uidValidity === current.uidValidity && current.uidNext === from.lastUid + 1) return true;
+				await this.parts.catchUp.run(session, folder, from);
 			} finally {
 				lock.release();
 			}

@@ -62,6 +62,8 @@ export interface DeliverOptions {
 	body?: string;
 	/** Raw size to pad the body to (to exercise streaming of large messages). */
 	padTo?: number;
+	/** No EXISTS to the sessions (a notification the server failed to send): only a poll finds it. */
+	silent?: boolean;
 }
 
 export type RefusableCommand = 'SEARCH' | 'FETCH' | 'DOWNLOAD' | 'STORE' | 'MOVE' | 'EXPUNGE';
@@ -154,7 +156,7 @@ export class FakeImapServer {
 			emailId: `gm${number}`,
 		};
 		folder.messages.push(message);
-		for (const client of this.clients) client.notifyExists(folderName);
+		if (!options.silent) for (const client of this.clients) client.notifyExists(folderName);
 		return message;
 	}
 

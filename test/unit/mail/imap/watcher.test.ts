@@ -105,6 +105,23 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		expect(server.commands.some((command) => command.includes('"seen":false') && command.includes('"uid":"1:3"'))).toBe(true);
 	});
 
+	it('a poll pass that SELECTs the IDLE folder and finds UIDNEXT unchanged sends no SEARCH; one that finds it moved does', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { pollIntervalMs: 200 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		const first = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1);
+		const before = server.commands.length;
+		await advance(650); // three poll passes, nothing new
+		const quiet = server.commands.slice(before);
+		expect(quiet.filter((command) => command === 'SELECT INBOX').length).toBeGreaterThanOrEqual(2);
+		expect(quiet.filter((command) => command.startsWith('SEARCH'))).toEqual([]);
+		// Mail the watcher was not told about (no EXISTS): the next poll's SELECT shows UIDNEXT moved, and it searches.
+		const missed = server.deliver('INBOX', { silent: true });
+		await h.waitFor(() => h.emits.length === 2, 3000, 'the poll to find the message');
+		expect(h.emittedUids()).toEqual([first.uid, missed.uid]);
+	});
+
 	it('watches additional folders with STATUS over the same connection', async () => {
 		const server = new FakeImapServer(['INBOX', 'Support']);
 		const h = await start(server, { folders: ['INBOX', 'Support'], pollIntervalMs: 100 });
