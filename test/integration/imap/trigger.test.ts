@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { ImapFlow } from 'imapflow';
 import type { IDataObject } from 'n8n-workflow';
 
+import { messageIdOf } from '../../../nodes/mail/imap/watch/admission';
 import { messageToItem } from '../../../nodes/mail/message/toItem';
 import { getStack } from '../../stack';
 import { CredentialStore, TriggerHarness } from './triggerHarness';
@@ -310,4 +311,27 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 			if (file !== 'bare-lf.eml') expect({ file, json: withoutTransport(emitted.json) }).toEqual({ file, json: withoutTransport(direct.json) });
 		}
 	}, 40_000);
+
+	it('the Message-ID read from the header field is what Dovecot\'s ENVELOPE gives (the fingerprint is unchanged)', async () => {
+		const user = stack.newMailbox('msgid');
+		const ids = ['<plain@example.test>', '<with.dots+plus@example.test>', '<folded-id@example.test>', '<spaced@example.test>'];
+		const fields = [`Message-ID: ${ids[0]}`, `Message-Id: ${ids[1]}`, `Message-ID:\r\n ${ids[2]}`, `message-id:    ${ids[3]}   `];
+		for (const [index, field] of fields.entries()) {
+			await stack.deliver(`From: a@example.test\r\nTo: ${user}\r\nSubject: id ${index}\r\n${field}\r\n\r\nbody\r\n`, { via: 'lmtp', to: [user] });
+		}
+		await stack.deliver(`From: a@example.test\r\nTo: ${user}\r\nSubject: no id\r\n\r\nbody\r\n`, { via: 'lmtp', to: [user] });
+		const client = await userClient(user);
+		const pairs: Array<[string | undefined, string | undefined]> = [];
+		try {
+			await client.mailboxOpen('INBOX', { readOnly: true });
+			for await (const message of client.fetch('1:*', { uid: true, envelope: true, headers: ['message-id'] }, { uid: true })) {
+				pairs.push([messageIdOf({ headers: message.headers }), message.envelope?.messageId || undefined]);
+			}
+		} finally {
+			await client.logout().catch(() => undefined);
+		}
+		expect(pairs).toHaveLength(5);
+		for (const [fromHeader, fromEnvelope] of pairs) expect(fromHeader).toBe(fromEnvelope);
+		expect(pairs.map(([fromHeader]) => fromHeader).filter(Boolean).sort()).toEqual([...ids].sort());
+	});
 });

@@ -114,8 +114,20 @@ export function admitsByTime(checkpoint: FolderCheckpoint, uid: number, meta: Fe
 	const internalDate = toEpoch(meta.internalDate);
 	return backlogAdmits(backlog, checkpoint.recent, {
 		internalDate,
-		fingerprint: messageFingerprint(meta.envelope?.messageId, internalDate, meta.size),
+		fingerprint: messageFingerprint(messageIdOf(meta), internalDate, meta.size),
 	});
+}
+
+/**
+ * The message's Message-ID: from the header field the metadata FETCH asks for (reader.ts), or from ENVELOPE where one
+ * was fetched. Unfolded and trimmed, as servers give it in ENVELOPE.
+ */
+export function messageIdOf(meta: Pick<FetchMessageObject, 'envelope' | 'headers'> | undefined): string | undefined {
+	if (meta?.envelope?.messageId) return meta.envelope.messageId;
+	if (!meta?.headers?.length) return undefined;
+	const field = /^message-id[ \t]*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)/im.exec(meta.headers.toString('utf8'));
+	const value = field?.[1].replace(/\r?\n(?=[ \t])/g, '').trim();
+	return value || undefined;
 }
 
 /** Why a message is not downloaded at all: the server reports it larger than the Max Message Size option. */
@@ -137,7 +149,7 @@ export function afterEmitting(checkpoint: FolderCheckpoint, entry: JudgedEntry, 
 		uid: entry.uid,
 		internalDate,
 		// The fingerprint keeps the real date: it names the message, also when the ring is consulted after a change.
-		fingerprint: messageFingerprint(entry.meta?.envelope?.messageId, date, entry.meta?.size),
+		fingerprint: messageFingerprint(messageIdOf(entry.meta), date, entry.meta?.size),
 	});
 }
 

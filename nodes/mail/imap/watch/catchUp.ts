@@ -12,7 +12,7 @@ import type { InFlightRecord } from './inFlight';
 import { describeMessage } from '../messageItems';
 import { buildMessageItem, describedMessage, discardRest, unreadableItem } from './items';
 import type { WatcherLog } from './log';
-import type { MessageReader } from './reader';
+import { withEnvelope, type MessageReader } from './reader';
 import type { RetryList } from './retryList';
 
 type CatchUpConfig = Pick<WatcherConfig, 'fetchBatchMessages' | 'filter' | 'maxMessageBytes' | 'maxRunsInFlight'>;
@@ -146,7 +146,7 @@ export class CatchUp {
 					checkpoint = afterPassingOver(checkpoint, entry.uid);
 					continue;
 				} else if (entry.unreadable !== undefined) {
-					const item = unreadableItem(folder, uidValidity, entry.uid, meta, entry.unreadable);
+					const item = unreadableItem(folder, uidValidity, entry.uid, await withEnvelope(session, entry.uid, meta), entry.unreadable);
 					outgoing = { item, uid: entry.uid, checkpoint: afterEmitting(checkpoint, entry, now()), actionable: false, bytes: meta?.size ?? 0, gmailId };
 				} else if (meta && source) {
 					const message = { ...describedMessage(folder, uidValidity, entry.uid, meta), source };

@@ -6,9 +6,10 @@ import { isMessageContentError } from '../../message/errors';
 import type { MessageDescription, WatchedMessage } from '../messageItems';
 import { describeMessage, messageErrorItem } from '../messageItems';
 import type { ImapSession } from '../session';
-import { toEpoch } from './admission';
+import { messageIdOf, toEpoch } from './admission';
 import { errorText, isMessageParseFailure } from './errors';
 import type { WatcherLog } from './log';
+import { fetchEnvelope } from './reader';
 
 /**
  * The item for a message, or an error item when the message itself cannot be parsed (an honest error item beats
@@ -32,8 +33,11 @@ export async function buildMessageItem(
 			throw error;
 		}
 		log.warn(`message ${describeMessage(message)} could not be parsed; emitting it as an error item`, { error: errorText(error) });
+		// The rest of a streamed message first: the ENVELOPE answer comes after it on the same connection.
+		await discardRest(message.source).catch(() => undefined);
+		const envelope = message.envelope ?? (await fetchEnvelope(session, message.uid));
 		return {
-			item: messageErrorItem(message, `The message could not be parsed: ${errorText(error)}`),
+			item: messageErrorItem({ ...message, envelope }, `The message could not be parsed: ${errorText(error)}`),
 			parsed: false,
 		};
 	}
@@ -73,7 +77,7 @@ export function describedMessage(folder: string, uidValidity: string, uid: numbe
 		size: meta?.size,
 		flags: [...(meta?.flags ?? [])],
 		internalDate: internalDate !== undefined ? new Date(internalDate) : undefined,
-		messageId: meta?.envelope?.messageId,
+		messageId: messageIdOf(meta),
 		envelope: meta?.envelope,
 		labels: meta?.labels ? [...meta.labels] : undefined,
 		threadId: meta?.threadId,

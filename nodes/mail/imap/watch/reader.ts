@@ -1,6 +1,6 @@
 /** Reads messages of the selected folder: metadata, contents (together or streamed), retries one by one, expunge checks. */
 import type { Readable } from 'node:stream';
-import type { FetchMessageObject, FetchQueryObject } from 'imapflow';
+import type { FetchMessageObject, FetchQueryObject, MessageEnvelopeObject } from 'imapflow';
 
 import type { ImapClient } from '../client';
 import { toUidSet } from '../postActions';
@@ -11,7 +11,11 @@ import type { WatcherConfig } from './config';
 import { ServerRefusedError, SessionLostError, describeImapError, uidsFrom } from './errors';
 import type { WatcherLog } from './log';
 
-const METADATA_QUERY: FetchQueryObject = { uid: true, flags: true, internalDate: true, size: true, envelope: true };
+/**
+ * No ENVELOPE: parsing it (addresses, encoded words) was a quarter of a catch-up's time, and only error items show
+ * it; they fetch it then (fetchEnvelope). The Message-ID header field gives the fingerprint (admission.messageIdOf).
+ */
+const METADATA_QUERY: FetchQueryObject = { uid: true, flags: true, internalDate: true, size: true, headers: ['message-id'] };
 
 type ReaderConfig = Pick<WatcherConfig, 'streamAboveBytes' | 'fetchBatchBytes' | 'maxFetchAttempts'>;
 
@@ -22,6 +26,31 @@ export async function fetchMetadata(client: ImapClient, uids: number[], gmail: b
 	// Collect first: running another command inside the fetch iterator would deadlock imapflow.
 	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) result.set(message.uid, message);
 	return result;
+}
+
+/**
+ * The server's ENVELOPE of one message, for the headers of its error item; undefined when the session is gone or the
+ * server does not give it (the error item then has no headers, as when the metadata itself was refused).
+ */
+export async function fetchEnvelope(session: ImapSession, uid: number): Promise<MessageEnvelopeObject | undefined> {
+	if (!session.isOpen) return undefined;
+	let envelope: MessageEnvelopeObject | undefined;
+	try {
+		// Read to the end: leaving imapflow's fetch iterator early is not needed for one message.
+		for await (const message of session.client.fetch(String(uid), { uid: true, envelope: true }, { uid: true })) {
+			if (message.uid === uid) envelope = message.envelope;
+		}
+	} catch {
+		return undefined;
+	}
+	return envelope;
+}
+
+/** The metadata with the ENVELOPE added (see fetchEnvelope); as it was when there is none to add. */
+export async function withEnvelope(session: ImapSession, uid: number, meta: FetchMessageObject | undefined): Promise<FetchMessageObject | undefined> {
+	if (!meta || meta.envelope) return meta;
+	const envelope = await fetchEnvelope(session, uid);
+	return envelope ? { ...meta, envelope } : meta;
 }
 
 export class MessageReader {

@@ -15,7 +15,7 @@ import { errorText } from './errors';
 import type { InFlightDelivery, InFlightRecord } from './inFlight';
 import { buildMessageItem, describedMessage, discardRest, unreadableItem } from './items';
 import type { WatcherLog } from './log';
-import type { MessageReader } from './reader';
+import { withEnvelope, type MessageReader } from './reader';
 import type { RetryEntry, RetryList } from './retryList';
 
 export interface RecoveryParts {
@@ -97,7 +97,8 @@ export class Recovery {
 				const hours = Math.round((this.parts.now() - entry.firstFailedAt) / 360_000) / 10;
 				const reason = `The message could not be turned into an item after ${entry.attempts + 1} attempts over ${hours} h: ${result.failure}`;
 				this.parts.log.warn(`message UID ${entry.uid} in "${folder}" is given up after ${entry.attempts + 1} attempts; emitting an error item for it`, { error: result.failure });
-				outgoing = { item: unreadableItem(folder, uidValidity, entry.uid, metadata.get(entry.uid), reason), uid: entry.uid, actionable: false, bytes: 0 };
+				const meta = await withEnvelope(session, entry.uid, metadata.get(entry.uid));
+				outgoing = { item: unreadableItem(folder, uidValidity, entry.uid, meta, reason), uid: entry.uid, actionable: false, bytes: 0 };
 			}
 			if (!outgoing) continue;
 			const stored = this.deps.checkpoints.get(folder) as FolderCheckpoint;
@@ -134,7 +135,7 @@ export class Recovery {
 				const meta = entry.meta;
 				const gmailId = this.parts.gmail() ? meta?.emailId : undefined;
 				if (entry.unreadable !== undefined) {
-					const item = unreadableItem(folder, uidValidity, entry.uid, meta, entry.unreadable, redelivered);
+					const item = unreadableItem(folder, uidValidity, entry.uid, await withEnvelope(session, entry.uid, meta), entry.unreadable, redelivered);
 					results.set(entry.uid, { outgoing: { item, uid: entry.uid, actionable: false, bytes: meta?.size ?? 0, gmailId } });
 					continue;
 				}

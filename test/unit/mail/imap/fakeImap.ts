@@ -386,6 +386,12 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 			if (query.internalDate) result.internalDate = message.internalDate;
 			if (query.size) result.size = message.source.length;
 			if (query.envelope) result.envelope = { messageId: message.messageId, subject: message.subject };
+			// BODY.PEEK[HEADER.FIELDS (...)]: the asked-for header lines as the message has them, then the blank line
+			if (Array.isArray(query.headers)) {
+				const wanted = query.headers.map((name) => name.toLowerCase());
+				const lines = message.messageId !== undefined && wanted.includes('message-id') ? `Message-ID: ${message.messageId}\r\n` : '';
+				result.headers = Buffer.from(`${lines}\r\n`);
+			}
 			if (query.source) result.source = message.source;
 			if (this.capabilities.has('X-GM-EXT-1')) {
 				result.emailId = message.emailId;

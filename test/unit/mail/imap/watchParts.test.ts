@@ -5,7 +5,7 @@ import { TIME_RULE_SKEW_MS, backlogAdmits, initialCheckpoint, messageFingerprint
 import type { ImapSession } from '../../../../nodes/mail/imap/session';
 import { DEFAULT_WATCHER_CONFIG } from '../../../../nodes/mail/imap/watcher';
 import { sleep } from '../../../../nodes/mail/imap/watch/abort';
-import { admissionSearches, afterEmitting, alignCheckpoint, judgeChunk, pendingUids, tooLargeReason } from '../../../../nodes/mail/imap/watch/admission';
+import { admissionSearches, afterEmitting, alignCheckpoint, judgeChunk, messageIdOf, pendingUids, tooLargeReason } from '../../../../nodes/mail/imap/watch/admission';
 import { MessageReader } from '../../../../nodes/mail/imap/watch/reader';
 import { FaultPolicy } from '../../../../nodes/mail/imap/watch/faultPolicy';
 import { watcherLog } from '../../../../nodes/mail/imap/watch/log';
@@ -117,6 +117,17 @@ describe('FaultPolicy', () => {
 
 describe('admission (pure)', () => {
 	const mailbox = { uidValidity: '7', uidNext: 11 };
+
+	it('reads the Message-ID from the fetched header field (folded, any case), or from ENVELOPE when there is one', () => {
+		const headers = (text: string) => ({ headers: Buffer.from(text) });
+		expect(messageIdOf(headers('Message-ID: <a@x.test>\r\n\r\n'))).toBe('<a@x.test>');
+		expect(messageIdOf(headers('message-id:\r\n  <folded@x.test>\r\n\r\n'))).toBe('<folded@x.test>');
+		expect(messageIdOf(headers('MESSAGE-ID :  <spaced@x.test>  \n\n'))).toBe('<spaced@x.test>');
+		expect(messageIdOf(headers('\r\n'))).toBeUndefined();
+		expect(messageIdOf(headers('Message-ID: \r\n\r\n'))).toBeUndefined();
+		expect(messageIdOf({ envelope: { messageId: '<env@x.test>' }, headers: Buffer.from('Message-ID: <hdr@x.test>\r\n') })).toBe('<env@x.test>');
+		expect(messageIdOf(undefined)).toBeUndefined();
+	});
 
 	it('keeps a matching checkpoint, fills in an offline one, and repositions on a new UIDVALIDITY', () => {
 		const stored = initialCheckpoint({ mode: 'new' }, NOW, mailbox);

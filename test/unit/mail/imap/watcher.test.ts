@@ -763,9 +763,14 @@ describe('MailboxWatcher: messages that cannot be turned into items', () => {
 		await h.waitFor(() => h.emits.length === 2, 3000, 'both messages');
 		expect(h.emits[0].items[0].json).toMatchObject({
 			error: 'The message could not be parsed: Unexpected end of MIME structure',
+			headers: { subject: broken.subject, messageId: '<broken@fake.test>' },
 			attributes: { uid: broken.uid, mailbox: 'INBOX', messageId: '<broken@fake.test>' },
 		});
 		expect(h.emittedUids()).toEqual([broken.uid, fine.uid]);
+		// ENVELOPE only for the error item: the metadata FETCH asks for the Message-ID header field instead
+		const fetches = server.commands.filter((command) => command.startsWith('FETCH'));
+		expect(fetches.filter((command) => command.includes('envelope'))).toEqual([`FETCH ${broken.uid} uid,envelope`]);
+		expect(fetches.filter((command) => command.includes('headers')).length).toBeGreaterThan(0);
 	});
 
 	it('a parse limit (mailsplit\'s EMAXLEN error, a system-like code) is the message\'s fault: one error item at once, no retry, no reconnect', async () => {
@@ -885,7 +890,7 @@ describe('MailboxWatcher: a message the server keeps failing to deliver', () => 
 		expect(server.message('INBOX', first.uid)?.flags.has('\\Seen')).toBe(true);
 		expect(server.message('INBOX', bad.uid)?.flags.has('\\Seen')).toBe(false);
 		// Attempts were bounded: the bad message was asked for alone three times.
-		expect(server.commands.filter((command) => command === `FETCH ${bad.uid} uid,flags,internalDate,size,envelope`)).toHaveLength(3);
+		expect(server.commands.filter((command) => command === `FETCH ${bad.uid} uid,flags,internalDate,size,headers`)).toHaveLength(3);
 	});
 
 	it('does the same for a large message whose download the server refuses', async () => {
