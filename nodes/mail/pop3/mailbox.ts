@@ -94,8 +94,8 @@ export interface OpenPop3MailboxOptions {
  */
 export async function openPop3Mailbox(options: OpenPop3MailboxOptions): Promise<Pop3Mailbox> {
 	const tls: Pop3TlsOptions = { ...tlsOptionsFor(options.endpoint), ...options.tls };
-	// A CA given here replaces the credential's, and with it the context prepared for that one.
-	if (options.tls?.ca !== undefined && options.tls.secureContext === undefined) delete tls.secureContext;
+	// A CA or minimum version given here replaces the credential's, and with them the context prepared for those.
+	if (options.tls && ('ca' in options.tls || 'minVersion' in options.tls) && !options.tls.secureContext) delete tls.secureContext;
 	const clientOptions: Pop3ClientOptions = {
 		host: options.endpoint.host,
 		port: options.endpoint.port,
@@ -303,10 +303,11 @@ export class Pop3Mailbox {
 						outcomes.push({ entry, error: error instanceof Error ? error : new Error(String(error)), handled: true });
 						continue;
 					}
-					// A broken session (timeout, closed connection) ends the run; a message the consumer could not turn
-					// into an item is skipped only when the caller asked for that, and stays unseen.
+					// A broken session (timeout, closed connection) ends the run, with the error that broke it; a message
+					// the consumer could not turn into an item is skipped only when the caller asked for that, and stays unseen.
+					if (!this.client.usable) throw await readAhead.cause(error);
 					// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- the node maps it, see openPop3Mailbox
-					if (!options.continueOnMessageError || !this.client.usable) throw error;
+					if (!options.continueOnMessageError) throw error;
 					outcomes.push({ entry, error: error instanceof Error ? error : new Error(String(error)) });
 					continue;
 				}
@@ -365,8 +366,15 @@ export class Pop3Mailbox {
  */
 export const READ_AHEAD_MAX_BYTES = 1024 * 1024;
 
-/** A message read ahead: the whole message, or (a server sent more than LIST said) its start and the open stream. */
+/** A message as fetched: whole, or as its open stream (large by LIST, or larger than LIST said). */
 type Fetched = Buffer | Readable;
+
+/**
+ * A message read ahead turned out larger than the read-ahead bound although LIST said it was small: its reply was
+ * skipped (the session stays usable) and it is asked for again, streamed, at its turn. A read-ahead never holds an
+ * open stream: a DELE queued behind it would wait for a stream nobody reads until the DELE is done.
+ */
+const READ_AGAIN = Symbol('read again at its turn');
 
 /**
  * RETR for fetchNew, one message ahead for small messages. A RETR whose reply is not awaited yet keeps its failure
@@ -374,7 +382,7 @@ type Fetched = Buffer | Readable;
  */
 class ReadAhead {
 	private next = 0;
-	private pending?: { entry: ListingEntry; fetched: Promise<Fetched> };
+	private pending?: { entry: ListingEntry; fetched: Promise<Buffer | typeof READ_AGAIN> };
 
 	constructor(
 		private readonly client: Pop3Client,
@@ -384,13 +392,13 @@ class ReadAhead {
 	async consume<T>(entry: ListingEntry, consume: (source: Buffer | Readable, entry: ListingEntry) => Promise<T>): Promise<T> {
 		if (this.entries[this.next] !== entry) throw new Error('POP3 read-ahead: messages consumed out of order');
 		this.next++;
-		const fetched = this.pending?.entry === entry ? this.pending.fetched : this.fetch(entry);
+		const ahead = this.pending?.entry === entry ? await this.pending.fetched : undefined;
 		this.pending = undefined;
-		const source = await fetched;
+		const source = ahead === undefined || ahead === READ_AGAIN ? await this.fetch(entry) : ahead;
 		// The reply of `entry` is off the wire when it is a Buffer: ask for the next small message now.
 		const following = this.entries[this.next];
 		if (Buffer.isBuffer(source) && following && following.size <= READ_AHEAD_MAX_BYTES) {
-			this.pending = { entry: following, fetched: this.fetch(following) };
+			this.pending = { entry: following, fetched: this.fetchAhead(following) };
 			this.pending.fetched.catch(() => undefined);
 		}
 		try {
@@ -402,33 +410,47 @@ class ReadAhead {
 	}
 
 	/**
-	 * Runs a command that the session sends after the RETR read ahead. When that RETR broke the session, the command
-	 * fails for it; the RETR's own error is the one to report (it names the step that failed).
+	 * The error to report for a failure that left the session unusable: the read-ahead RETR's own, when that RETR is
+	 * what broke the session (it names the step that failed); otherwise `error`.
 	 */
+	async cause(error: unknown): Promise<unknown> {
+		if (this.client.usable || !this.pending) return error;
+		const readAheadError = await this.pending.fetched.then(
+			() => undefined,
+			(failure: unknown) => failure,
+		);
+		return readAheadError ?? error;
+	}
+
+	/** Runs a command the session sends after the RETR read ahead; a failure is reported as `cause` says. */
 	async sendingAfter<R>(command: () => Promise<R>): Promise<R> {
 		try {
 			return await command();
 		} catch (error) {
-			const readAheadError = await this.pending?.fetched.then(
-				() => undefined,
-				(failure: unknown) => failure,
-			);
-			throw readAheadError ?? error;
+			throw await this.cause(error);
 		}
 	}
 
-	/** A message read ahead and not consumed (the run stopped): its stream, if any, is closed. */
+	/** The run stopped: a message read ahead is dropped (it is whole in memory, nothing holds the session). */
 	abandon(): void {
-		const pending = this.pending;
 		this.pending = undefined;
-		pending?.fetched.then((source) => Buffer.isBuffer(source) || source.destroy(), () => undefined);
 	}
 
+	/** The message at its turn: whole when small, else its stream (larger than LIST said: the start, then the rest). */
 	private async fetch(entry: ListingEntry): Promise<Fetched> {
 		const stream = await this.client.retr(entry.messageNumber);
 		if (entry.size > READ_AHEAD_MAX_BYTES) return stream;
 		const read = await readUpTo(stream, 2 * READ_AHEAD_MAX_BYTES);
 		return read.complete ? read.message : rejoined(read.head, stream);
+	}
+
+	/** A small message ahead of its turn: whole, or READ_AGAIN when it is larger than LIST said. */
+	private async fetchAhead(entry: ListingEntry): Promise<Buffer | typeof READ_AGAIN> {
+		const stream = await this.client.retr(entry.messageNumber);
+		const read = await readUpTo(stream, 2 * READ_AHEAD_MAX_BYTES);
+		if (read.complete) return read.message;
+		stream.destroy();
+		return READ_AGAIN;
 	}
 }
 
@@ -445,13 +467,18 @@ async function readUpTo(stream: Readable, maxBytes: number): Promise<{ complete:
 	return { complete: true, message: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) };
 }
 
-/** `head` followed by the rest of `rest`; destroying the result destroys `rest`. */
+/** `head` followed by the rest of `rest`; closing the result (read to the end or destroyed) closes `rest`. */
 function rejoined(head: Buffer, rest: Readable): Readable {
-	return Readable.from(
+	const joined = Readable.from(
 		(async function* () {
 			yield head;
 			yield* rest;
 		})(),
 		{ objectMode: false },
 	);
+	// Destroyed before the generator reached `rest` (or while it waited at `head`): the generator never sees it.
+	joined.once('close', () => {
+		if (!rest.destroyed) rest.destroy();
+	});
+	return joined;
 }

@@ -284,6 +284,39 @@ describe('Pop3Mailbox operations', () => {
 		expect((await session.stat()).count).toBe(2);
 	});
 
+	it('fetchNew with deletion: a message read ahead that is larger than LIST said is read again at its turn (no hang on DELE)', async () => {
+		const huge = `Subject: huge\r\n\r\n${'z\r\n'.repeat(READ_AHEAD_MAX_BYTES)}`;
+		const mailbox = new FakeMailbox({ messages: [message('a'), huge, message('c')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox, (command, session) => {
+			if (command !== 'LIST') return false;
+			void session.send(`+OK 3 messages\r\n1 ${message('a').length}\r\n2 100\r\n3 ${message('c').length}\r\n.\r\n`);
+			return true;
+		});
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		const result = await session.fetchNew(SeenTracker.empty('acct'), {
+			deleteAfter: true,
+			continueOnMessageError: false,
+			consume: async (source) => (await readAll(source)).length,
+		});
+		expect(result.outcomes.map((outcome) => ('value' in outcome ? outcome.value : outcome.error))).toEqual([message('a').length, huge.length, message('c').length]);
+		expect(server.allCommands.filter((command) => /^(RETR|DELE)/.test(command))).toEqual(['RETR 1', 'RETR 2', 'DELE 1', 'RETR 2', 'DELE 2', 'RETR 3', 'DELE 3']);
+		expect(await session.quit()).toEqual(['uid-1', 'uid-2', 'uid-3']);
+	});
+
+	it('fetchNew: a consumer that leaves a larger-than-listed message unread releases the session', async () => {
+		const huge = `Subject: huge\r\n\r\n${'z\r\n'.repeat(READ_AHEAD_MAX_BYTES)}`;
+		const mailbox = new FakeMailbox({ messages: [huge], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox, (command, session) => {
+			if (command !== 'LIST') return false;
+			void session.send('+OK 1 messages\r\n1 100\r\n.\r\n');
+			return true;
+		});
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		const result = await session.fetchNew(SeenTracker.empty('acct'), { deleteAfter: false, continueOnMessageError: false, consume: async () => 'not read' });
+		expect(result.outcomes).toHaveLength(1);
+		expect((await session.stat()).count).toBe(1);
+	});
+
 	it('fetchNew: a RETR read ahead that breaks the connection fails at its own message; the message before it keeps its item', async () => {
 		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], validToken: GOOD_TOKEN, user: USER });
 		const server = await serve(mailbox, (command, session) => {
