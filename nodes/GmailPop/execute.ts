@@ -98,6 +98,11 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 	let tracker: SeenTracker | undefined;
 	/** A failure that would repeat for every further item (see isLastingFailure): reported for them, not retried. */
 	let lasting: { error: unknown } | undefined;
+	/**
+	 * Get Many failed part-way (Continue On Fail let the run go on): items it made were thrown away with the error, so
+	 * the session ends without QUIT (nothing deleted, nothing popped on Gmail) and the record is not saved.
+	 */
+	let fetchFailed = false;
 
 	const fail = (error: unknown, itemIndex: number): NodeOperationError => popNodeError(node, error, itemIndex, setup);
 	if (operation === 'getAll' && !manual) refuseSharedStaticData(this, 'pop');
@@ -152,7 +157,7 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 					tracker ??= loadTracker(this, setup);
 					const deleteAfter = options.deleteAfterDownload === true && !manual;
 					if (!deleteAfter && !manual) tracker.forgetPendingDeletions();
-					const fetched = await session.fetchNew(tracker, {
+					const fetching = session.fetchNew(tracker, {
 						limit,
 						deleteAfter,
 						continueOnMessageError: this.continueOnFail(),
@@ -161,6 +166,8 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 						isMessageFault: isMessageContentError,
 						consume: (stream, entry) => messageToItem(stream, itemOptions(this, settings as ItemSettings, entry)),
 					});
+					fetching.catch(() => (fetchFailed = true));
+					const fetched = await fetching;
 					for (const outcome of fetched.outcomes) {
 						if ('value' in outcome) {
 							results.push({ ...outcome.value, pairedItem: { item: itemIndex } });
@@ -188,7 +195,7 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 			}
 		}
 
-		const ended: Pop3SessionEnd = mailbox ? await mailbox.end({ quit: !manual || pendingDeletions.length > 0 }) : {};
+		const ended: Pop3SessionEnd = mailbox ? await mailbox.end({ quit: !fetchFailed && (!manual || pendingDeletions.length > 0) }) : {};
 		if (ended.quitError) {
 			this.logger.warn(
 				`Gmail POP: the server did not confirm the end of the session (${ended.quitError.message}); ` +
@@ -207,7 +214,7 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 			if (!this.continueOnFail()) throw error;
 			results[deletion.resultIndex] = { json: { error: error.message, uidl: deletion.uidl }, pairedItem: { item: deletion.itemIndex } };
 		}
-		if (tracker && setup && !manual) saveTracker(this, tracker, maxRemembered);
+		if (tracker && setup && !manual && !fetchFailed) saveTracker(this, tracker, maxRemembered);
 	} catch (error) {
 		// No QUIT after a failure: the server applies no deletion and (Gmail) marks nothing as popped.
 		mailbox?.destroy();

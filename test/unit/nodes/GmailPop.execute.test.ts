@@ -13,7 +13,7 @@ import type { StoredSeenState } from '../../../nodes/mail/pop3/seenState';
 import { StoredCredential } from '../../integration/harness/credentials';
 import { PopNodeHarness } from '../../integration/pop3/popHarness';
 import { GOOD_TOKEN, USER } from '../mail/pop3/clientTestKit';
-import { FakeMailbox, type FakePop3Server, startFakePop3Server } from '../mail/pop3/fakePop3Server';
+import { FakeMailbox, type FakePop3Server, type FakeSession, startFakePop3Server } from '../mail/pop3/fakePop3Server';
 
 const message = (subject: string, body = `body of ${subject}`) =>
 	`From: a@example.com\r\nTo: ${USER}\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.com>\r\n\r\n${body}\r\n`;
@@ -32,11 +32,17 @@ interface Setup {
 }
 
 /** A fake mailbox; `listedSizes` makes LIST report other sizes than the real ones (a message number → octets). */
-async function setup(messages: string[], listedSizes: Record<number, number> = {}, user = USER): Promise<Setup> {
+async function setup(
+	messages: string[],
+	listedSizes: Record<number, number> = {},
+	user = USER,
+	override?: (command: string, session: FakeSession) => boolean,
+): Promise<Setup> {
 	const mailbox = new FakeMailbox({ messages, validToken: GOOD_TOKEN, user });
 	const answer = mailbox.handler();
 	const server = await startFakePop3Server({
 		onCommand: async (command, session) => {
+			if (override?.(command, session)) return;
 			if (command === 'LIST' && Object.keys(listedSizes).length > 0) {
 				const lines = mailbox.messages
 					.map((content, index) => `${index + 1} ${listedSizes[index + 1] ?? content.length}\r\n`)
@@ -249,6 +255,23 @@ describe('Gmail POP: ranges of the user numbers', () => {
 			continueOnFail: true,
 		});
 		expect(run.items.map((item) => item.json.subject ?? item.json.error)).toEqual([expect.stringContaining('"Limit"'), 'one']);
+	});
+
+	it('with Continue On Fail, Get Many that fails part-way (DELE refused) sends no QUIT and remembers nothing: no message is lost', async () => {
+		const refuseDele = (command: string, session: FakeSession) => {
+			if (command !== 'DELE 1') return false;
+			void session.send('-ERR [SYS/PERM] cannot delete now\r\n');
+			return true;
+		};
+		const { server, mailbox, harness } = await setup([message('one'), message('two')], {}, USER, refuseDele);
+		const run = await harness.run({ parameters: { ...GET_MANY, options: { deleteAfterDownload: true } }, continueOnFail: true });
+		expect(run.items.map((item) => item.json.error ?? item.json.subject)).toEqual([expect.stringContaining('DELE 1')]);
+		// Without QUIT the server applies nothing and Gmail marks nothing (not even message two, already read ahead) as popped.
+		expect(server.allCommands).not.toContain('QUIT');
+		expect(record(harness)).toBeUndefined();
+		expect(mailbox.removed).toEqual([]);
+		const again = await harness.run({ parameters: { ...GET_MANY, options: {} } });
+		expect(again.items.map((item) => item.json.subject)).toEqual(['one', 'two']);
 	});
 
 	it('the description carries the same ranges, and the options stay alphabetical', () => {
