@@ -317,6 +317,32 @@ describe('Pop3Mailbox operations', () => {
 		expect((await session.stat()).count).toBe(1);
 	});
 
+	it('fetchNew: when the RETR read ahead breaks the session while the message before it fails, the RETR\'s error is reported', async () => {
+		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], validToken: GOOD_TOKEN, user: USER });
+		const server = await serve(mailbox, (command, session) => {
+			if (command !== 'RETR 2') return false;
+			session.destroy();
+			return true;
+		});
+		const session = await open(server, tokenSource([GOOD_TOKEN]));
+		const unparseable = new Error('cannot parse message a');
+		const run = session.fetchNew(SeenTracker.empty('acct'), {
+			deleteAfter: false,
+			continueOnMessageError: true,
+			isMessageFault: (error) => error === unparseable,
+			consume: async () => {
+				await pause(50); // RETR 2 breaks the session meanwhile
+				throw unparseable;
+			},
+		});
+		const error = await run.then(
+			() => undefined,
+			(failure: unknown) => failure,
+		);
+		expect(error).toBeInstanceOf(Pop3ConnectionError);
+		expect((error as Pop3ConnectionError).step).toMatch(/^RETR 2/);
+	});
+
 	it('fetchNew: a RETR read ahead that breaks the connection fails at its own message; the message before it keeps its item', async () => {
 		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], validToken: GOOD_TOKEN, user: USER });
 		const server = await serve(mailbox, (command, session) => {
