@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 
 import { withTokenRetry, type TokenSource } from '../auth/tokens';
 import { tlsOptionsFor, type MailEndpoint } from '../connection';
+import { readSourcePrefix } from '../message/sourcePrefix';
 import { Pop3Client, type Pop3ClientOptions, type Pop3Stat, type Pop3TlsOptions, type Pop3Timeouts } from './client';
 import { Pop3ConnectionError, Pop3ProtocolError } from './errors';
 import type { ListingEntry, SeenTracker } from './seenState';
@@ -440,31 +441,18 @@ class ReadAhead {
 	private async fetch(entry: ListingEntry): Promise<Fetched> {
 		const stream = await this.client.retr(entry.messageNumber);
 		if (entry.size > READ_AHEAD_MAX_BYTES) return stream;
-		const read = await readUpTo(stream, 2 * READ_AHEAD_MAX_BYTES);
+		const read = await readSourcePrefix(stream, 2 * READ_AHEAD_MAX_BYTES);
 		return read.complete ? read.message : rejoined(read.head, stream);
 	}
 
 	/** A small message ahead of its turn: whole, or READ_AGAIN when it is larger than LIST said. */
 	private async fetchAhead(entry: ListingEntry): Promise<Buffer | typeof READ_AGAIN> {
 		const stream = await this.client.retr(entry.messageNumber);
-		const read = await readUpTo(stream, 2 * READ_AHEAD_MAX_BYTES);
+		const read = await readSourcePrefix(stream, 2 * READ_AHEAD_MAX_BYTES);
 		if (read.complete) return read.message;
 		stream.destroy();
 		return READ_AGAIN;
 	}
-}
-
-/** Reads a stream to its end, or until more than maxBytes arrived (then the rest is left in the stream). */
-async function readUpTo(stream: Readable, maxBytes: number): Promise<{ complete: true; message: Buffer } | { complete: false; head: Buffer }> {
-	const chunks: Buffer[] = [];
-	let size = 0;
-	for await (const chunk of stream.iterator({ destroyOnReturn: false })) {
-		const bytes = chunk as Buffer;
-		chunks.push(bytes);
-		size += bytes.length;
-		if (size > maxBytes) return { complete: false, head: Buffer.concat(chunks, size) };
-	}
-	return { complete: true, message: chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size) };
 }
 
 /** `head` followed by the rest of `rest`; closing the result (read to the end or destroyed) closes `rest`. */
