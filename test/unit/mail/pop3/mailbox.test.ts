@@ -78,6 +78,25 @@ async function serve(mailbox: FakeMailbox, override?: Override): Promise<FakePop
 	return server;
 }
 
+/** LIST as the mailbox would answer it, but with these sizes (message number → size): a server whose LIST lies. */
+function listedAs(mailbox: FakeMailbox, sizes: Record<number, number>): Override {
+	return (command, session) => {
+		if (command !== 'LIST') return false;
+		const lines = mailbox.messages.map((content, index) => `${index + 1} ${sizes[index + 1] ?? content.length}\r\n`).join('');
+		void session.send(`+OK ${mailbox.messages.length} messages\r\n${lines}.\r\n`);
+		return true;
+	};
+}
+
+/** The connection closes when the server receives `command`. */
+function closesAt(command: string): Override {
+	return (received, session) => {
+		if (received !== command) return false;
+		session.destroy();
+		return true;
+	};
+}
+
 async function open(server: FakePop3Server, tokens: TokenSource, user = USER): Promise<Pop3Mailbox> {
 	const mailbox = await openPop3Mailbox({
 		endpoint: { host: '127.0.0.1', port: server.port, security: 'none', tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2' } },
@@ -264,11 +283,7 @@ describe('Pop3Mailbox operations', () => {
 	it('fetchNew: a small message (by LIST) that turns out larger than the read-ahead bound reaches the consumer whole, as a stream', async () => {
 		const huge = `Subject: huge\r\n\r\n${'z\r\n'.repeat(READ_AHEAD_MAX_BYTES)}`;
 		const mailbox = new FakeMailbox({ messages: [message('a'), huge], validToken: GOOD_TOKEN, user: USER });
-		const server = await serve(mailbox, (command, session) => {
-			if (command !== 'LIST') return false;
-			void session.send(`+OK 2 messages\r\n1 ${message('a').length}\r\n2 100\r\n.\r\n`);
-			return true;
-		});
+		const server = await serve(mailbox, listedAs(mailbox, { 2: 100 }));
 		const session = await open(server, tokenSource([GOOD_TOKEN]));
 		const kinds: string[] = [];
 		const result = await session.fetchNew(SeenTracker.empty('acct'), {
@@ -287,11 +302,7 @@ describe('Pop3Mailbox operations', () => {
 	it('fetchNew with deletion: a message read ahead that is larger than LIST said is read again at its turn (no hang on DELE)', async () => {
 		const huge = `Subject: huge\r\n\r\n${'z\r\n'.repeat(READ_AHEAD_MAX_BYTES)}`;
 		const mailbox = new FakeMailbox({ messages: [message('a'), huge, message('c')], validToken: GOOD_TOKEN, user: USER });
-		const server = await serve(mailbox, (command, session) => {
-			if (command !== 'LIST') return false;
-			void session.send(`+OK 3 messages\r\n1 ${message('a').length}\r\n2 100\r\n3 ${message('c').length}\r\n.\r\n`);
-			return true;
-		});
+		const server = await serve(mailbox, listedAs(mailbox, { 2: 100 }));
 		const session = await open(server, tokenSource([GOOD_TOKEN]));
 		const result = await session.fetchNew(SeenTracker.empty('acct'), {
 			deleteAfter: true,
@@ -306,11 +317,7 @@ describe('Pop3Mailbox operations', () => {
 	it('fetchNew: a consumer that leaves a larger-than-listed message unread releases the session', async () => {
 		const huge = `Subject: huge\r\n\r\n${'z\r\n'.repeat(READ_AHEAD_MAX_BYTES)}`;
 		const mailbox = new FakeMailbox({ messages: [huge], validToken: GOOD_TOKEN, user: USER });
-		const server = await serve(mailbox, (command, session) => {
-			if (command !== 'LIST') return false;
-			void session.send('+OK 1 messages\r\n1 100\r\n.\r\n');
-			return true;
-		});
+		const server = await serve(mailbox, listedAs(mailbox, { 1: 100 }));
 		const session = await open(server, tokenSource([GOOD_TOKEN]));
 		const result = await session.fetchNew(SeenTracker.empty('acct'), { deleteAfter: false, continueOnMessageError: false, consume: async () => 'not read' });
 		expect(result.outcomes).toHaveLength(1);
@@ -319,11 +326,7 @@ describe('Pop3Mailbox operations', () => {
 
 	it('fetchNew: when the RETR read ahead breaks the session while the message before it fails, the RETR\'s error is reported', async () => {
 		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], validToken: GOOD_TOKEN, user: USER });
-		const server = await serve(mailbox, (command, session) => {
-			if (command !== 'RETR 2') return false;
-			session.destroy();
-			return true;
-		});
+		const server = await serve(mailbox, closesAt('RETR 2'));
 		const session = await open(server, tokenSource([GOOD_TOKEN]));
 		const unparseable = new Error('cannot parse message a');
 		const run = session.fetchNew(SeenTracker.empty('acct'), {
@@ -345,11 +348,7 @@ describe('Pop3Mailbox operations', () => {
 
 	it('fetchNew: a RETR read ahead that breaks the connection fails at its own message; the message before it keeps its item', async () => {
 		const mailbox = new FakeMailbox({ messages: [message('a'), message('b')], validToken: GOOD_TOKEN, user: USER });
-		const server = await serve(mailbox, (command, session) => {
-			if (command !== 'RETR 2') return false;
-			session.destroy();
-			return true;
-		});
+		const server = await serve(mailbox, closesAt('RETR 2'));
 		const session = await open(server, tokenSource([GOOD_TOKEN]));
 		const tracker = SeenTracker.empty('acct');
 		const consumed: string[] = [];
