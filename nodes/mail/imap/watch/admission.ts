@@ -11,6 +11,7 @@ import {
 	repositionForNewUidValidity,
 	resolveUnknownPosition,
 } from '../checkpoint';
+import { unfoldHeader } from '../../message/headers';
 import { formatBytes } from '../../message/limits';
 import { andSearch } from '../search';
 
@@ -125,9 +126,9 @@ export function admitsByTime(checkpoint: FolderCheckpoint, uid: number, meta: Fe
 export function messageIdOf(meta: Pick<FetchMessageObject, 'envelope' | 'headers'> | undefined): string | undefined {
 	if (meta?.envelope?.messageId) return meta.envelope.messageId;
 	if (!meta?.headers?.length) return undefined;
-	const field = /^message-id[ \t]*:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)/im.exec(meta.headers.toString('utf8'));
-	const value = field?.[1].replace(/\r?\n(?=[ \t])/g, '').trim();
-	return value || undefined;
+	// The field with its continuation lines, unfolded and decoded as the item's headers are.
+	const field = /^message-id[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*/im.exec(meta.headers.toString('binary'));
+	return (field && unfoldHeader(field[0]).value) || undefined;
 }
 
 /** Why a message is not downloaded at all: the server reports it larger than the Max Message Size option. */
