@@ -21,6 +21,7 @@ import { boundedNumber, type NumberRange, ParameterRangeError } from '../mail/pa
 import { MAX_LISTING_ENTRIES, type Pop3TlsOptions, type Pop3Timeouts } from '../mail/pop3/client';
 import { describePop3Failure } from '../mail/pop3/describeError';
 import {
+	type FetchNewResult,
 	openPop3Mailbox,
 	type Pop3Mailbox,
 	Pop3MessageTooLargeError,
@@ -157,17 +158,22 @@ export async function executePop(this: IExecuteFunctions, overrides: PopExecuteO
 					tracker ??= loadTracker(this, setup);
 					const deleteAfter = options.deleteAfterDownload === true && !manual;
 					if (!deleteAfter && !manual) tracker.forgetPendingDeletions();
-					const fetching = session.fetchNew(tracker, {
-						limit,
-						deleteAfter,
-						continueOnMessageError: this.continueOnFail(),
-						maxMessageBytes,
-						tooLarge: tooLargeError,
-						isMessageFault: isMessageContentError,
-						consume: (stream, entry) => messageToItem(stream, itemOptions(this, settings as ItemSettings, entry)),
-					});
-					fetching.catch(() => (fetchFailed = true));
-					const fetched = await fetching;
+					let fetched: FetchNewResult<INodeExecutionData>;
+					try {
+						fetched = await session.fetchNew(tracker, {
+							limit,
+							deleteAfter,
+							continueOnMessageError: this.continueOnFail(),
+							maxMessageBytes,
+							tooLarge: tooLargeError,
+							isMessageFault: isMessageContentError,
+							consume: (stream, entry) => messageToItem(stream, itemOptions(this, settings as ItemSettings, entry)),
+						});
+					} catch (error) {
+						fetchFailed = true;
+						// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- mapped by the item's catch below
+						throw error;
+					}
 					for (const outcome of fetched.outcomes) {
 						if ('value' in outcome) {
 							results.push({ ...outcome.value, pairedItem: { item: itemIndex } });
