@@ -312,6 +312,39 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 		}
 	}, 40_000);
 
+	it('a catch-up takes small messages whole with their attributes and fetches longer ones again: every item is the server\'s message, left unread', async () => {
+		const { user, credentials } = await setup();
+		// Around the 80 KB that come with the attributes: well below, just below, just above, far above.
+		const bodies = [100, 80_000, 82_500, 300_000].map((length, index) => `${String(index).repeat(60)}\r\n`.repeat(Math.ceil(length / 62)));
+		for (const [index, body] of bodies.entries()) {
+			await stack.deliver(`From: a@example.test\r\nTo: ${user}\r\nSubject: size ${index}\r\n\r\n${body}`, { via: 'lmtp', to: [user] });
+		}
+		const trigger = harness({ stack, credentials, parameters: { ...BASE_PARAMETERS, format: 'raw', options: { startFrom: 'unread' } } });
+		await trigger.activate();
+		await trigger.waitFor(() => trigger.emits.length === 4, 10_000, 'four emits');
+		const client = await userClient(user);
+		const server = new Map<number, { source: Buffer; seen: boolean }>();
+		try {
+			await client.mailboxOpen('INBOX', { readOnly: true });
+			for await (const message of client.fetch('1:*', { uid: true, flags: true, source: true }, { uid: true })) {
+				server.set(message.uid, { source: message.source as Buffer, seen: message.flags?.has('\\Seen') ?? false });
+			}
+		} finally {
+			await client.logout().catch(() => undefined);
+		}
+		const sizes = [...server.values()].map((message) => message.source.length);
+		expect(sizes.filter((size) => size > 81_920)).toHaveLength(2);
+		for (const emit of trigger.emits) {
+			const item = emit.items[0].json;
+			const uid = (item.attributes as IDataObject).uid as number;
+			// Format raw: the header section, the blank line between, the body (ASCII here: the UTF-8 strings are the bytes).
+			const source = Buffer.from(`${String(item.rawHeaders)}\r\n${String(item.raw)}`);
+			expect(source.length).toBe(server.get(uid)?.source.length);
+			expect(crypto.createHash('sha256').update(source).digest('hex')).toBe(crypto.createHash('sha256').update(server.get(uid)?.source ?? '').digest('hex'));
+			expect(server.get(uid)?.seen).toBe(false);
+		}
+	});
+
 	it('the Message-ID read from the header field is what Dovecot\'s ENVELOPE gives (the fingerprint is unchanged)', async () => {
 		const user = stack.newMailbox('msgid');
 		const ids = ['<plain@example.test>', '<with.dots+plus@example.test>', '<folded-id@example.test>', '<spaced@example.test>'];

@@ -17,6 +17,12 @@ import type { RetryList } from './retryList';
 
 type CatchUpConfig = Pick<WatcherConfig, 'fetchBatchMessages' | 'filter' | 'maxMessageBytes' | 'maxRunsInFlight'>;
 
+/** One chunk of pending UIDs and the read of its metadata (with the small messages whole). */
+interface ChunkRead {
+	chunk: number[];
+	reading: ReturnType<MessageReader['readMetadata']>;
+}
+
 export interface CatchUpHooks {
 	gmail(): boolean;
 	/** A rollover is due: a long catch-up stops for it and asks for another pass. */
@@ -68,18 +74,28 @@ export class CatchUp {
 		const batch: Outgoing[] = [];
 		const batchSize = this.emitter.batchSize(admitted.size);
 
-		for (let offset = 0; offset < pending.length; offset += this.config.fetchBatchMessages) {
+		const chunkSize = this.config.fetchBatchMessages;
+		const read = (offset: number): ChunkRead => {
+			const chunk = pending.slice(offset, offset + chunkSize);
+			const reading = this.reader.readMetadata(session, folder, uidValidity, chunk.filter((uid) => admitted.has(uid)), this.hooks.gmail());
+			// Awaited at its turn; one given up (a pause, a stop, an earlier failure) must leave no unhandled rejection.
+			reading.catch(() => undefined);
+			return { chunk, reading };
+		};
+		let upcoming: ChunkRead | undefined = read(0);
+		for (let offset = 0; upcoming; offset += chunkSize) {
 			if (this.paused()) break;
 			if (this.hooks.rolloverDue()) {
 				// A long catch-up (held back by runs in progress) must not outlive the token: renew first, then go on.
 				this.hooks.passAgain();
 				break;
 			}
-			const chunk = pending.slice(offset, offset + this.config.fetchBatchMessages);
-			const wanted = chunk.filter((uid) => admitted.has(uid));
-			const { metadata, unreadable } = await this.reader.readMetadata(session, folder, uidValidity, wanted, this.hooks.gmail());
+			const { chunk, reading } = upcoming;
+			const { metadata, unreadable, whole } = await reading;
+			// The server reads the next chunk while this one's items are built and emitted.
+			upcoming = offset + chunkSize < pending.length && session.isOpen && !this.signal.aborted ? read(offset + chunkSize) : undefined;
 			const entries = judgeChunk(chunk, checkpoint, metadata, unreadable, this.config.maxMessageBytes);
-			checkpoint = await this.emitEntries(session, folder, uidValidity, checkpoint, entries, batch, batchSize);
+			checkpoint = await this.emitEntries(session, folder, uidValidity, checkpoint, { entries, whole }, batch, batchSize);
 			if (this.signal.aborted) return;
 			// While a batch holds unsent items the stored checkpoint must not pass them.
 			if (batch.length === 0) this.deps.checkpoints.set(folder, checkpoint);
@@ -123,13 +139,13 @@ export class CatchUp {
 		folder: string,
 		uidValidity: string,
 		start: FolderCheckpoint,
-		entries: JudgedEntry[],
+		judged: { entries: JudgedEntry[]; whole: Map<number, Buffer> },
 		batch: Outgoing[],
 		batchSize: number | undefined,
 	): Promise<FolderCheckpoint> {
 		let checkpoint = start;
 		const now = this.parts.now;
-		for await (const { group, sources } of this.reader.contents(session, folder, uidValidity, entries)) {
+		for await (const { group, sources } of this.reader.contents(session, folder, uidValidity, judged.entries, judged.whole)) {
 			for (const entry of group) {
 				if (this.paused()) return checkpoint;
 				const meta = entry.meta;

@@ -45,6 +45,11 @@ export interface WatcherConfig {
 	/** Bounds on one FETCH of whole messages. */
 	fetchBatchMessages: number;
 	fetchBatchBytes: number;
+	/**
+	 * The metadata FETCH also asks for the first this-many bytes of each message: one shorter than that arrives whole
+	 * and needs no FETCH of its own. Times fetchBatchMessages it stays within fetchBatchBytes.
+	 */
+	wholeWithMetadataBytes: number;
 	/** Reconnect delays: first retry after ~firstRetryMs, then initialBackoffMs doubling up to maxBackoffMs (with jitter). */
 	firstRetryMs: number;
 	initialBackoffMs: number;
@@ -96,6 +101,7 @@ export const DEFAULT_WATCHER_CONFIG: Omit<WatcherConfig, 'folders' | 'start' | '
 	streamAboveBytes: 2 * 1024 * 1024,
 	fetchBatchMessages: 100,
 	fetchBatchBytes: 8 * 1024 * 1024,
+	wholeWithMetadataBytes: 80 * 1024,
 	firstRetryMs: 250,
 	initialBackoffMs: 1_000,
 	maxBackoffMs: 60_000,

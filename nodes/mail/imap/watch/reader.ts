@@ -17,15 +17,40 @@ import type { WatcherLog } from './log';
  */
 const METADATA_QUERY: FetchQueryObject = { uid: true, flags: true, internalDate: true, size: true, headers: ['message-id'] };
 
-type ReaderConfig = Pick<WatcherConfig, 'streamAboveBytes' | 'fetchBatchBytes' | 'maxFetchAttempts'>;
+type ReaderConfig = Pick<WatcherConfig, 'streamAboveBytes' | 'fetchBatchBytes' | 'maxFetchAttempts' | 'wholeWithMetadataBytes'>;
 
-/** The attributes of these messages (Gmail: with labels and thread ids). */
-export async function fetchMetadata(client: ImapClient, uids: number[], gmail: boolean): Promise<Map<number, FetchMessageObject>> {
-	const query: FetchQueryObject = gmail ? { ...METADATA_QUERY, labels: true, threadId: true } : METADATA_QUERY;
+/**
+ * The attributes of these messages (Gmail: with labels and thread ids). With `sourcePrefixBytes`, also the first that
+ * many bytes of each message, in `source` (BODY.PEEK[]<0.n>, which leaves \Seen alone).
+ */
+export async function fetchMetadata(
+	client: ImapClient,
+	uids: number[],
+	gmail: boolean,
+	sourcePrefixBytes?: number,
+): Promise<Map<number, FetchMessageObject>> {
+	let query: FetchQueryObject = gmail ? { ...METADATA_QUERY, labels: true, threadId: true } : METADATA_QUERY;
+	if (sourcePrefixBytes) query = { ...query, source: { maxLength: sourcePrefixBytes } };
 	const result = new Map<number, FetchMessageObject>();
 	// Collect first: running another command inside the fetch iterator would deadlock imapflow.
 	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) result.set(message.uid, message);
 	return result;
+}
+
+/**
+ * Moves the sources out of the metadata (which must not carry them into items). One shorter than the prefix asked
+ * for is the whole message; a prefix of exactly that length may have been cut, and one whose length is not the size
+ * the server reported is not trusted: their messages are fetched again in full.
+ */
+function wholeSources(metadata: Map<number, FetchMessageObject>, prefixBytes: number): Map<number, Buffer> {
+	const whole = new Map<number, Buffer>();
+	for (const [uid, message] of metadata) {
+		const source = message.source;
+		if (source === undefined) continue;
+		if (source.length < prefixBytes && (message.size === undefined || message.size === source.length)) whole.set(uid, source);
+		delete message.source;
+	}
+	return whole;
 }
 
 /**
@@ -64,10 +89,41 @@ export class MessageReader {
 	) {}
 
 	/**
-	 * The attributes of these messages, and the ones the server keeps failing to deliver (see fetchFailed). A FETCH of
-	 * several messages that the server refuses is repeated one message at a time, to find the one it cannot serve.
+	 * The attributes of these messages, the ones the server keeps failing to deliver (see fetchFailed), and the small
+	 * messages that came whole with their attributes (`whole`: one command instead of two for most mail; pass them to
+	 * contents). A FETCH the server refuses is asked again without the contents (so a message whose body the server
+	 * cannot serve still has its attributes for the error item), and a refused FETCH of several messages is repeated
+	 * one message at a time, to find the one it cannot serve.
 	 */
 	async readMetadata(
+		session: ImapSession,
+		folder: string,
+		uidValidity: string,
+		uids: number[],
+		gmail: boolean,
+	): Promise<{ metadata: Map<number, FetchMessageObject>; unreadable: Map<number, string>; whole: Map<number, Buffer> }> {
+		// A message to be streamed never comes whole (in production the stream bound is far above this one).
+		const prefixBytes = Math.min(this.config.wholeWithMetadataBytes, this.config.streamAboveBytes);
+		if (uids.length > 0 && prefixBytes > 0) {
+			try {
+				const metadata = await fetchMetadata(session.client, uids, gmail, prefixBytes);
+				const whole = wholeSources(metadata, prefixBytes);
+				const missing = uids.filter((uid) => !metadata.has(uid));
+				if (missing.length === 0) return { metadata, unreadable: new Map(), whole };
+				// The ones left out go the careful way (asked again, then checked for having vanished).
+				const rest = await this.readAttributes(session, folder, uidValidity, missing, gmail);
+				rest.metadata.forEach((value, key) => metadata.set(key, value));
+				return { metadata, unreadable: rest.unreadable, whole };
+			} catch (error) {
+				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+				if (!session.isOpen || this.signal.aborted) throw error;
+			}
+		}
+		return { ...(await this.readAttributes(session, folder, uidValidity, uids, gmail)), whole: new Map() };
+	}
+
+	/** readMetadata without contents. */
+	private async readAttributes(
 		session: ImapSession,
 		folder: string,
 		uidValidity: string,
@@ -88,7 +144,7 @@ export class MessageReader {
 			}
 			metadata = new Map();
 			for (const uid of uids) {
-				const single = await this.readMetadata(session, folder, uidValidity, [uid], gmail);
+				const single = await this.readAttributes(session, folder, uidValidity, [uid], gmail);
 				single.metadata.forEach((value, key) => metadata.set(key, value));
 				single.unreadable.forEach((value, key) => unreadable.set(key, value));
 			}
@@ -114,13 +170,14 @@ export class MessageReader {
 		folder: string,
 		uidValidity: string,
 		entries: JudgedEntry[],
+		whole: Map<number, Buffer> = new Map(),
 	): AsyncGenerator<{ group: JudgedEntry[]; sources: Map<number, Buffer | Readable> }> {
-		const groups = this.fetchGroups(entries);
+		const groups = this.fetchGroups(entries, whole);
 		let prefetched: { group: JudgedEntry[]; sources: Promise<Map<number, Buffer | Readable>> } | undefined;
 		while (groups.length > 0) {
 			const group = groups.shift() as JudgedEntry[];
-			const wanted = group.filter(needsSource);
-			const fetching = prefetched?.group === group ? prefetched.sources : this.fetchSources(session, group);
+			const wanted = this.toFetch(group, whole);
+			const fetching = prefetched?.group === group ? prefetched.sources : this.fetchSources(session, group, whole);
 			prefetched = undefined;
 			let sources: Map<number, Buffer | Readable>;
 			try {
@@ -147,11 +204,11 @@ export class MessageReader {
 					}
 				}
 			}
-			// The server sends the next group while this one's items are built (buffered groups only: a streamed message
-			// must be read before the next command's answer can arrive, and memory stays at two groups).
+			// The server sends the next group while this one's items are built (not around a streamed message: it must
+			// be read before the next command's answer can arrive; and memory stays at two groups).
 			const next = groups[0];
-			if (next && this.buffered(group) && this.buffered(next) && session.isOpen && !this.signal.aborted) {
-				const nextSources = this.fetchSources(session, next);
+			if (next && !this.streamed(group, whole) && this.toFetch(next, whole).length > 0 && !this.streamed(next, whole) && session.isOpen && !this.signal.aborted) {
+				const nextSources = this.fetchSources(session, next, whole);
 				// Awaited when its turn comes; a group given up (stop, a split after a refusal) must not leave an
 				// unhandled rejection behind.
 				nextSources.catch(() => undefined);
@@ -161,10 +218,15 @@ export class MessageReader {
 		}
 	}
 
-	/** A group fetched whole into memory (not one large message streamed on its own). */
-	private buffered(group: JudgedEntry[]): boolean {
-		const wanted = group.filter(needsSource);
-		return wanted.length > 0 && !(wanted.length === 1 && (wanted[0].meta?.size ?? 0) > this.config.streamAboveBytes);
+	/** The entries of the group whose contents are still to be fetched (not already here whole). */
+	private toFetch(group: JudgedEntry[], whole: Map<number, Buffer>): JudgedEntry[] {
+		return group.filter((entry) => needsSource(entry) && !whole.has(entry.uid));
+	}
+
+	/** A group that is one large message, streamed on its own. */
+	private streamed(group: JudgedEntry[], whole: Map<number, Buffer>): boolean {
+		const fetched = this.toFetch(group, whole);
+		return fetched.length === 1 && (fetched[0].meta?.size ?? 0) > this.config.streamAboveBytes;
 	}
 
 	/** The message was read: its count of failed attempts starts again. */
@@ -173,15 +235,15 @@ export class MessageReader {
 	}
 
 	/** Groups for fetching: one large message alone, or small ones up to the byte bound (plus the entries between). */
-	private fetchGroups(entries: JudgedEntry[]): JudgedEntry[][] {
+	private fetchGroups(entries: JudgedEntry[], whole: Map<number, Buffer>): JudgedEntry[][] {
 		const groups: JudgedEntry[][] = [];
 		let group: JudgedEntry[] = [];
 		let bytes = 0;
 		for (const entry of entries) {
-			const fetched = needsSource(entry);
+			const fetched = needsSource(entry) && !whole.has(entry.uid);
 			const size = fetched ? (entry.meta?.size ?? 0) : 0;
 			const large = fetched && size > this.config.streamAboveBytes;
-			if (fetched && group.some(needsSource) && (large || bytes + size > this.config.fetchBatchBytes)) {
+			if (fetched && this.toFetch(group, whole).length > 0 && (large || bytes + size > this.config.fetchBatchBytes)) {
 				groups.push(group);
 				group = [];
 				bytes = 0;
@@ -198,10 +260,14 @@ export class MessageReader {
 		return groups;
 	}
 
-	private async fetchSources(session: ImapSession, group: JudgedEntry[]): Promise<Map<number, Buffer | Readable>> {
+	private async fetchSources(session: ImapSession, group: JudgedEntry[], whole: Map<number, Buffer>): Promise<Map<number, Buffer | Readable>> {
 		const client = session.client;
 		const sources = new Map<number, Buffer | Readable>();
-		const wanted = group.filter(needsSource);
+		for (const entry of group) {
+			const source = needsSource(entry) ? whole.get(entry.uid) : undefined;
+			if (source) sources.set(entry.uid, source);
+		}
+		const wanted = this.toFetch(group, whole);
 		if (wanted.length === 0) return sources;
 		if (wanted.length === 1 && (wanted[0].meta?.size ?? 0) > this.config.streamAboveBytes) {
 			// Streamed in chunks: a 25 MB attachment is never held twice in memory.

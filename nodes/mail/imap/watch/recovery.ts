@@ -122,7 +122,7 @@ export class Recovery {
 	): Promise<{ built: Map<number, Built>; metadata: Map<number, FetchMessageObject> }> {
 		const { reader, signal, log } = this.parts;
 		const results = new Map<number, Built>();
-		const { metadata, unreadable } = await reader.readMetadata(session, folder, uidValidity, uids, this.parts.gmail());
+		const { metadata, unreadable, whole } = await reader.readMetadata(session, folder, uidValidity, uids, this.parts.gmail());
 		const entries: JudgedEntry[] = [];
 		for (const uid of uids) {
 			const meta = metadata.get(uid);
@@ -130,7 +130,7 @@ export class Recovery {
 			if (refused !== undefined) entries.push({ uid, meta, unreadable: refused });
 			else if (meta) entries.push({ uid, meta, unreadable: tooLargeReason(meta, this.config.maxMessageBytes) });
 		}
-		for await (const { group, sources } of reader.contents(session, folder, uidValidity, entries)) {
+		for await (const { group, sources } of reader.contents(session, folder, uidValidity, entries, whole)) {
 			for (const entry of group) {
 				const meta = entry.meta;
 				const gmailId = this.parts.gmail() ? meta?.emailId : undefined;

@@ -45,6 +45,8 @@ export interface FakeMessage {
 	subject: string;
 	threadId: string;
 	emailId: string;
+	/** RFC822.SIZE as the server reports it when that is not the source's length (Gmail is known to misreport). */
+	reportedSize?: number;
 }
 
 export interface FakeFolder {
@@ -64,6 +66,8 @@ export interface DeliverOptions {
 	padTo?: number;
 	/** No EXISTS to the sessions (a notification the server failed to send): only a poll finds it. */
 	silent?: boolean;
+	/** RFC822.SIZE to report instead of the source's length. */
+	reportedSize?: number;
 }
 
 export type RefusableCommand = 'SEARCH' | 'FETCH' | 'DOWNLOAD' | 'STORE' | 'MOVE' | 'EXPUNGE';
@@ -90,9 +94,10 @@ export class FakeImapServer {
 	gmailRaw?: (query: string, message: FakeMessage) => boolean;
 	/**
 	 * The server answers NO to a command while the connection stays open (Gmail's `NO [UNAVAILABLE]`, a message
-	 * Dovecot cannot read). `detail` is the UID range (FETCH, DOWNLOAD, STORE, MOVE, EXPUNGE) or the query (SEARCH).
+	 * Dovecot cannot read). `detail` is the UID range (FETCH, DOWNLOAD, STORE, MOVE, EXPUNGE) or the query (SEARCH);
+	 * FETCH also passes what it asks for.
 	 */
-	refuse?: (command: RefusableCommand, detail: string) => boolean;
+	refuse?: (command: RefusableCommand, detail: string, query?: FetchQueryObject) => boolean;
 	/**
 	 * The server answers OK but leaves this message out (a FETCH without its row, a download that comes back empty:
 	 * imapflow's `{}`), although the message exists — what a glitching server or a late answer looks like.
@@ -154,6 +159,7 @@ export class FakeImapServer {
 			subject,
 			threadId: `thr${number}`,
 			emailId: `gm${number}`,
+			reportedSize: options.reportedSize,
 		};
 		folder.messages.push(message);
 		if (!options.silent) for (const client of this.clients) client.notifyExists(folderName);
@@ -376,7 +382,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		this.server.commands.push(`FETCH ${range} ${Object.keys(query).filter((key) => query[key as keyof FetchQueryObject]).join(',')}`);
 		if (query.source && this.server.fetchGate) await this.server.fetchGate;
 		this.ensureUsable();
-		if (this.server.refuse?.('FETCH', range)) throw refusedError('FETCH');
+		if (this.server.refuse?.('FETCH', range, query)) throw refusedError('FETCH');
 		const max = folder.messages.reduce((highest, message) => Math.max(highest, message.uid), 0);
 		for (const message of folder.messages.filter((candidate) => inUidSet(range, candidate.uid, max))) {
 			this.ensureUsable();
@@ -384,7 +390,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 			const result: FetchMessageObject = { seq: 0, uid: message.uid };
 			if (query.flags) result.flags = new Set(message.flags);
 			if (query.internalDate) result.internalDate = message.internalDate;
-			if (query.size) result.size = message.source.length;
+			if (query.size) result.size = message.reportedSize ?? message.source.length;
 			if (query.envelope) result.envelope = { messageId: message.messageId, subject: message.subject };
 			// BODY.PEEK[HEADER.FIELDS (...)]: the asked-for header lines as the message has them, then the blank line
 			if (Array.isArray(query.headers)) {
@@ -392,7 +398,11 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 				const lines = message.messageId !== undefined && wanted.includes('message-id') ? `Message-ID: ${message.messageId}\r\n` : '';
 				result.headers = Buffer.from(`${lines}\r\n`);
 			}
-			if (query.source) result.source = message.source;
+			// BODY.PEEK[]<start.length>: that part only (RFC 3501 partial fetch)
+			if (typeof query.source === 'object') {
+				const start = query.source.start ?? 0;
+				result.source = message.source.subarray(start, query.source.maxLength === undefined ? undefined : start + query.source.maxLength);
+			} else if (query.source) result.source = message.source;
 			if (this.capabilities.has('X-GM-EXT-1')) {
 				result.emailId = message.emailId;
 				if (query.labels) result.labels = new Set(message.labels);

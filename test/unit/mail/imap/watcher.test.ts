@@ -155,6 +155,33 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		expect(server.commands).toContain(`DOWNLOAD ${large.uid}`);
 		expect(h.emits[1].items[0].json.sourceBytes).toBe(large.source.length);
 	});
+
+	it('takes a small message whole from the metadata FETCH, and fetches again in full one that may have been cut', async () => {
+		const server = new FakeImapServer();
+		const small = server.deliver('INBOX');
+		const exact = server.deliver('INBOX', { padTo: 2000 });
+		const larger = server.deliver('INBOX', { padTo: 5000 });
+		const h = await start(server, { wholeWithMetadataBytes: 2000, start: { mode: 'unread' } });
+		await h.settle(h.watcher.start({ failFast: true }));
+		await h.waitFor(() => h.emits.length === 3);
+		expect(exact.source.length).toBe(2000);
+		// One FETCH of attributes and first 2,000 bytes; only the two that filled them are asked for again.
+		expect(server.commands.filter((command) => command.startsWith('FETCH'))).toEqual([
+			'FETCH 1:3 uid,flags,internalDate,size,headers,source',
+			`FETCH ${exact.uid}:${larger.uid} uid,source`,
+		]);
+		expect(h.emits.map((emit) => emit.items[0].json.sourceBytes)).toEqual([small.source.length, 2000, larger.source.length]);
+	});
+
+	it('does not take a message whole from the metadata FETCH when its length is not the size the server reported', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {});
+		await h.settle(h.watcher.start({ failFast: true }));
+		const misreported = server.deliver('INBOX', { reportedSize: 90 });
+		await h.waitFor(() => h.emits.length === 1);
+		expect(server.commands.filter((command) => command.startsWith('FETCH')).slice(-1)).toEqual([`FETCH ${misreported.uid} uid,source`]);
+		expect(h.emits[0].items[0].json.sourceBytes).toBe(misreported.source.length);
+	});
 });
 
 describe('MailboxWatcher: start positions', () => {
@@ -324,9 +351,10 @@ describe('MailboxWatcher: sessions', () => {
 		await advance(300);
 		const during = server.commands.slice(before);
 		expect(during.length).toBeLessThan(60);
-		// The failing session is replaced after every failure (a new LOGIN between two FETCHes), never retried as is.
+		// The failing session is replaced after every failure (a new LOGIN between two FETCHes), never retried as is
+		// (a refused FETCH of attributes with contents is followed by one without contents, a different command).
 		const fetchesAndLogins = during.filter((command) => command.startsWith('FETCH') || command === 'LOGIN');
-		const retriedOnSameSession = fetchesAndLogins.some((command, index) => command.startsWith('FETCH') && fetchesAndLogins[index + 1]?.startsWith('FETCH'));
+		const retriedOnSameSession = fetchesAndLogins.some((command, index) => command.startsWith('FETCH') && fetchesAndLogins[index + 1] === command);
 		expect(retriedOnSameSession).toBe(false);
 		expect(server.commands.filter((command) => command === 'LOGIN').length).toBeGreaterThan(loginsBefore);
 		server.refuse = undefined;
@@ -904,6 +932,24 @@ describe('MailboxWatcher: a message the server keeps failing to deliver', () => 
 		expect(server.commands.filter((command) => command === `DOWNLOAD ${large.uid}`)).toHaveLength(3);
 		server.refuse = undefined;
 		const next = server.deliver('INBOX', { padTo: 5000 });
+		await h.waitFor(() => h.emits.length === 2, 3000, 'the next message');
+		expect(h.emits[1].items[0].json).toMatchObject({ uid: next.uid, sourceBytes: next.source.length });
+	});
+
+	it('asks again without the contents when the metadata FETCH with them is refused: the error item keeps the attributes', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {});
+		await h.settle(h.watcher.start({ failFast: true }));
+		const bad = server.deliver('INBOX', { subject: 'body unavailable' });
+		server.refuse = (command, range, query) => command === 'FETCH' && query?.source !== undefined && inUidSet(range, bad.uid, bad.uid);
+		await h.waitFor(() => h.emits.length === 1, 8000, 'the error item');
+		expect(h.emits[0].items[0].json).toMatchObject({
+			error: expect.stringMatching(/could not be read from the server after 3 attempts/),
+			headers: { subject: 'body unavailable' },
+			attributes: { uid: bad.uid, size: bad.source.length },
+		});
+		server.refuse = undefined;
+		const next = server.deliver('INBOX');
 		await h.waitFor(() => h.emits.length === 2, 3000, 'the next message');
 		expect(h.emits[1].items[0].json).toMatchObject({ uid: next.uid, sourceBytes: next.source.length });
 	});
