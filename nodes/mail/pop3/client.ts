@@ -80,7 +80,8 @@ const noop = (): undefined => undefined;
 /**
  * One POP3 session (RFC 1939, CAPA/RESP-CODES RFC 2449, STLS RFC 2595, AUTH RFC 5034 with XOAUTH2).
  *
- * Commands may be called without awaiting the previous one: they run strictly one after another. A RETR/TOP stream
+ * Commands may be called without awaiting the previous one: they run strictly one after another (a RETR asked for
+ * `pipelined` on a server with PIPELINING is written at once, but its reply is still read at its turn). A RETR/TOP stream
  * holds the session until it is read to the end or destroyed, so never await another command of the same client
  * before consuming the stream. Any timeout, broken connection or framing error destroys the socket; later calls reject.
  * Finish with quit() (Gmail marks messages as downloaded, and servers apply DELE, only after a clean QUIT) or destroy().
@@ -95,6 +96,8 @@ export class Pop3Client {
 	private state: ClientState = 'new';
 	private readonly limits: Pop3ResponseLimits;
 	private chain: Promise<unknown> = Promise.resolve();
+	/** Queued commands whose line is not written yet; a pipelined command goes out at once only when this is 0. */
+	private commandsWaitingToBeSent = 0;
 	private capabilityMap = new Map<string, string[]>();
 	private greetingText = '';
 
@@ -121,6 +124,15 @@ export class Pop3Client {
 	/** Capabilities from CAPA (upper-case names, e.g. `SASL` → [`PLAIN`, `XOAUTH2`]); empty if the server has no CAPA. */
 	get capabilities(): ReadonlyMap<string, readonly string[]> {
 		return this.capabilityMap;
+	}
+
+	/**
+	 * True when the CAPA read last (after STLS, RFC 2595 §4) lists PIPELINING (RFC 2449 §6.6). CAPA is not read again
+	 * after AUTH: RFC 2449 §5 says capabilities available in the AUTHORIZATION state must be announced in both states,
+	 * and one more CAPA would change what Gmail (which does not advertise PIPELINING) sees.
+	 */
+	get pipelining(): boolean {
+		return this.capabilityMap.has('PIPELINING');
 	}
 
 	/** The greeting text after `+OK`. */
@@ -250,9 +262,13 @@ export class Pop3Client {
 	 * RETR: the message's exact bytes (dot-unstuffing undone, terminator removed) as a stream with backpressure.
 	 * The next command waits until the stream has been read to the end or destroyed; destroying it early makes the
 	 * client skip the rest of the message so the session stays usable.
+	 *
+	 * `pipelined`: when the server advertised PIPELINING and every command queued before this one is already written,
+	 * the line goes out now instead of after the previous reply; the reply is still read in order. The caller must read
+	 * (or destroy) every body in order, as ever, and bounds how many it asks for ahead.
 	 */
-	retr(messageNumber: number): Promise<Readable> {
-		return this.streamingCommand('RETR', () => `RETR ${checkMessageNumber(messageNumber)}`);
+	retr(messageNumber: number, options: { pipelined?: boolean } = {}): Promise<Readable> {
+		return this.streamingCommand('RETR', () => `RETR ${checkMessageNumber(messageNumber)}`, options);
 	}
 
 	/** TOP: the headers, the blank line and the first `lineCount` body lines, streamed like retr(). */
@@ -343,8 +359,15 @@ export class Pop3Client {
 
 	// ---- commands ---------------------------------------------------------------------------------------------
 
-	private enqueue<T>(task: () => Promise<QueuedResult<T>>): Promise<T> {
-		const run = this.chain.then(task);
+	/** Runs `task` after every command queued before it; `sentAhead`: its line was already written (pipelined). */
+	private enqueue<T>(task: () => Promise<QueuedResult<T>>, options: { sentAhead?: boolean } = {}): Promise<T> {
+		const waitsToBeSent = options.sentAhead !== true;
+		if (waitsToBeSent) this.commandsWaitingToBeSent++;
+		const run = this.chain.then(() => {
+			// A task writes its command line in its first synchronous step, so from here on it counts as sent.
+			if (waitsToBeSent) this.commandsWaitingToBeSent--;
+			return task();
+		});
 		this.chain = run.then((result) => result.settled?.then(noop, noop), noop);
 		return run.then((result) => result.value);
 	}
@@ -360,14 +383,50 @@ export class Pop3Client {
 		});
 	}
 
-	private streamingCommand(action: string, buildCommand: () => string): Promise<Readable> {
-		return this.enqueue(async () => {
-			this.assertState(['authenticated'], action);
-			const command = buildCommand();
-			await this.command(command);
-			const body = this.wire.readBody(command);
-			return { value: body.stream, settled: body.settled };
-		});
+	private streamingCommand(action: string, buildCommand: () => string, options: { pipelined?: boolean } = {}): Promise<Readable> {
+		const sentAhead = options.pipelined === true ? this.sendAhead(buildCommand) : undefined;
+		return this.enqueue(
+			async () => {
+				if (sentAhead !== undefined && this.wire.failure) throw this.unansweredAhead(sentAhead);
+				this.assertState(['authenticated'], action);
+				const command = sentAhead ?? buildCommand();
+				if (sentAhead === undefined) this.wire.send(command);
+				await this.replyTo(command);
+				const body = this.wire.readBody(command);
+				return { value: body.stream, settled: body.settled };
+			},
+			{ sentAhead: sentAhead !== undefined },
+		);
+	}
+
+	/**
+	 * Writes a command line now, before the replies it follows have arrived (RFC 2449 PIPELINING), and returns it; or
+	 * undefined when it must wait its turn: no PIPELINING, not in the transaction state, connection failed, or an
+	 * earlier command is still unwritten (lines must reach the server in the order their replies are read).
+	 */
+	private sendAhead(buildCommand: () => string): string | undefined {
+		if (!this.pipelining || this.state !== 'authenticated' || this.wire.failure || this.commandsWaitingToBeSent > 0) return undefined;
+		let command: string;
+		try {
+			command = buildCommand();
+		} catch {
+			return undefined; // an invalid argument: the queued task builds it again and rejects with the error
+		}
+		this.wire.send(command);
+		return command;
+	}
+
+	/**
+	 * A command written ahead whose turn came after the connection ended: the end cut off its reply, so the error names
+	 * it (the recorded failure may name a reply read earlier, whose bytes had all arrived before the server closed).
+	 */
+	private unansweredAhead(command: string): Pop3ConnectionError {
+		return this.wire.withTranscript(
+			new Pop3ConnectionError(`The POP3 connection ended before the server answered ${command}`, {
+				step: command,
+				cause: this.wire.failure,
+			}),
+		);
 	}
 
 	private assertState(allowed: ClientState[], action: string): void {
@@ -388,6 +447,11 @@ export class Pop3Client {
 	/** Sends a command and returns the text after +OK; -ERR becomes Pop3CommandError (the session stays usable). */
 	private async command(command: string): Promise<string> {
 		this.wire.send(command);
+		return this.replyTo(command);
+	}
+
+	/** Reads the status line answering `command` (already sent): the text after +OK, or the error command() describes. */
+	private async replyTo(command: string): Promise<string> {
 		const status = await this.wire.readStatus(command, this.timeouts.command);
 		if (status.kind === 'ok') return status.text;
 		if (status.kind === 'err') {

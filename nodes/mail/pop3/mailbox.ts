@@ -4,7 +4,7 @@ import { withTokenRetry, type TokenSource } from '../auth/tokens';
 import { tlsOptionsFor, type MailEndpoint } from '../connection';
 import { readSourcePrefix } from '../message/sourcePrefix';
 import { Pop3Client, type Pop3ClientOptions, type Pop3Stat, type Pop3TlsOptions, type Pop3Timeouts } from './client';
-import { Pop3ConnectionError, Pop3ProtocolError } from './errors';
+import { Pop3CommandError, Pop3ConnectionError, Pop3ProtocolError } from './errors';
 import type { ListingEntry, SeenTracker } from './seenState';
 
 /**
@@ -360,12 +360,21 @@ export class Pop3Mailbox {
 }
 
 /**
- * Messages up to this size (by LIST) are read whole into memory, and the next one is asked for (RETR) as soon as one
+ * Messages up to this size (by LIST) are read whole into memory, and the next ones are asked for (RETR) as soon as one
  * has arrived, while the consumer still parses it: the server and the network work on message n+1 while this process
- * works on message n. Strict RFC 1939 lock-step (no command is sent before the previous reply ended, so no
- * PIPELINING capability is needed); the cost is one small message held ahead.
+ * works on message n. Without PIPELINING this is strict RFC 1939 lock-step (no command is sent before the previous
+ * reply ended) with one small message held ahead.
  */
 export const READ_AHEAD_MAX_BYTES = 1024 * 1024;
+
+/**
+ * With PIPELINING (RFC 2449 §6.6) advertised, how far ahead RETRs go: at most this many messages asked for and not yet
+ * consumed, and at most this many bytes of them by LIST (a single message always fits). A server lying about sizes
+ * cannot make it hold more than PIPELINE_MAX_MESSAGES × 2 × READ_AHEAD_MAX_BYTES: a message read ahead is dropped past
+ * that (READ_AGAIN).
+ */
+export const PIPELINE_MAX_MESSAGES = 16;
+export const PIPELINE_MAX_BYTES = 4 * 1024 * 1024;
 
 /** A message as fetched: whole, or as its open stream (large by LIST, or larger than LIST said). */
 type Fetched = Buffer | Readable;
@@ -377,31 +386,43 @@ type Fetched = Buffer | Readable;
  */
 const READ_AGAIN = Symbol('read again at its turn');
 
+interface AskedAhead {
+	entry: ListingEntry;
+	fetched: Promise<Buffer | typeof READ_AGAIN>;
+}
+
 /**
- * RETR for fetchNew, one message ahead for small messages. A RETR whose reply is not awaited yet keeps its failure
- * until its message's turn, so the outcome of each message is what it would have been without reading ahead.
+ * RETR for fetchNew, ahead of their turn for small messages: one message without PIPELINING, a window of up to
+ * PIPELINE_MAX_MESSAGES / PIPELINE_MAX_BYTES with it. The window is filled only once the message at its turn is whole
+ * in memory, and stops before a message that is large by LIST, so nothing is ever asked for behind a stream. A RETR
+ * whose reply is not awaited yet keeps its failure until its message's turn, so the outcome of each message is what
+ * it would have been without reading ahead.
  */
 class ReadAhead {
 	private next = 0;
-	private pending?: { entry: ListingEntry; fetched: Promise<Buffer | typeof READ_AGAIN> };
+	/** entries[next..], asked for in order and not yet consumed. */
+	private readonly window: AskedAhead[] = [];
+	/** The message at its turn when it had been read ahead: its failure may be what broke the session. */
+	private current?: AskedAhead;
+	private readonly maxMessages: number;
+	private readonly maxBytes: number;
 
 	constructor(
 		private readonly client: Pop3Client,
 		private readonly entries: ListingEntry[],
-	) {}
+	) {
+		this.maxMessages = client.pipelining ? PIPELINE_MAX_MESSAGES : 1;
+		this.maxBytes = client.pipelining ? PIPELINE_MAX_BYTES : READ_AHEAD_MAX_BYTES;
+	}
 
 	async consume<T>(entry: ListingEntry, consume: (source: Buffer | Readable, entry: ListingEntry) => Promise<T>): Promise<T> {
 		if (this.entries[this.next] !== entry) throw new Error('POP3 read-ahead: messages consumed out of order');
 		this.next++;
-		const ahead = this.pending?.entry === entry ? await this.pending.fetched : undefined;
-		this.pending = undefined;
+		this.current = this.window.shift();
+		const ahead = this.current ? await this.current.fetched : undefined;
 		const source = ahead === undefined || ahead === READ_AGAIN ? await this.fetch(entry) : ahead;
-		// The reply of `entry` is off the wire when it is a Buffer: ask for the next small message now.
-		const following = this.entries[this.next];
-		if (Buffer.isBuffer(source) && following && following.size <= READ_AHEAD_MAX_BYTES) {
-			this.pending = { entry: following, fetched: this.fetchAhead(following) };
-			this.pending.fetched.catch(() => undefined);
-		}
+		// The reply of `entry` is off the wire when it is a Buffer: ask for the next small messages now.
+		if (Buffer.isBuffer(source)) this.fillWindow();
 		try {
 			return await consume(source, entry);
 		} finally {
@@ -411,19 +432,25 @@ class ReadAhead {
 	}
 
 	/**
-	 * The error to report for a failure that left the session unusable: the read-ahead RETR's own, when that RETR is
-	 * what broke the session (it names the step that failed); otherwise `error`.
+	 * The error to report for a failure that left the session unusable: the first RETR read ahead that failed, the
+	 * message at its turn included, when there is one (it is what broke the session and names the step that failed;
+	 * those after it only found the connection closed); otherwise `error`. A RETR the server refused (-ERR) left the
+	 * session usable, so it is not the cause.
 	 */
 	async cause(error: unknown): Promise<unknown> {
-		if (this.client.usable || !this.pending) return error;
-		const readAheadError = await this.pending.fetched.then(
-			() => undefined,
-			(failure: unknown) => failure,
-		);
-		return readAheadError ?? error;
+		if (this.client.usable) return error;
+		for (const asked of [this.current, ...this.window]) {
+			if (!asked) continue;
+			const failure = await asked.fetched.then(
+				() => undefined,
+				(reason: unknown) => reason,
+			);
+			if (failure !== undefined && !(failure instanceof Pop3CommandError)) return failure;
+		}
+		return error;
 	}
 
-	/** Runs a command the session sends after the RETR read ahead; a failure is reported as `cause` says. */
+	/** Runs a command the session sends after the RETRs read ahead; a failure is reported as `cause` says. */
 	async sendingAfter<R>(command: () => Promise<R>): Promise<R> {
 		try {
 			return await command();
@@ -432,9 +459,24 @@ class ReadAhead {
 		}
 	}
 
-	/** The run stopped: a message read ahead is dropped (it is whole in memory, nothing holds the session). */
+	/** The run stopped: messages read ahead are dropped (whole in memory or skipped, nothing holds the session). */
 	abandon(): void {
-		this.pending = undefined;
+		this.window.length = 0;
+		this.current = undefined;
+	}
+
+	/** Asks for the following small messages while the window has room; stops at the first large one. */
+	private fillWindow(): void {
+		let bytes = this.window.reduce((sum, asked) => sum + asked.entry.size, 0);
+		for (;;) {
+			const following = this.entries[this.next + this.window.length];
+			if (!following || following.size > READ_AHEAD_MAX_BYTES || this.window.length >= this.maxMessages) return;
+			if (this.window.length > 0 && bytes + following.size > this.maxBytes) return;
+			const fetched = this.fetchAhead(following);
+			fetched.catch(() => undefined);
+			this.window.push({ entry: following, fetched });
+			bytes += following.size;
+		}
 	}
 
 	/** The message at its turn: whole when small, else its stream (larger than LIST said: the start, then the rest). */
@@ -447,7 +489,7 @@ class ReadAhead {
 
 	/** A small message ahead of its turn: whole, or READ_AGAIN when it is larger than LIST said. */
 	private async fetchAhead(entry: ListingEntry): Promise<Buffer | typeof READ_AGAIN> {
-		const stream = await this.client.retr(entry.messageNumber);
+		const stream = await this.client.retr(entry.messageNumber, { pipelined: true });
 		const read = await readSourcePrefix(stream, 2 * READ_AHEAD_MAX_BYTES);
 		if (read.complete) return read.message;
 		stream.destroy();

@@ -1,7 +1,16 @@
 import { TokenRejectedError } from '../../../../nodes/mail/auth/errors';
 import { Pop3CommandError, Pop3ConnectionError, Pop3ProtocolError } from '../../../../nodes/mail/pop3/errors';
 import { BAD_TOKEN, clientFor, GOOD_TOKEN, readAll, USER } from './clientTestKit';
-import { FakeMailbox, type FakePop3Server, multiLineWire, pause, type SplitPlan, startFakePop3Server } from './fakePop3Server';
+import {
+	FakeMailbox,
+	type FakePop3Server,
+	type FakeSession,
+	GMAIL_LIKE_CAPABILITIES,
+	multiLineWire,
+	pause,
+	type SplitPlan,
+	startFakePop3Server,
+} from './fakePop3Server';
 
 const latin1 = (text: string) => Buffer.from(text, 'latin1');
 
@@ -321,6 +330,89 @@ describe('Pop3Client session', () => {
 		await client.authenticateXOAuth2(USER, GOOD_TOKEN);
 		await expect(client.stat()).rejects.toBeInstanceOf(Pop3ProtocolError);
 		await client.noop();
+		await client.quit();
+	});
+});
+
+describe('Pop3Client pipelined RETR (RFC 2449 PIPELINING)', () => {
+	const THIRD_MESSAGE = latin1('Subject: third\r\n\r\n.dot\r\n');
+	const retrsIn = (session: FakeSession) => session.received.filter((command) => command.startsWith('RETR')).length;
+
+	/** Answers from `mailbox`; each RETR only once the client has written `retrsBeforeAnswering` RETRs (or 1 s passed). */
+	async function serverHolding(mailbox: FakeMailbox, retrsBeforeAnswering: number) {
+		const answer = mailbox.handler();
+		const retrsSeenWhenAnswering: number[] = [];
+		const server = await startFakePop3Server({
+			onCommand: async (command, session) => {
+				if (command.startsWith('RETR')) {
+					const deadline = Date.now() + 1000;
+					while (retrsIn(session) < retrsBeforeAnswering && Date.now() < deadline) await pause(5);
+					retrsSeenWhenAnswering.push(retrsIn(session));
+				}
+				await answer(command, session);
+			},
+		});
+		servers.push(server);
+		return { server, retrsSeenWhenAnswering };
+	}
+
+	const connected = async (server: FakePop3Server) => {
+		const client = clientFor(server);
+		await client.connect();
+		await client.authenticateXOAuth2(USER, GOOD_TOKEN);
+		return client;
+	};
+
+	it('writes every RETR at once when the server advertises PIPELINING; replies, an -ERR among them, are matched in order', async () => {
+		const mailbox = new FakeMailbox({
+			messages: [SHORT_MESSAGE, TRICKY_MESSAGE, THIRD_MESSAGE],
+			capabilities: [...GMAIL_LIKE_CAPABILITIES, 'PIPELINING'],
+			validToken: GOOD_TOKEN,
+		});
+		const { server, retrsSeenWhenAnswering } = await serverHolding(mailbox, 4);
+		const client = await connected(server);
+		expect(client.pipelining).toBe(true);
+		const replies = [1, 9, 2, 3].map((number) => client.retr(number, { pipelined: true }));
+		replies[1].catch(() => undefined);
+		expect((await readAll(await replies[0])).equals(SHORT_MESSAGE)).toBe(true);
+		await expect(replies[1]).rejects.toBeInstanceOf(Pop3CommandError);
+		expect((await readAll(await replies[2])).equals(TRICKY_MESSAGE)).toBe(true);
+		expect((await readAll(await replies[3])).equals(THIRD_MESSAGE)).toBe(true);
+		expect(retrsSeenWhenAnswering).toEqual([4, 4, 4, 4]);
+		await client.quit();
+	});
+
+	it('without PIPELINING (Gmail) a pipelined RETR still waits for the previous reply to be read', async () => {
+		const mailbox = new FakeMailbox({ messages: [SHORT_MESSAGE, TRICKY_MESSAGE], validToken: GOOD_TOKEN });
+		const { server, retrsSeenWhenAnswering } = await serverHolding(mailbox, 1);
+		const client = await connected(server);
+		expect(client.pipelining).toBe(false);
+		const replies = [1, 2].map((number) => client.retr(number, { pipelined: true }));
+		await pause(50);
+		expect(retrsIn(server.sessions[0])).toBe(1);
+		expect((await readAll(await replies[0])).equals(SHORT_MESSAGE)).toBe(true);
+		expect((await readAll(await replies[1])).equals(TRICKY_MESSAGE)).toBe(true);
+		expect(retrsSeenWhenAnswering).toEqual([1, 2]);
+		await client.quit();
+	});
+
+	it('a pipelined RETR never overtakes a command queued before it and not written yet', async () => {
+		const mailbox = new FakeMailbox({
+			messages: [SHORT_MESSAGE, TRICKY_MESSAGE],
+			capabilities: [...GMAIL_LIKE_CAPABILITIES, 'PIPELINING'],
+			validToken: GOOD_TOKEN,
+		});
+		const { server } = await serverHolding(mailbox, 1);
+		const client = await connected(server);
+		const first = await client.retr(1);
+		const deletion = client.dele(1); // waits for the RETR 1 stream, unwritten
+		const second = client.retr(2, { pipelined: true });
+		await pause(30);
+		expect(server.allCommands.filter((command) => /^(RETR|DELE)/.test(command))).toEqual(['RETR 1']);
+		expect((await readAll(first)).equals(SHORT_MESSAGE)).toBe(true);
+		await deletion;
+		expect((await readAll(await second)).equals(TRICKY_MESSAGE)).toBe(true);
+		expect(server.allCommands.filter((command) => /^(RETR|DELE)/.test(command))).toEqual(['RETR 1', 'DELE 1', 'RETR 2']);
 		await client.quit();
 	});
 });

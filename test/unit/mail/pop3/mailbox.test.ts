@@ -5,9 +5,7 @@
 
 import { Readable } from 'node:stream';
 
-import type { TokenRejectedError } from '../../../../nodes/mail/auth/errors';
 import { AccessTokenRejectedError } from '../../../../nodes/mail/auth/tokenErrors';
-import type { TokenSource } from '../../../../nodes/mail/auth/tokens';
 import { describePop3Failure } from '../../../../nodes/mail/pop3/describeError';
 import {
 	Pop3AccessDisabledError,
@@ -21,94 +19,18 @@ import {
 	Pop3TimeoutError,
 } from '../../../../nodes/mail/pop3/errors';
 import {
-	openPop3Mailbox,
 	READ_AHEAD_MAX_BYTES,
 	Pop3DeletionNotConfirmedError,
 	Pop3MessageNotFoundError,
-	type Pop3Mailbox,
 	unconfirmedDeletion,
 	xoauth2LoginUser,
 } from '../../../../nodes/mail/pop3/mailbox';
 import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
 import { BAD_TOKEN, everythingIn, GOOD_TOKEN, readAll, secretForms, USER } from './clientTestKit';
-import { FakeMailbox, type FakePop3Server, type FakeSession, pause, startFakePop3Server } from './fakePop3Server';
+import { FakeMailbox, pause } from './fakePop3Server';
+import { closeMailboxFixtures, closesAt, listedAs, message, open, serve, tokenSource } from './mailboxTestKit';
 
-
-/** A token source that hands out `tokens` in order: the first from getAccessToken, the next on each refresh. */
-function tokenSource(tokens: string[]): TokenSource & { refreshed: Array<string | undefined> } {
-	let index = 0;
-	const refreshed: Array<string | undefined> = [];
-	return {
-		refreshed,
-		credentialType: 'mailServerOAuth2Api',
-		email: USER,
-		getAccessToken: async () => tokens[index],
-		refresh: async (rejected?: string) => {
-			refreshed.push(rejected);
-			index = Math.min(index + 1, tokens.length - 1);
-			return tokens[index];
-		},
-		expiresAt: () => undefined,
-		redact: (text: unknown) => String(text),
-		rejectedAfterRefreshError: (error: TokenRejectedError) =>
-			new AccessTokenRejectedError({ type: 'mailServerOAuth2Api' }, { protocol: error.protocol, email: USER, challenge: error.challenge }),
-	};
-}
-
-let servers: FakePop3Server[] = [];
-let opened: Pop3Mailbox[] = [];
-afterEach(async () => {
-	for (const mailbox of opened) mailbox.destroy();
-	opened = [];
-	await Promise.all(servers.map((server) => server.close()));
-	servers = [];
-});
-
-type Override = (command: string, session: FakeSession) => Promise<boolean> | boolean;
-
-async function serve(mailbox: FakeMailbox, override?: Override): Promise<FakePop3Server> {
-	const fallback = mailbox.handler();
-	const server = await startFakePop3Server({
-		onCommand: async (command, session) => {
-			if (override && (await override(command, session))) return;
-			await fallback(command, session);
-		},
-	});
-	servers.push(server);
-	return server;
-}
-
-/** LIST as the mailbox would answer it, but with these sizes (message number → size): a server whose LIST lies. */
-function listedAs(mailbox: FakeMailbox, sizes: Record<number, number>): Override {
-	return (command, session) => {
-		if (command !== 'LIST') return false;
-		const lines = mailbox.messages.map((content, index) => `${index + 1} ${sizes[index + 1] ?? content.length}\r\n`).join('');
-		void session.send(`+OK ${mailbox.messages.length} messages\r\n${lines}.\r\n`);
-		return true;
-	};
-}
-
-/** The connection closes when the server receives `command`. */
-function closesAt(command: string): Override {
-	return (received, session) => {
-		if (received !== command) return false;
-		session.destroy();
-		return true;
-	};
-}
-
-async function open(server: FakePop3Server, tokens: TokenSource, user = USER): Promise<Pop3Mailbox> {
-	const mailbox = await openPop3Mailbox({
-		endpoint: { host: '127.0.0.1', port: server.port, security: 'none', tls: { rejectUnauthorized: true, minVersion: 'TLSv1.2' } },
-		tokens,
-		user,
-		timeouts: { connect: 3000, greeting: 3000, command: 3000, idle: 3000 },
-	});
-	opened.push(mailbox);
-	return mailbox;
-}
-
-const message = (subject: string) => `Subject: ${subject}\r\n\r\nbody of ${subject}\r\n`;
+afterEach(closeMailboxFixtures);
 
 describe('openPop3Mailbox', () => {
 	it('a refused token is refreshed once and retried on the same connection', async () => {
