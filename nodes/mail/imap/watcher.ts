@@ -1,7 +1,7 @@
 /** The mailbox watcher: a facade that wires the parts in ./watch and owns the one AbortController that stops them. */
 import type { ImapClient } from './client';
 import type { ImapSession } from './session';
-import { unrefDelay } from './watch/abort';
+import { sleep, unrefDelay } from './watch/abort';
 import { Activation } from './watch/activation';
 import { AfterRunQueue } from './watch/afterRun';
 import { CatchUp } from './watch/catchUp';
@@ -160,8 +160,11 @@ export class MailboxWatcher {
 
 	private async pass(session: ImapSession): Promise<void> {
 		const verified = this.wake.verifySelected;
+		const severalBefore = this.emitter.severalMessageRuns;
 		await this.folderPass.run(session, () => this.wake.verifySelected);
 		if (verified) this.wake.verifySelected = false;
+		// A burst: let more of it arrive before the next pass (each run costs n8n far more than a message costs us).
+		if (this.emitter.severalMessageRuns > severalBefore) await sleep(this.config.burstSettleMs, this.controller.signal);
 	}
 
 	private onExists(path: string, count: number, prevCount: number): void {

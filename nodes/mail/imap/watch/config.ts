@@ -28,6 +28,12 @@ export interface WatcherConfig {
 	/** Batch output: a batch also goes out once its messages add up to this many bytes (memory stays bounded). */
 	batchMaxBytes: number;
 	/**
+	 * After a pass that emitted a run of several messages (a burst or backlog, in batch or automatic output), the next
+	 * pass waits this long, so mail still arriving goes out in fewer, fuller runs. A pass that emitted one message
+	 * alone is followed at once: mail that trickles in keeps its latency.
+	 */
+	burstSettleMs: number;
+	/**
 	 * Backpressure: at most this many runs started by the trigger may be unfinished at once; the next emit waits
 	 * (only where n8n reports the end of a run, i.e. has createDeferredPromise).
 	 */
@@ -115,6 +121,7 @@ export const DEFAULT_WATCHER_CONFIG: Omit<WatcherConfig, 'folders' | 'start' | '
 	maxTimerWaitMs: 24 * 3600_000,
 	maxFetchAttempts: 3,
 	batchMaxBytes: 16 * 1024 * 1024,
+	burstSettleMs: 250,
 	maxRunsInFlight: 10,
 	runSlotTimeoutMs: 10 * 60_000,
 	redeliveryBackoff: { firstMs: 5_000, maxMs: 5 * 60_000 },

@@ -46,6 +46,7 @@ export interface EmitterParts {
 
 export class Emitter {
 	private emitted = 0;
+	private startedSeveral = 0;
 	private warnedRunEndUnknown = false;
 
 	constructor(
@@ -53,6 +54,11 @@ export class Emitter {
 		private readonly deps: Pick<WatcherDeps, 'emit' | 'checkpoints'>,
 		private readonly parts: EmitterParts,
 	) {}
+
+	/** Runs started with more than one message (the watcher lets a burst settle after a pass that started one). */
+	get severalMessageRuns(): number {
+		return this.startedSeveral;
+	}
 
 	/** Manual "Test step": no more emits after maxEmits. */
 	limitReached(): boolean {
@@ -123,6 +129,7 @@ export class Emitter {
 	private run(folder: string, uidValidity: string, entries: Outgoing[], redelivery?: InFlightDelivery): void {
 		const { inFlight, gmailSeen } = this.parts;
 		const uids = entries.map((entry) => entry.uid);
+		if (entries.length > 1) this.startedSeveral++;
 		const actionUids = entries.filter((entry) => entry.actionable).map((entry) => entry.uid);
 		const wantsActions = hasPostActions(this.config.postActions) && actionUids.length > 0;
 		const scope = this.config.deliveryScope;
