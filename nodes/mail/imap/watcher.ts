@@ -170,7 +170,9 @@ export class MailboxWatcher {
 	private onExists(path: string, count: number, prevCount: number): void {
 		// Growth of the folder we IDLE on means new mail. (imapflow reports no 'exists' when SELECT switches folders,
 		// so our own folder switches cannot cause passes; expunges shrink the count and are ignored.)
-		if (path !== this.folderPass.idlePath || count <= prevCount) return;
+		if (count <= prevCount) return;
+		this.folderPass.noteNewMail();
+		if (path !== this.folderPass.idlePath) return;
 		this.wake.request();
 	}
 

@@ -60,15 +60,16 @@ export class CatchUp {
 
 	/**
 	 * Emits every not-yet-judged message of the selected folder, in UID order, in bounded chunks. UIDs the filters
-	 * reject (or that vanished meanwhile) are judged without an emit: they only move the checkpoint.
+	 * reject (or that vanished meanwhile) are judged without an emit: they only move the checkpoint. True when every
+	 * message found was judged and the checkpoint stored; false when it stopped early (paused, rollover, stop).
 	 */
-	async run(session: ImapSession, folder: string, start: FolderCheckpoint): Promise<void> {
+	async run(session: ImapSession, folder: string, start: FolderCheckpoint): Promise<boolean> {
 		const client = session.client;
 		let checkpoint = start;
 		const fromUid = checkpoint.lastUid + 1;
 		const found = uidsFrom(await client.search({ uid: `${fromUid}:*` }, { uid: true }), `the search for new mail in folder "${folder}"`);
 		const pending = pendingUids(found, fromUid);
-		if (pending.length === 0) return;
+		if (pending.length === 0) return true;
 		const admitted = await this.admitted(client, folder, checkpoint, pending);
 		const uidValidity = checkpoint.uidValidity as string;
 		const batch: Outgoing[] = [];
@@ -96,14 +97,15 @@ export class CatchUp {
 			upcoming = offset + chunkSize < pending.length && session.isOpen && !this.signal.aborted ? read(offset + chunkSize) : undefined;
 			const entries = judgeChunk(chunk, checkpoint, metadata, unreadable, this.config.maxMessageBytes);
 			checkpoint = await this.emitEntries(session, folder, uidValidity, checkpoint, { entries, whole }, batch, batchSize);
-			if (this.signal.aborted) return;
+			if (this.signal.aborted) return false;
 			// While a batch holds unsent items the stored checkpoint must not pass them.
 			if (batch.length === 0) this.deps.checkpoints.set(folder, checkpoint);
 		}
-		if (this.signal.aborted) return;
+		if (this.signal.aborted) return false;
 		if (batch.length > 0) await this.emitter.flush(folder, uidValidity, batch);
-		if (this.signal.aborted) return;
+		if (this.signal.aborted) return false;
 		this.deps.checkpoints.set(folder, checkpoint);
+		return checkpoint.lastUid >= pending[pending.length - 1];
 	}
 
 	/**

@@ -35,6 +35,13 @@ export class FolderPass {
 	idlePath?: string;
 	/** Since when each folder has been missing (absent: it exists). */
 	private readonly missingSince = new Map<string, number>();
+	/** How many times a session reported new mail (EXISTS growth) so far: see noteNewMail. */
+	private newMailSignals = 0;
+	/**
+	 * The IDLE folder as its last complete catch-up left it: still selected on that session, nothing after `lastUid`
+	 * then, and `signals` as counted before that pass's first command. Until another EXISTS, nothing new can be there.
+	 */
+	private quiet?: { session: ImapSession; folder: string; uidValidity: string; lastUid: number; signals: number };
 
 	private readonly afterRun: AfterRunQueue;
 	private readonly log: WatcherLog;
@@ -76,10 +83,17 @@ export class FolderPass {
 		if (idleFolder !== undefined && session.client.mailbox) this.idlePath = session.client.mailbox.path;
 	}
 
+	/** A session reported new mail (EXISTS growth, in any folder): the next pass searches the IDLE folder again. */
+	noteNewMail(): void {
+		this.newMailSignals++;
+	}
+
 	/** Catches one folder up. Returns false when the folder does not exist (right now). */
 	private async checkFolder(session: ImapSession, folder: string, select: boolean, verify: () => boolean): Promise<boolean> {
 		const client = session.client;
 		const checkpoint = this.deps.checkpoints.get(folder);
+		// Read before any command: new mail reported from here on makes the next pass search.
+		const signals = this.newMailSignals;
 		try {
 			if (
 				!select &&
@@ -107,8 +121,11 @@ export class FolderPass {
 			// does the rest. Done on poll passes and the first pass of each session (a SELECT is cheap).
 			const reselected = select && verify();
 			if (reselected) await client.mailboxOpen(folder);
+			const selectedBefore = reselected ? undefined : client.mailbox;
 			const lock = await client.getMailboxLock(folder);
 			try {
+				// imapflow makes a new mailbox object at every SELECT, and keeps UIDNEXT current only there.
+				const fresh = reselected || client.mailbox !== selectedBefore;
 				this.folderFound(folder);
 				const mailbox = client.mailbox;
 				if (!mailbox) throw new Error(`Folder "${folder}" could not be selected`);
@@ -119,11 +136,18 @@ export class FolderPass {
 				if (this.signal.aborted) return true;
 				// Recovery may have moved the stored checkpoint (its recent ring): catch up from the stored one.
 				const from = this.deps.checkpoints.get(folder) ?? aligned;
-				// Just selected, and UIDNEXT is right after the last UID judged: nothing new at the SELECT, and anything
-				// after it comes as EXISTS (another pass), so the search is skipped, as STATUS lets other folders skip it.
-				// (Only after a SELECT of this pass: imapflow does not keep UIDNEXT current between SELECTs.)
-				if (reselected && !from.backlog && from.uidValidity === current.uidValidity && current.uidNext === from.lastUid + 1) return true;
-				await this.parts.catchUp.run(session, folder, from);
+				if (this.nothingNew(session, folder, from, current, fresh)) {
+					if (select && fresh) this.quiet = { session, folder, uidValidity: current.uidValidity, lastUid: from.lastUid, signals };
+					return true;
+				}
+				const complete = await this.parts.catchUp.run(session, folder, from);
+				const stored = this.deps.checkpoints.get(folder);
+				this.quiet =
+					select && complete && stored
+						? { session, folder, uidValidity: current.uidValidity, lastUid: stored.lastUid, signals }
+						: select
+							? undefined
+							: this.quiet;
 			} finally {
 				lock.release();
 			}
@@ -135,6 +159,26 @@ export class FolderPass {
 			this.folderMissing(folder, error);
 			return false;
 		}
+	}
+
+	/**
+	 * Whether the folder's search can be skipped. Just selected, with UIDNEXT right after the last UID judged: nothing
+	 * new at the SELECT, and anything after it comes as EXISTS (the IDLE folder: another pass) or shows at the next
+	 * poll (other folders, as STATUS lets them skip it). Or the IDLE folder, selected since a complete catch-up on this
+	 * session with no EXISTS since (a pass for an after-run action only): nothing can have arrived unannounced.
+	 */
+	private nothingNew(session: ImapSession, folder: string, from: FolderCheckpoint, current: Mailbox, fresh: boolean): boolean {
+		if (from.backlog || from.uidValidity !== current.uidValidity) return false;
+		if (fresh) return current.uidNext === from.lastUid + 1;
+		const quiet = this.quiet;
+		return (
+			quiet !== undefined &&
+			quiet.session === session &&
+			quiet.folder === folder &&
+			quiet.uidValidity === current.uidValidity &&
+			quiet.lastUid === from.lastUid &&
+			quiet.signals === this.newMailSignals
+		);
 	}
 
 	/** Applies the UIDVALIDITY rule and fills in positions that were taken without the server. */

@@ -519,6 +519,27 @@ describe('MailboxWatcher: post-actions', () => {
 		expect(server.message('INBOX', 2)?.flags.has('\\Seen')).toBe(false);
 	});
 
+	it('a pass for an after-run action alone sends no SEARCH; mail announced meanwhile is still searched for and emitted', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { postActions: plan }, { runMs: 50 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		const first = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1);
+		const afterEmit = server.commands.length;
+		await h.waitFor(() => server.message('INBOX', first.uid)?.flags.has('\\Seen') === true, 3000, 'the post-action');
+		await advance(100);
+		const afterRun = server.commands.slice(afterEmit);
+		expect(afterRun.filter((command) => command.startsWith('STORE'))).toHaveLength(1);
+		expect(afterRun.filter((command) => command.startsWith('SEARCH') || command.startsWith('SELECT'))).toEqual([]);
+		// New mail while a run is going: its EXISTS makes the after-run pass search, and it goes out.
+		const second = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 2);
+		const third = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 3, 3000, 'the third message');
+		await h.waitFor(() => server.message('INBOX', third.uid)?.flags.has('\\Seen') === true, 3000, 'its post-action');
+		expect(h.emittedUids()).toEqual([first.uid, second.uid, third.uid]);
+	});
+
 	it('moves after success, and reports (once) an action the server refuses', async () => {
 		const server = new FakeImapServer(['INBOX', 'Done']);
 		const h = await start(server, { postActions: { ...plan, markRead: false, moveTo: 'Done' } });
