@@ -83,18 +83,19 @@ export class CatchUp {
 			reading.catch(() => undefined);
 			return { chunk, reading };
 		};
-		let upcoming: ChunkRead | undefined = read(0);
-		for (let offset = 0; upcoming; offset += chunkSize) {
+		let upcoming: ChunkRead | undefined;
+		for (let offset = 0; offset < pending.length; offset += chunkSize) {
 			if (this.paused()) break;
 			if (this.hooks.rolloverDue()) {
 				// A long catch-up (held back by runs in progress) must not outlive the token: renew first, then go on.
 				this.hooks.passAgain();
 				break;
 			}
-			const { chunk, reading } = upcoming;
+			const { chunk, reading } = upcoming ?? read(offset);
 			const { metadata, unreadable, whole } = await reading;
 			// The server reads the next chunk while this one's items are built and emitted.
-			upcoming = offset + chunkSize < pending.length && session.isOpen && !this.signal.aborted ? read(offset + chunkSize) : undefined;
+			const more = offset + chunkSize < pending.length && session.isOpen && !this.signal.aborted && !this.paused();
+			upcoming = more ? read(offset + chunkSize) : undefined;
 			const entries = judgeChunk(chunk, checkpoint, metadata, unreadable, this.config.maxMessageBytes);
 			checkpoint = await this.emitEntries(session, folder, uidValidity, checkpoint, { entries, whole }, batch, batchSize);
 			if (this.signal.aborted) return false;

@@ -136,6 +136,8 @@ export class FolderPass {
 				if (this.signal.aborted) return true;
 				// Recovery may have moved the stored checkpoint (its recent ring): catch up from the stored one.
 				const from = this.deps.checkpoints.get(folder) ?? aligned;
+				// Once per session, at its first pass: can small messages come with their attributes?
+				if (select) await this.parts.reader.learnPartialRanges(session);
 				if (this.nothingNew(session, folder, from, current, fresh)) {
 					if (select && fresh) this.quiet = { session, folder, uidValidity: current.uidValidity, lastUid: from.lastUid, signals };
 					return true;

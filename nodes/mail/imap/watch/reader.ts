@@ -81,6 +81,8 @@ export async function withEnvelope(session: ImapSession, uid: number, meta: Fetc
 export class MessageReader {
 	/** Failed attempts to read a message, per folder/UIDVALIDITY/UID (see maxFetchAttempts). */
 	private readonly fetchFailures = new Map<string, number>();
+	/** Per session: does the server honour partial ranges (see probePartialRanges)? Absent: not known yet. */
+	private readonly partialRanges = new WeakMap<ImapSession, boolean>();
 
 	constructor(
 		private readonly config: ReaderConfig,
@@ -104,22 +106,66 @@ export class MessageReader {
 	): Promise<{ metadata: Map<number, FetchMessageObject>; unreadable: Map<number, string>; whole: Map<number, Buffer> }> {
 		// A message to be streamed never comes whole (in production the stream bound is far above this one).
 		const prefixBytes = Math.min(this.config.wholeWithMetadataBytes, this.config.streamAboveBytes);
-		if (uids.length > 0 && prefixBytes > 0) {
+		if (uids.length > 0 && prefixBytes > 0 && this.partialRanges.get(session) === true) {
+			let metadata: Map<number, FetchMessageObject> | undefined;
 			try {
-				const metadata = await fetchMetadata(session.client, uids, gmail, prefixBytes);
-				const whole = wholeSources(metadata, prefixBytes);
-				const missing = uids.filter((uid) => !metadata.has(uid));
-				if (missing.length === 0) return { metadata, unreadable: new Map(), whole };
-				// The ones left out go the careful way (asked again, then checked for having vanished).
-				const rest = await this.readAttributes(session, folder, uidValidity, missing, gmail);
-				rest.metadata.forEach((value, key) => metadata.set(key, value));
-				return { metadata, unreadable: rest.unreadable, whole };
+				metadata = await fetchMetadata(session.client, uids, gmail, prefixBytes);
 			} catch (error) {
+				// Refused: asked again below without the contents.
 				// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
 				if (!session.isOpen || this.signal.aborted) throw error;
 			}
+			if (metadata) {
+				const whole = wholeSources(metadata, prefixBytes);
+				const missing = uids.filter((uid) => !metadata.has(uid));
+				if (missing.length === 0) return { metadata, unreadable: new Map(), whole };
+				// The ones left out go the careful way (asked again, then checked for having vanished); its failures are
+				// this pass's, counted once (outside the try above).
+				const rest = await this.readAttributes(session, folder, uidValidity, missing, gmail);
+				rest.metadata.forEach((value, key) => metadata.set(key, value));
+				return { metadata, unreadable: rest.unreadable, whole };
+			}
 		}
-		return { ...(await this.readAttributes(session, folder, uidValidity, uids, gmail)), whole: new Map() };
+		const read = await this.readAttributes(session, folder, uidValidity, uids, gmail);
+		if (prefixBytes > 0 && !this.partialRanges.has(session)) await this.probeWithSmallest(session, read.metadata);
+		return { ...read, whole: new Map() };
+	}
+
+	/**
+	 * Whether the server honours a partial range (BODY.PEEK[]<0.n>), asked once per session for one byte of a message:
+	 * of the newest one at the session's first pass (learnPartialRanges), or of the smallest one just read. Some servers
+	 * ignore the range and send whole messages: a metadata FETCH with contents would then download a chunk's messages
+	 * in full (unbounded memory, messages over Max Message Size), so on such a server they are not asked for. On such a
+	 * server the probe itself downloads that one message.
+	 */
+	async learnPartialRanges(session: ImapSession): Promise<void> {
+		if (this.partialRanges.has(session) || !session.isOpen || !session.client.mailbox || !session.client.mailbox.exists) return;
+		await this.probePartialRanges(session, '*');
+	}
+
+	private async probeWithSmallest(session: ImapSession, metadata: Map<number, FetchMessageObject>): Promise<void> {
+		let smallest: FetchMessageObject | undefined;
+		for (const message of metadata.values()) {
+			if ((message.size ?? 0) > 1 && (smallest === undefined || (message.size ?? 0) < (smallest.size ?? 0))) smallest = message;
+		}
+		if (smallest) await this.probePartialRanges(session, String(smallest.uid));
+	}
+
+	private async probePartialRanges(session: ImapSession, uid: string): Promise<void> {
+		let honoured: boolean | undefined;
+		try {
+			for await (const message of session.client.fetch(uid, { uid: true, source: { maxLength: 1 } }, { uid: true })) {
+				if (message.source !== undefined) honoured = message.source.length <= 1;
+			}
+		} catch (error) {
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+			if (!session.isOpen || this.signal.aborted) throw error;
+			honoured = false;
+		}
+		// No answer (the message vanished): asked again later.
+		if (honoured === undefined) return;
+		this.partialRanges.set(session, honoured);
+		if (!honoured) this.log.info('the server does not honour partial FETCH ranges; small messages are fetched after their attributes');
 	}
 
 	/** readMetadata without contents. */

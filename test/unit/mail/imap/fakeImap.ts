@@ -90,6 +90,10 @@ export class FakeImapServer {
 	connectFailure?: () => Error | undefined;
 	/** While set, FETCH of message sources waits for it (a fetch "in flight"). */
 	fetchGate?: Promise<void>;
+	/** Like some servers (imapflow names Tencent Exmail): BODY[]<start.length> answered with the whole message. */
+	ignorePartial = false;
+	/** Bytes of message sources sent in FETCH answers (not downloads). */
+	sentSourceBytes = 0;
 	/** Gmail X-GM-RAW evaluation for tests: which messages a raw query matches. */
 	gmailRaw?: (query: string, message: FakeMessage) => boolean;
 	/**
@@ -399,10 +403,11 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 				result.headers = Buffer.from(`${lines}\r\n`);
 			}
 			// BODY.PEEK[]<start.length>: that part only (RFC 3501 partial fetch)
-			if (typeof query.source === 'object') {
+			if (typeof query.source === 'object' && !this.server.ignorePartial) {
 				const start = query.source.start ?? 0;
 				result.source = message.source.subarray(start, query.source.maxLength === undefined ? undefined : start + query.source.maxLength);
 			} else if (query.source) result.source = message.source;
+			if (result.source) this.server.sentSourceBytes += result.source.length;
 			if (this.capabilities.has('X-GM-EXT-1')) {
 				result.emailId = message.emailId;
 				if (query.labels) result.labels = new Set(message.labels);

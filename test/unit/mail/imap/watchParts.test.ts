@@ -326,8 +326,7 @@ describe('smaller holes', () => {
 		const client = {
 			async *fetch() {
 				fetches++;
-				// Refused twice: the FETCH with the contents, then the one without them.
-				if (fetches <= 2) throw Object.assign(new Error('Command failed'), { responseStatus: 'NO', responseText: 'FETCH failed' });
+				if (fetches === 1) throw Object.assign(new Error('Command failed'), { responseStatus: 'NO', responseText: 'FETCH failed' });
 			},
 			search: async () => [] as number[],
 		};

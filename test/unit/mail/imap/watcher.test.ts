@@ -165,12 +165,43 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 3);
 		expect(exact.source.length).toBe(2000);
-		// One FETCH of attributes and first 2,000 bytes; only the two that filled them are asked for again.
+		// Once per session, one byte of the newest message (does the server honour partial ranges?); then one FETCH of
+		// attributes and first 2,000 bytes; only the two that filled them are asked for again.
 		expect(server.commands.filter((command) => command.startsWith('FETCH'))).toEqual([
+			'FETCH * uid,source',
 			'FETCH 1:3 uid,flags,internalDate,size,headers,source',
 			`FETCH ${exact.uid}:${larger.uid} uid,source`,
 		]);
 		expect(h.emits.map((emit) => emit.items[0].json.sourceBytes)).toEqual([small.source.length, 2000, larger.source.length]);
+	});
+
+	it('asks a server that ignores partial ranges for no contents with the attributes: nothing over Max Message Size is downloaded', async () => {
+		const server = new FakeImapServer();
+		server.ignorePartial = true;
+		for (let index = 0; index < 5; index++) server.deliver('INBOX', { padTo: 3_000_000 });
+		const h = await start(server, { start: { mode: 'unread' }, maxMessageBytes: 1_000_000 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		await h.waitFor(() => h.emits.length === 5, 5000, 'five error items (too large)');
+		expect(h.emits.every((emit) => /Max Message Size/.test(String(emit.items[0].json.error)))).toBe(true);
+		// Only the probe: one byte asked for, the newest message sent whole by this server.
+		expect(server.sentSourceBytes).toBe(3_000_000);
+		expect(h.logger.entries.some((entry) => /does not honour partial FETCH ranges/.test(entry.message))).toBe(true);
+		// Still one byte asked for once per session, not per chunk.
+		expect(server.commands.filter((command) => command.startsWith('FETCH') && command.endsWith('source'))).toEqual(['FETCH * uid,source']);
+	});
+
+	it('counts one failed attempt per pass for a message the server leaves out of the metadata FETCH', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, {});
+		await h.settle(h.watcher.start({ failFast: true }));
+		const logins = () => server.commands.filter((command) => command === 'LOGIN').length;
+		const message = server.deliver('INBOX');
+		// Left out on the first two sessions (two passes), served from the third: within maxFetchAttempts = 3.
+		server.omit = (command, uid) => command === 'FETCH' && uid === message.uid && logins() <= 2;
+		await h.waitFor(() => h.emits.length === 1, 8000, 'the message');
+		await advance(100);
+		expect(h.emits[0].items[0].json.error).toBeUndefined();
+		expect(h.emits[0].items[0].json).toMatchObject({ uid: message.uid, sourceBytes: message.source.length });
 	});
 
 	it('does not take a message whole from the metadata FETCH when its length is not the size the server reported', async () => {
