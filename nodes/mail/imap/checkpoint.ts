@@ -152,7 +152,10 @@ export function afterJudging(
 
 	next.newestEmittedAt = Math.max(checkpoint.newestEmittedAt ?? message.internalDate, message.internalDate);
 	const entry = `${message.internalDate}:${message.fingerprint}`;
-	const entries = checkpoint.recent.filter((existing) => !existing.endsWith(`:${message.fingerprint}`));
+	// Once per emitted message: a plain loop, not a filter with a closure (a few µs per message in a catch-up).
+	const suffix = `:${message.fingerprint}`;
+	const entries: string[] = [];
+	for (const existing of checkpoint.recent) if (!existing.endsWith(suffix)) entries.push(existing);
 	// Usually the newest: insert from the end to keep the ring sorted by time.
 	let position = entries.length;
 	while (position > 0 && entryTime(entries[position - 1]) > message.internalDate) position--;
