@@ -129,7 +129,11 @@ export class FolderPass {
 				this.folderFound(folder);
 				const mailbox = client.mailbox;
 				if (!mailbox) throw new Error(`Folder "${folder}" could not be selected`);
-				const current = { uidValidity: String(mailbox.uidValidity), uidNext: mailbox.uidNext };
+				// Between SELECTs imapflow raises its UIDNEXT only from FETCH answers, so it lags behind a message judged
+				// without a FETCH (rejected by the filter, gone meanwhile): a lower bound, never a sign the folder went back.
+				const sameFolder = checkpoint !== undefined && checkpoint.uidValidity === String(mailbox.uidValidity);
+				const uidNext = !fresh && sameFolder ? Math.max(mailbox.uidNext, checkpoint.lastUid + 1) : mailbox.uidNext;
+				const current = { uidValidity: String(mailbox.uidValidity), uidNext };
 				const aligned = this.align(folder, checkpoint, current);
 				await this.afterRun.run(session, folder, current.uidValidity);
 				await this.parts.recovery.run(session, folder, current.uidValidity);

@@ -132,21 +132,36 @@ export class MessageReader {
 	}
 
 	/**
-	 * Whether the server honours a partial range (BODY.PEEK[]<0.n>), asked once per session for one byte of a message:
-	 * of the newest one at the session's first pass (learnPartialRanges), or of the smallest one just read. Some servers
-	 * ignore the range and send whole messages: a metadata FETCH with contents would then download a chunk's messages
-	 * in full (unbounded memory, messages over Max Message Size), so on such a server they are not asked for. On such a
-	 * server the probe itself downloads that one message.
+	 * Whether the server honours a partial range (BODY.PEEK[]<0.n>), asked once per session for one byte of a small
+	 * message: the newest one at the session's first pass (learnPartialRanges), or the smallest one just read. Some
+	 * servers ignore the range and send whole messages: a metadata FETCH with contents would then download a chunk's
+	 * messages in full (unbounded memory, messages over Max Message Size), so on such a server they are not asked for.
+	 * On such a server the probe itself downloads that one message (at most wholeWithMetadataBytes).
 	 */
 	async learnPartialRanges(session: ImapSession): Promise<void> {
 		if (this.partialRanges.has(session) || !session.isOpen || !session.client.mailbox || !session.client.mailbox.exists) return;
-		await this.probePartialRanges(session, '*');
+		// Its size first: see probeWithSmallest.
+		const newest = new Map<number, FetchMessageObject>();
+		try {
+			for await (const message of session.client.fetch('*', { uid: true, size: true }, { uid: true })) newest.set(message.uid, message);
+		} catch (error) {
+			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
+			if (!session.isOpen || this.signal.aborted) throw error;
+			return;
+		}
+		await this.probeWithSmallest(session, newest);
 	}
 
+	/**
+	 * Probes with the smallest of these messages that can show the answer (longer than one byte) and is small enough
+	 * to come whole at little cost where the range is ignored; with none, the question stays open (no contents are
+	 * asked for with the attributes meanwhile).
+	 */
 	private async probeWithSmallest(session: ImapSession, metadata: Map<number, FetchMessageObject>): Promise<void> {
 		let smallest: FetchMessageObject | undefined;
 		for (const message of metadata.values()) {
-			if ((message.size ?? 0) > 1 && (smallest === undefined || (message.size ?? 0) < (smallest.size ?? 0))) smallest = message;
+			const size = message.size ?? 0;
+			if (size > 1 && size <= this.config.wholeWithMetadataBytes && (smallest === undefined || size < (smallest.size ?? 0))) smallest = message;
 		}
 		if (smallest) await this.probePartialRanges(session, String(smallest.uid));
 	}

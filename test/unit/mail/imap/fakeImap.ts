@@ -94,6 +94,11 @@ export class FakeImapServer {
 	ignorePartial = false;
 	/** Bytes of message sources sent in FETCH answers (not downloads). */
 	sentSourceBytes = 0;
+	/**
+	 * Keep mailbox.uidNext as imapflow does: set by SELECT and raised by a FETCH answer's UID, not by EXISTS (the fake
+	 * otherwise refreshes it at every EXISTS).
+	 */
+	imapflowUidNext = false;
 	/** Gmail X-GM-RAW evaluation for tests: which messages a raw query matches. */
 	gmailRaw?: (query: string, message: FakeMessage) => boolean;
 	/**
@@ -267,7 +272,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		if (!folder || folder !== this.selectedFolder) return;
 		const prevCount = this.mailbox.exists;
 		this.mailbox.exists = folder.messages.length;
-		this.mailbox.uidNext = folder.uidNext;
+		if (!this.server.imapflowUidNext) this.mailbox.uidNext = folder.uidNext;
 		setImmediate(() => this.emit('exists', { path: folderName, count: folder.messages.length, prevCount }));
 	}
 
@@ -392,6 +397,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 			this.ensureUsable();
 			if (this.server.omit?.('FETCH', message.uid)) continue;
 			const result: FetchMessageObject = { seq: 0, uid: message.uid };
+			if (this.mailbox && this.mailbox.uidNext <= message.uid) this.mailbox.uidNext = message.uid + 1;
 			if (query.flags) result.flags = new Set(message.flags);
 			if (query.internalDate) result.internalDate = message.internalDate;
 			if (query.size) result.size = message.reportedSize ?? message.source.length;

@@ -105,6 +105,22 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		expect(server.commands.some((command) => command.includes('"seen":false') && command.includes('"uid":"1:3"'))).toBe(true);
 	});
 
+	it('a message the filter rejects (never fetched, so imapflow\'s UIDNEXT stays behind) is not taken for a server gone back', async () => {
+		const server = new FakeImapServer();
+		server.imapflowUidNext = true;
+		const h = await start(server, { filter: { seen: false }, postActions: { markRead: true, addLabels: [], removeLabels: [], delete: false } });
+		await h.settle(h.watcher.start({ failFast: true }));
+		const first = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 1);
+		server.deliver('INBOX', { flags: ['\\Seen'] });
+		await h.waitFor(() => h.checkpoint('INBOX')?.lastUid === 2);
+		const third = server.deliver('INBOX');
+		await h.waitFor(() => h.emits.length === 2, 3000, 'the third message');
+		await h.waitFor(() => server.message('INBOX', third.uid)?.flags.has('\\Seen') === true, 3000, 'its post-action');
+		expect(h.emittedUids()).toEqual([first.uid, third.uid]);
+		expect(h.logger.entries.filter((entry) => /went back/.test(entry.message))).toEqual([]);
+	});
+
 	it('a poll pass that SELECTs the IDLE folder and finds UIDNEXT unchanged sends no SEARCH; one that finds it moved does', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { pollIntervalMs: 200 });
@@ -158,36 +174,51 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 
 	it('takes a small message whole from the metadata FETCH, and fetches again in full one that may have been cut', async () => {
 		const server = new FakeImapServer();
-		const small = server.deliver('INBOX');
 		const exact = server.deliver('INBOX', { padTo: 2000 });
 		const larger = server.deliver('INBOX', { padTo: 5000 });
+		const small = server.deliver('INBOX');
 		const h = await start(server, { wholeWithMetadataBytes: 2000, start: { mode: 'unread' } });
 		await h.settle(h.watcher.start({ failFast: true }));
 		await h.waitFor(() => h.emits.length === 3);
 		expect(exact.source.length).toBe(2000);
-		// Once per session, one byte of the newest message (does the server honour partial ranges?); then one FETCH of
-		// attributes and first 2,000 bytes; only the two that filled them are asked for again.
+		// Once per session: the newest message's size, then one byte of it (does the server honour partial ranges?).
+		// Then one FETCH of attributes and first 2,000 bytes; only the two that filled them are asked for again.
 		expect(server.commands.filter((command) => command.startsWith('FETCH'))).toEqual([
-			'FETCH * uid,source',
+			'FETCH * uid,size',
+			`FETCH ${small.uid} uid,source`,
 			'FETCH 1:3 uid,flags,internalDate,size,headers,source',
 			`FETCH ${exact.uid}:${larger.uid} uid,source`,
 		]);
-		expect(h.emits.map((emit) => emit.items[0].json.sourceBytes)).toEqual([small.source.length, 2000, larger.source.length]);
+		expect(h.emits.map((emit) => emit.items[0].json.sourceBytes)).toEqual([2000, larger.source.length, small.source.length]);
 	});
 
 	it('asks a server that ignores partial ranges for no contents with the attributes: nothing over Max Message Size is downloaded', async () => {
 		const server = new FakeImapServer();
 		server.ignorePartial = true;
 		for (let index = 0; index < 5; index++) server.deliver('INBOX', { padTo: 3_000_000 });
+		const small = server.deliver('INBOX');
 		const h = await start(server, { start: { mode: 'unread' }, maxMessageBytes: 1_000_000 });
 		await h.settle(h.watcher.start({ failFast: true }));
-		await h.waitFor(() => h.emits.length === 5, 5000, 'five error items (too large)');
-		expect(h.emits.every((emit) => /Max Message Size/.test(String(emit.items[0].json.error)))).toBe(true);
-		// Only the probe: one byte asked for, the newest message sent whole by this server.
-		expect(server.sentSourceBytes).toBe(3_000_000);
+		await h.waitFor(() => h.emits.length === 6, 5000, 'five error items (too large) and the small one');
+		expect(h.emits.slice(0, 5).every((emit) => /Max Message Size/.test(String(emit.items[0].json.error)))).toBe(true);
+		expect(h.emits[5].items[0].json).toMatchObject({ uid: small.uid, sourceBytes: small.source.length });
+		// The probe (one byte of the small newest message, sent whole) and the small message itself; nothing large.
+		expect(server.sentSourceBytes).toBe(2 * small.source.length);
 		expect(h.logger.entries.some((entry) => /does not honour partial FETCH ranges/.test(entry.message))).toBe(true);
-		// Still one byte asked for once per session, not per chunk.
-		expect(server.commands.filter((command) => command.startsWith('FETCH') && command.endsWith('source'))).toEqual(['FETCH * uid,source']);
+	});
+
+	it('probes only with a message that shows the answer and is small: an empty newest message decides nothing', async () => {
+		const server = new FakeImapServer();
+		server.ignorePartial = true;
+		const empty = server.deliver('INBOX');
+		empty.source = Buffer.alloc(0);
+		const h = await start(server, { maxMessageBytes: 1_000_000 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		await h.waitFor(() => server.commands.includes('FETCH * uid,size'), 3000, 'the size of the newest message');
+		await advance(100);
+		for (let index = 0; index < 3; index++) server.deliver('INBOX', { padTo: 3_000_000 });
+		await h.waitFor(() => h.emits.length === 3, 5000, 'three error items (too large)');
+		expect(server.sentSourceBytes).toBe(0);
 	});
 
 	it('counts one failed attempt per pass for a message the server leaves out of the metadata FETCH', async () => {
