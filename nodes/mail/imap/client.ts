@@ -29,6 +29,8 @@ export interface ImapClient {
 	readonly usable: boolean;
 	readonly mailbox: MailboxObject | false;
 	readonly capabilities: Map<string, boolean | number>;
+	/** What the server's ID answer said (imapflow sends ID where offered); null or absent without one. */
+	readonly serverInfo?: { name?: string | false } | null;
 	readonly byeReason?: string;
 	connect(): Promise<void>;
 	logout(): Promise<void>;

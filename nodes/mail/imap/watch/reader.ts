@@ -38,6 +38,15 @@ export async function fetchMetadata(
 }
 
 /**
+ * Servers known to answer partial ranges as RFC 3501 says, so no probe is spent on them: Gmail (X-GM-EXT-1) and
+ * Dovecot by its ID answer (the integration tests check Dovecot's answers byte for byte).
+ */
+function honoursPartialRanges(client: ImapClient): boolean {
+	const name = client.serverInfo?.name;
+	return client.capabilities.has('X-GM-EXT-1') || (typeof name === 'string' && /^dovecot$/i.test(name.trim()));
+}
+
+/**
  * Moves the sources out of the metadata (which must not carry them into items). One shorter than the prefix asked
  * for is the whole message; a prefix of exactly that length may have been cut, and one whose length is not the size
  * the server reported is not trusted: their messages are fetched again in full.
@@ -132,14 +141,19 @@ export class MessageReader {
 	}
 
 	/**
-	 * Whether the server honours a partial range (BODY.PEEK[]<0.n>), asked once per session for one byte of a small
-	 * message: the newest one at the session's first pass (learnPartialRanges), or the smallest one just read. Some
+	 * Whether the server honours a partial range (BODY.PEEK[]<0.n>): known for Gmail and Dovecot, otherwise asked once
+	 * per session for one byte of a small message: the newest one at the session's first pass (learnPartialRanges), or the smallest one just read. Some
 	 * servers ignore the range and send whole messages: a metadata FETCH with contents would then download a chunk's
 	 * messages in full (unbounded memory, messages over Max Message Size), so on such a server they are not asked for.
 	 * On such a server the probe itself downloads that one message (at most wholeWithMetadataBytes).
 	 */
 	async learnPartialRanges(session: ImapSession): Promise<void> {
-		if (this.partialRanges.has(session) || !session.isOpen || !session.client.mailbox || !session.client.mailbox.exists) return;
+		if (this.partialRanges.has(session) || !session.isOpen) return;
+		if (honoursPartialRanges(session.client)) {
+			this.partialRanges.set(session, true);
+			return;
+		}
+		if (!session.client.mailbox || !session.client.mailbox.exists) return;
 		// Its size first: see probeWithSmallest.
 		const newest = new Map<number, FetchMessageObject>();
 		try {

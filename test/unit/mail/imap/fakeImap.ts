@@ -123,6 +123,9 @@ export class FakeImapServer {
 		this.capabilities.add('X-GM-EXT-1');
 	}
 
+	/** The name the server gives in its ID answer (imapflow's serverInfo.name); none by default. */
+	serverName?: string;
+
 	createFolder(name: string): FakeFolder {
 		const folder: FakeFolder = { uidValidity: ++uidValiditySeed, uidNext: 1, messages: [] };
 		this.folders.set(name, folder);
@@ -210,6 +213,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 	usable = false;
 	mailbox: MailboxObject | false = false;
 	readonly capabilities = new Map<string, boolean | number>();
+	serverInfo: { name?: string } | null = null;
 	byeReason?: string;
 	private closed = false;
 	readonly token: string;
@@ -237,6 +241,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 			});
 		}
 		for (const capability of this.server.capabilities) this.capabilities.set(capability, true);
+		if (this.server.serverName !== undefined) this.serverInfo = { name: this.server.serverName };
 		this.usable = true;
 		this.server.clients.add(this);
 		this.server.commands.push('LOGIN');

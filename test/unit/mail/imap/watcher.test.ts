@@ -207,6 +207,23 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		expect(h.logger.entries.some((entry) => /does not honour partial FETCH ranges/.test(entry.message))).toBe(true);
 	});
 
+	it('spends no probe on Gmail or Dovecot, which honour partial ranges: the first small message comes whole at once', async () => {
+		for (const known of ['gmail', 'Dovecot'] as const) {
+			const server = new FakeImapServer();
+			if (known === 'gmail') server.enableGmail();
+			else server.serverName = known;
+			const h = await start(server, {});
+			await h.settle(h.watcher.start({ failFast: true }));
+			const message = server.deliver('INBOX');
+			await h.waitFor(() => h.emits.length === 1);
+			const fetches = server.commands.filter((command) => command.startsWith('FETCH'));
+			expect(fetches).toHaveLength(1);
+			expect(fetches[0]).toMatch(/^FETCH \d+ uid,flags,internalDate,size,headers,(labels,threadId,)?source$/);
+			expect(h.emits[0].items[0].json).toMatchObject({ uid: message.uid, sourceBytes: message.source.length });
+			await h.settle(h.watcher.stop());
+		}
+	});
+
 	it('probes only with a message that shows the answer and is small: an empty newest message decides nothing', async () => {
 		const server = new FakeImapServer();
 		server.ignorePartial = true;
