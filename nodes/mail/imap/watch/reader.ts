@@ -43,7 +43,7 @@ export async function fetchMetadata(
  */
 function honoursPartialRanges(client: ImapClient): boolean {
 	const name = client.serverInfo?.name;
-	return client.capabilities.has('X-GM-EXT-1') || (typeof name === 'string' && /^dovecot$/i.test(name.trim()));
+	return client.capabilities.has('X-GM-EXT-1') || (typeof name === 'string' && /^dovecot\b/i.test(name.trim()));
 }
 
 /**
@@ -125,6 +125,9 @@ export class MessageReader {
 				if (!session.isOpen || this.signal.aborted) throw error;
 			}
 			if (metadata) {
+				// A server taken for one that honours ranges but answering with more (a proxy that names itself Dovecot in
+				// front of another server): no more contents with the attributes on this session, so it costs one chunk.
+				if ([...metadata.values()].some((message) => (message.source?.length ?? 0) > prefixBytes)) this.rangesIgnored(session);
 				const whole = wholeSources(metadata, prefixBytes);
 				const missing = uids.filter((uid) => !metadata.has(uid));
 				if (missing.length === 0) return { metadata, unreadable: new Map(), whole };
@@ -193,8 +196,13 @@ export class MessageReader {
 		}
 		// No answer (the message vanished): asked again later.
 		if (honoured === undefined) return;
-		this.partialRanges.set(session, honoured);
-		if (!honoured) this.log.info('the server does not honour partial FETCH ranges; small messages are fetched after their attributes');
+		if (honoured) this.partialRanges.set(session, true);
+		else this.rangesIgnored(session);
+	}
+
+	private rangesIgnored(session: ImapSession): void {
+		this.partialRanges.set(session, false);
+		this.log.info('the server does not honour partial FETCH ranges; small messages are fetched after their attributes');
 	}
 
 	/** readMetadata without contents. */

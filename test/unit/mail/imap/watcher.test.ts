@@ -224,6 +224,21 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		}
 	});
 
+	it('a server trusted with ranges that answers with more costs one chunk: then no contents come with the attributes', async () => {
+		const server = new FakeImapServer();
+		server.serverName = 'Dovecot (Debian)';
+		server.ignorePartial = true;
+		const h = await start(server, { maxMessageBytes: 1_000_000 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		server.deliver('INBOX', { padTo: 3_000_000 });
+		await h.waitFor(() => h.emits.length === 1, 5000, 'the first error item (too large)');
+		expect(server.sentSourceBytes).toBe(3_000_000);
+		expect(h.logger.entries.some((entry) => /does not honour partial FETCH ranges/.test(entry.message))).toBe(true);
+		server.deliver('INBOX', { padTo: 3_000_000 });
+		await h.waitFor(() => h.emits.length === 2, 5000, 'the second error item');
+		expect(server.sentSourceBytes).toBe(3_000_000);
+	});
+
 	it('probes only with a message that shows the answer and is small: an empty newest message decides nothing', async () => {
 		const server = new FakeImapServer();
 		server.ignorePartial = true;
