@@ -167,4 +167,23 @@ describe('no doubles, no loops', () => {
 		expect(n8n.logs.filter((entry) => /went back: its UIDNEXT/.test(entry.message))).toHaveLength(1);
 		expect(before).toHaveLength(3);
 	});
+
+	it('a restore seen by the same session (UIDNEXT kept as imapflow keeps it) is found at the next poll, not hidden', async () => {
+		const server = new FakeImapServer();
+		server.imapflowUidNext = true;
+		const n8n = model(server, { pollIntervalMs: 100 });
+		await n8n.activate();
+		for (let index = 0; index < 3; index++) server.deliver('INBOX');
+		await n8n.waitFor(() => n8n.executions.length === 3, 3000, 'three runs');
+		const inbox = server.folders.get('INBOX');
+		if (!inbox) throw new Error('no INBOX');
+		inbox.messages = inbox.messages.filter((message) => message.uid === 1);
+		inbox.uidNext = 2;
+		// No reconnect: the poll's re-SELECT is what shows it.
+		await n8n.waitFor(() => n8n.logs.some((entry) => /went back: its UIDNEXT/.test(entry.message)), 3000, 'the restore to be seen');
+		const after = [server.deliver('INBOX'), server.deliver('INBOX')];
+		await n8n.waitFor(() => n8n.executions.length === 5, 5000, 'the new messages under old UIDs');
+		expect(n8n.executions.slice(3).map((execution) => (execution.items[0].json.attributes as { uid: number }).uid)).toEqual(after.map((message) => message.uid));
+		expect(n8n.logs.filter((entry) => /went back: its UIDNEXT/.test(entry.message))).toHaveLength(1);
+	});
 });
