@@ -1,18 +1,25 @@
 /** POP3 commands over one session (RFC 1939, 2449, 2595, 5034 with XOAUTH2); the connection below them is wire.ts. */
 import type { Readable } from 'node:stream';
 
-import { TokenRejectedError } from '../auth/errors';
 import { buildXOAuth2InitialResponse, decodeXOAuth2Challenge } from '../auth/xoauth2';
 import {
-	Pop3AccessDisabledError,
 	Pop3CommandError,
 	Pop3ConnectionError,
 	Pop3MechanismUnsupportedError,
 	Pop3ProtocolError,
-	Pop3ServerBusyError,
 	Pop3StlsUnavailableError,
 } from './errors';
-import type { Pop3Status } from './responseReader';
+import { CommandQueue } from './commandQueue';
+import {
+	authRefused,
+	greetingRefused,
+	parseNumbers,
+	parseScanListing,
+	parseUniqueId,
+	responseCodeOf,
+	type Pop3ScanListing,
+	type Pop3UniqueId,
+} from './replies';
 import {
 	DEFAULT_POP3_LIMITS,
 	DEFAULT_POP3_MAX_LINE_LENGTH,
@@ -25,6 +32,7 @@ import {
 	REDACTED,
 } from './wire';
 
+export type { Pop3ScanListing, Pop3UniqueId } from './replies';
 export {
 	DEFAULT_POP3_LIMITS,
 	DEFAULT_POP3_TIMEOUTS,
@@ -56,26 +64,8 @@ export interface Pop3Stat {
 	size: number;
 }
 
-export interface Pop3ScanListing {
-	messageNumber: number;
-	size: number;
-}
-
-export interface Pop3UniqueId {
-	messageNumber: number;
-	uid: string;
-}
-
 type ClientState = 'new' | 'connecting' | 'connected' | 'authenticated' | 'closing' | 'closed';
 
-interface QueuedResult<T> {
-	value: T;
-	/** The next command starts only once this settles (a RETR body read to the end or destroyed). */
-	settled?: Promise<unknown>;
-}
-
-const BUSY_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
-const noop = (): undefined => undefined;
 
 /**
  * One POP3 session (RFC 1939, CAPA/RESP-CODES RFC 2449, STLS RFC 2595, AUTH RFC 5034 with XOAUTH2).
@@ -95,9 +85,7 @@ export class Pop3Client {
 
 	private state: ClientState = 'new';
 	private readonly limits: Pop3ResponseLimits;
-	private chain: Promise<unknown> = Promise.resolve();
-	/** Queued commands whose line is not written yet; a pipelined command goes out at once only when this is 0. */
-	private commandsWaitingToBeSent = 0;
+	private readonly queue = new CommandQueue();
 	private capabilityMap = new Map<string, string[]>();
 	private greetingText = '';
 
@@ -159,7 +147,7 @@ export class Pop3Client {
 			try {
 				await this.wire.open(this.security === 'tls');
 				const greeting = await this.wire.readStatus('greeting', this.timeouts.greeting);
-				if (greeting.kind !== 'ok') throw this.greetingRefused(greeting);
+				if (greeting.kind !== 'ok') throw greetingRefused(this.wire, greeting);
 				this.greetingText = this.wire.clean(greeting.text);
 				await this.loadCapabilities();
 				if (this.security === 'starttls') await this.startTls();
@@ -202,7 +190,7 @@ export class Pop3Client {
 				this.state = 'authenticated';
 				return;
 			}
-			if (first.kind === 'err') throw this.authRefused(first);
+			if (first.kind === 'err') throw authRefused(this.wire, first);
 			if (first.kind !== 'continue') throw this.wire.fail(this.wire.protocolError(step, first.text));
 			// The server refused the token and explains why in base64 JSON; SASL wants an empty line before the final -ERR.
 			const challenge = decodeXOAuth2Challenge(first.text);
@@ -213,13 +201,13 @@ export class Pop3Client {
 				return;
 			}
 			if (final.kind !== 'err') throw this.wire.fail(this.wire.protocolError(step, final.text));
-			throw this.authRefused(final, challenge);
+			throw authRefused(this.wire, final, challenge);
 		});
 	}
 
 	stat(): Promise<Pop3Stat> {
 		return this.transaction('STAT', async () => {
-			const [count, size] = this.parseNumbers(await this.command('STAT'), 2, 'STAT');
+			const [count, size] = parseNumbers(this.wire, await this.command('STAT'), 2, 'STAT');
 			return { count, size };
 		});
 	}
@@ -228,14 +216,14 @@ export class Pop3Client {
 	list(): Promise<Pop3ScanListing[]>;
 	list(messageNumber: number): Promise<Pop3ScanListing>;
 	list(messageNumber?: number): Promise<Pop3ScanListing[] | Pop3ScanListing> {
-		return this.listingCommand('LIST', messageNumber, (line, step) => this.parseScanListing(line, step));
+		return this.listingCommand('LIST', messageNumber, (line, step) => parseScanListing(this.wire, line, step));
 	}
 
 	/** UIDL: the server's unique id of every message not marked deleted, or of one message. */
 	uidl(): Promise<Pop3UniqueId[]>;
 	uidl(messageNumber: number): Promise<Pop3UniqueId>;
 	uidl(messageNumber?: number): Promise<Pop3UniqueId[] | Pop3UniqueId> {
-		return this.listingCommand('UIDL', messageNumber, (line, step) => this.parseUniqueId(line, step));
+		return this.listingCommand('UIDL', messageNumber, (line, step) => parseUniqueId(this.wire, line, step));
 	}
 
 	/**
@@ -359,21 +347,8 @@ export class Pop3Client {
 
 	// ---- commands ---------------------------------------------------------------------------------------------
 
-	/** Runs `task` after every command queued before it; `sentAhead`: its line was already written (pipelined). */
-	private enqueue<T>(task: () => Promise<QueuedResult<T>>, options: { sentAhead?: boolean } = {}): Promise<T> {
-		const waitsToBeSent = options.sentAhead !== true;
-		if (waitsToBeSent) this.commandsWaitingToBeSent++;
-		const run = this.chain.then(() => {
-			// A task writes its command line in its first synchronous step, so from here on it counts as sent.
-			if (waitsToBeSent) this.commandsWaitingToBeSent--;
-			return task();
-		});
-		this.chain = run.then((result) => result.settled?.then(noop, noop), noop);
-		return run.then((result) => result.value);
-	}
-
 	private enqueueSimple<T>(task: () => Promise<T>): Promise<T> {
-		return this.enqueue(async () => ({ value: await task() }));
+		return this.queue.run(async () => ({ value: await task() }));
 	}
 
 	private transaction<T>(action: string, task: () => Promise<T>): Promise<T> {
@@ -385,7 +360,7 @@ export class Pop3Client {
 
 	private streamingCommand(action: string, buildCommand: () => string, options: { pipelined?: boolean } = {}): Promise<Readable> {
 		const sentAhead = options.pipelined === true ? this.sendAhead(buildCommand) : undefined;
-		return this.enqueue(
+		return this.queue.run(
 			async () => {
 				if (sentAhead !== undefined && this.wire.failure) throw this.unansweredAhead(sentAhead);
 				this.assertState(['authenticated'], action);
@@ -405,7 +380,7 @@ export class Pop3Client {
 	 * earlier command is still unwritten (lines must reach the server in the order their replies are read).
 	 */
 	private sendAhead(buildCommand: () => string): string | undefined {
-		if (!this.pipelining || this.state !== 'authenticated' || this.wire.failure || this.commandsWaitingToBeSent > 0) return undefined;
+		if (!this.pipelining || this.state !== 'authenticated' || this.wire.failure || this.queue.unsent > 0) return undefined;
 		let command: string;
 		try {
 			command = buildCommand();
@@ -484,59 +459,6 @@ export class Pop3Client {
 		this.capabilityMap = capabilities;
 	}
 
-	// ---- errors and parsing -----------------------------------------------------------------------------------
-
-	private greetingRefused(status: Pop3Status): Error {
-		const serverText = this.wire.clean(status.text);
-		if (status.kind === 'err') {
-			const responseCode = responseCodeOf(status);
-			if (responseCode && BUSY_CODES.has(baseCode(responseCode))) {
-				return new Pop3ServerBusyError({ step: 'greeting', serverText, responseCode });
-			}
-			return new Pop3ConnectionError(`The POP3 server refused the connection: ${serverText}`, {
-				step: 'greeting',
-				serverText,
-				responseCode,
-			});
-		}
-		return this.wire.protocolError('greeting', status.text);
-	}
-
-	/** Classifies -ERR after AUTH by its RFC 3206 response code; never by the server's wording. */
-	private authRefused(status: Pop3Status, challenge?: ReturnType<typeof decodeXOAuth2Challenge>): Error {
-		const serverText = this.wire.clean(status.text);
-		const responseCode = responseCodeOf(status);
-		const code = responseCode ? baseCode(responseCode) : undefined;
-		const details = { step: 'AUTH XOAUTH2', serverText, responseCode };
-		if (code === 'SYS/PERM') return this.wire.withTranscript(new Pop3AccessDisabledError(details));
-		if (code && BUSY_CODES.has(code)) return this.wire.withTranscript(new Pop3ServerBusyError(details));
-		return new TokenRejectedError('pop3', { challenge, serverText });
-	}
-
-	private parseNumbers(text: string, count: number, step: string): number[] {
-		const words = text.trim().split(/\s+/).slice(0, count);
-		const numbers = words.map((word) => (/^\d{1,15}$/.test(word) ? Number(word) : Number.NaN));
-		if (numbers.length < count || numbers.some((value) => Number.isNaN(value))) {
-			throw this.wire.withTranscript(this.wire.protocolError(step, text));
-		}
-		return numbers;
-	}
-
-	private parseScanListing(line: Buffer | string, step: string): Pop3ScanListing {
-		const [messageNumber, size] = this.parseNumbers(typeof line === 'string' ? line : line.toString('latin1'), 2, step);
-		return { messageNumber, size };
-	}
-
-	private parseUniqueId(line: Buffer | string, step: string): Pop3UniqueId {
-		const text = typeof line === 'string' ? line : line.toString('latin1');
-		const [number, uid] = text.trim().split(/\s+/);
-		// RFC 1939: 1 to 70 printable ASCII characters; allow longer ids but nothing that could not be stored as text.
-		if (!number || !/^\d{1,15}$/.test(number) || !uid || !/^[\x21-\x7e]{1,512}$/.test(uid)) {
-			throw this.wire.withTranscript(this.wire.protocolError(step, text));
-		}
-		return { messageNumber: Number(number), uid };
-	}
-
 }
 
 function checkMessageNumber(messageNumber: number): number {
@@ -544,13 +466,4 @@ function checkMessageNumber(messageNumber: number): number {
 		throw new RangeError(`POP3 message numbers start at 1, got ${String(messageNumber)}`);
 	}
 	return messageNumber;
-}
-
-function responseCodeOf(status: Pop3Status): string | undefined {
-	return status.kind === 'err' ? status.responseCode : undefined;
-}
-
-/** `SYS/TEMP` stays whole; hierarchical codes (RFC 2449 §8) are compared by their first two levels at most. */
-function baseCode(responseCode: string): string {
-	return responseCode.split('/').slice(0, 2).join('/');
 }
