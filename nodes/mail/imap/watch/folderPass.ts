@@ -141,19 +141,19 @@ export class FolderPass {
 				// Recovery may have moved the stored checkpoint (its recent ring): catch up from the stored one.
 				const from = this.deps.checkpoints.get(folder) ?? aligned;
 				// Once per session, at its first pass: can small messages come with their attributes?
-				if (select) await this.parts.reader.learnPartialRanges(session);
+				if (select) await this.parts.reader.partialRanges.learn(session);
+				// Only the IDLE folder stays selected (and announces new mail) between passes.
+				const quietAt = (lastUid: number) => (this.quiet = { session, folder, uidValidity: current.uidValidity, lastUid, signals });
 				if (this.nothingNew(session, folder, from, current, fresh)) {
-					if (select && fresh) this.quiet = { session, folder, uidValidity: current.uidValidity, lastUid: from.lastUid, signals };
+					if (select && fresh) quietAt(from.lastUid);
 					return true;
 				}
 				const complete = await this.parts.catchUp.run(session, folder, from);
-				const stored = this.deps.checkpoints.get(folder);
-				this.quiet =
-					select && complete && stored
-						? { session, folder, uidValidity: current.uidValidity, lastUid: stored.lastUid, signals }
-						: select
-							? undefined
-							: this.quiet;
+				if (select) {
+					const stored = this.deps.checkpoints.get(folder);
+					if (complete && stored) quietAt(stored.lastUid);
+					else this.quiet = undefined;
+				}
 			} finally {
 				lock.release();
 			}

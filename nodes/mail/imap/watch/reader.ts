@@ -10,6 +10,7 @@ import { needsSource } from './admission';
 import type { WatcherConfig } from './config';
 import { ServerRefusedError, SessionLostError, describeImapError, uidsFrom } from './errors';
 import type { WatcherLog } from './log';
+import { PartialRanges } from './partialRanges';
 
 /**
  * No ENVELOPE: parsing it (addresses, encoded words) was a quarter of a catch-up's time, and only error items show
@@ -35,15 +36,6 @@ export async function fetchMetadata(
 	// Collect first: running another command inside the fetch iterator would deadlock imapflow.
 	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) result.set(message.uid, message);
 	return result;
-}
-
-/**
- * Servers known to answer partial ranges as RFC 3501 says, so no probe is spent on them: Gmail (X-GM-EXT-1) and
- * Dovecot by its ID answer (the integration tests check Dovecot's answers byte for byte).
- */
-function honoursPartialRanges(client: ImapClient): boolean {
-	const name = client.serverInfo?.name;
-	return client.capabilities.has('X-GM-EXT-1') || (typeof name === 'string' && /^dovecot\b/i.test(name.trim()));
 }
 
 /**
@@ -90,14 +82,16 @@ export async function withEnvelope(session: ImapSession, uid: number, meta: Fetc
 export class MessageReader {
 	/** Failed attempts to read a message, per folder/UIDVALIDITY/UID (see maxFetchAttempts). */
 	private readonly fetchFailures = new Map<string, number>();
-	/** Per session: does the server honour partial ranges (see probePartialRanges)? Absent: not known yet. */
-	private readonly partialRanges = new WeakMap<ImapSession, boolean>();
+	/** Per session: may contents be asked for with the attributes (see partialRanges.ts)? */
+	readonly partialRanges: PartialRanges;
 
 	constructor(
 		private readonly config: ReaderConfig,
 		private readonly log: WatcherLog,
 		private readonly signal: AbortSignal,
-	) {}
+	) {
+		this.partialRanges = new PartialRanges(config.wholeWithMetadataBytes, log, signal);
+	}
 
 	/**
 	 * The attributes of these messages, the ones the server keeps failing to deliver (see fetchFailed), and the small
@@ -115,7 +109,7 @@ export class MessageReader {
 	): Promise<{ metadata: Map<number, FetchMessageObject>; unreadable: Map<number, string>; whole: Map<number, Buffer> }> {
 		// A message to be streamed never comes whole (in production the stream bound is far above this one).
 		const prefixBytes = Math.min(this.config.wholeWithMetadataBytes, this.config.streamAboveBytes);
-		if (uids.length > 0 && prefixBytes > 0 && this.partialRanges.get(session) === true) {
+		if (uids.length > 0 && prefixBytes > 0 && this.partialRanges.honoured(session)) {
 			let metadata: Map<number, FetchMessageObject> | undefined;
 			try {
 				metadata = await fetchMetadata(session.client, uids, gmail, prefixBytes);
@@ -127,7 +121,7 @@ export class MessageReader {
 			if (metadata) {
 				// A server taken for one that honours ranges but answering with more (a proxy that names itself Dovecot in
 				// front of another server): no more contents with the attributes on this session, so it costs one chunk.
-				if ([...metadata.values()].some((message) => (message.source?.length ?? 0) > prefixBytes)) this.rangesIgnored(session);
+				if ([...metadata.values()].some((message) => (message.source?.length ?? 0) > prefixBytes)) this.partialRanges.ignored(session);
 				const whole = wholeSources(metadata, prefixBytes);
 				const missing = uids.filter((uid) => !metadata.has(uid));
 				if (missing.length === 0) return { metadata, unreadable: new Map(), whole };
@@ -139,70 +133,8 @@ export class MessageReader {
 			}
 		}
 		const read = await this.readAttributes(session, folder, uidValidity, uids, gmail);
-		if (prefixBytes > 0 && !this.partialRanges.has(session)) await this.probeWithSmallest(session, read.metadata);
+		if (prefixBytes > 0) await this.partialRanges.learnFrom(session, read.metadata);
 		return { ...read, whole: new Map() };
-	}
-
-	/**
-	 * Whether the server honours a partial range (BODY.PEEK[]<0.n>): known for Gmail and Dovecot, otherwise asked once
-	 * per session for one byte of a small message: the newest one at the session's first pass (learnPartialRanges), or the smallest one just read. Some
-	 * servers ignore the range and send whole messages: a metadata FETCH with contents would then download a chunk's
-	 * messages in full (unbounded memory, messages over Max Message Size), so on such a server they are not asked for.
-	 * On such a server the probe itself downloads that one message (at most wholeWithMetadataBytes).
-	 */
-	async learnPartialRanges(session: ImapSession): Promise<void> {
-		if (this.partialRanges.has(session) || !session.isOpen) return;
-		if (honoursPartialRanges(session.client)) {
-			this.partialRanges.set(session, true);
-			return;
-		}
-		if (!session.client.mailbox || !session.client.mailbox.exists) return;
-		// Its size first: see probeWithSmallest.
-		const newest = new Map<number, FetchMessageObject>();
-		try {
-			for await (const message of session.client.fetch('*', { uid: true, size: true }, { uid: true })) newest.set(message.uid, message);
-		} catch (error) {
-			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
-			if (!session.isOpen || this.signal.aborted) throw error;
-			return;
-		}
-		await this.probeWithSmallest(session, newest);
-	}
-
-	/**
-	 * Probes with the smallest of these messages that can show the answer (longer than one byte) and is small enough
-	 * to come whole at little cost where the range is ignored; with none, the question stays open (no contents are
-	 * asked for with the attributes meanwhile).
-	 */
-	private async probeWithSmallest(session: ImapSession, metadata: Map<number, FetchMessageObject>): Promise<void> {
-		let smallest: FetchMessageObject | undefined;
-		for (const message of metadata.values()) {
-			const size = message.size ?? 0;
-			if (size > 1 && size <= this.config.wholeWithMetadataBytes && (smallest === undefined || size < (smallest.size ?? 0))) smallest = message;
-		}
-		if (smallest) await this.probePartialRanges(session, String(smallest.uid));
-	}
-
-	private async probePartialRanges(session: ImapSession, uid: string): Promise<void> {
-		let honoured: boolean | undefined;
-		try {
-			for await (const message of session.client.fetch(uid, { uid: true, source: { maxLength: 1 } }, { uid: true })) {
-				if (message.source !== undefined) honoured = message.source.length <= 1;
-			}
-		} catch (error) {
-			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
-			if (!session.isOpen || this.signal.aborted) throw error;
-			honoured = false;
-		}
-		// No answer (the message vanished): asked again later.
-		if (honoured === undefined) return;
-		if (honoured) this.partialRanges.set(session, true);
-		else this.rangesIgnored(session);
-	}
-
-	private rangesIgnored(session: ImapSession): void {
-		this.partialRanges.set(session, false);
-		this.log.info('the server does not honour partial FETCH ranges; small messages are fetched after their attributes');
 	}
 
 	/** readMetadata without contents. */
