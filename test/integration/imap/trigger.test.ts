@@ -9,6 +9,7 @@ import { ImapFlow } from 'imapflow';
 import type { IDataObject } from 'n8n-workflow';
 
 import { messageIdOf } from '../../../nodes/mail/imap/watch/admission';
+import { messageIdFieldIn } from '../../../nodes/mail/message/messageIdField';
 import { messageToItem } from '../../../nodes/mail/message/toItem';
 import { getStack } from '../../stack';
 import { CredentialStore, TriggerHarness } from './triggerHarness';
@@ -345,26 +346,37 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 		}
 	});
 
-	it('the Message-ID read from the header field is what Dovecot\'s ENVELOPE gives (the fingerprint is unchanged)', async () => {
+	it('the Message-ID read from the header field, or from the first bytes of the message, is what Dovecot\'s ENVELOPE gives (the fingerprint is unchanged)', async () => {
 		const user = stack.newMailbox('msgid');
-		const ids = ['<plain@example.test>', '<with.dots+plus@example.test>', '<folded-id@example.test>', '<spaced@example.test>'];
-		const fields = [`Message-ID: ${ids[0]}`, `Message-Id: ${ids[1]}`, `Message-ID:\r\n ${ids[2]}`, `message-id:    ${ids[3]}   `];
+		const ids = ['<plain@example.test>', '<with.dots+plus@example.test>', '<folded-id@example.test>', '<spaced@example.test>', '<late@example.test>'];
+		const longHeader = Array.from({ length: 30 }, (_, index) => `X-Long-${index}: ${'h'.repeat(60)}`).join('\r\n');
+		const fields = [`Message-ID: ${ids[0]}`, `Message-Id: ${ids[1]}`, `Message-ID:\r\n ${ids[2]}`, `message-id:    ${ids[3]}   `, `${longHeader}\r\nMessage-ID: ${ids[4]}`];
 		for (const [index, field] of fields.entries()) {
 			await stack.deliver(`From: a@example.test\r\nTo: ${user}\r\nSubject: id ${index}\r\n${field}\r\n\r\nbody\r\n`, { via: 'lmtp', to: [user] });
 		}
 		await stack.deliver(`From: a@example.test\r\nTo: ${user}\r\nSubject: no id\r\n\r\nbody\r\n`, { via: 'lmtp', to: [user] });
 		const client = await userClient(user);
-		const pairs: Array<[string | undefined, string | undefined]> = [];
+		const found: Array<{ fromHeader?: string; fromPrefix?: string; fromEnvelope?: string }> = [];
+		// A prefix shorter than the long header: the reader then asks for the field (undefined here).
+		const prefixBytes = 1024;
 		try {
 			await client.mailboxOpen('INBOX', { readOnly: true });
-			for await (const message of client.fetch('1:*', { uid: true, envelope: true, headers: ['message-id'] }, { uid: true })) {
-				pairs.push([messageIdOf({ headers: message.headers }), message.envelope?.messageId || undefined]);
+			const query = { uid: true, size: true, envelope: true, headers: ['message-id'], source: { maxLength: prefixBytes } };
+			for await (const message of client.fetch('1:*', query, { uid: true })) {
+				const source = message.source as Buffer;
+				const field = messageIdFieldIn(source, source.length < prefixBytes && source.length === message.size);
+				found.push({
+					fromHeader: messageIdOf({ headers: message.headers }),
+					fromPrefix: field === undefined ? 'header goes on' : messageIdOf({ headers: field }),
+					fromEnvelope: message.envelope?.messageId || undefined,
+				});
 			}
 		} finally {
 			await client.logout().catch(() => undefined);
 		}
-		expect(pairs).toHaveLength(5);
-		for (const [fromHeader, fromEnvelope] of pairs) expect(fromHeader).toBe(fromEnvelope);
-		expect(pairs.map(([fromHeader]) => fromHeader).filter(Boolean).sort()).toEqual([...ids].sort());
+		expect(found).toHaveLength(6);
+		for (const { fromHeader, fromEnvelope } of found) expect(fromHeader).toBe(fromEnvelope);
+		expect(found.map(({ fromPrefix }) => fromPrefix)).toEqual([...ids.slice(0, 4), 'header goes on', undefined]);
+		expect(found.map(({ fromHeader }) => fromHeader).filter(Boolean).sort()).toEqual([...ids].sort());
 	});
 });

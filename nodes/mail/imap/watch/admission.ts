@@ -12,6 +12,7 @@ import {
 	resolveUnknownPosition,
 } from '../checkpoint';
 import { unfoldHeader } from '../../message/headers';
+import { MESSAGE_ID_FIELD } from '../../message/messageIdField';
 import { formatBytes } from '../../message/limits';
 import { andSearch } from '../search';
 
@@ -127,7 +128,7 @@ export function messageIdOf(meta: Pick<FetchMessageObject, 'envelope' | 'headers
 	if (meta?.envelope?.messageId) return meta.envelope.messageId;
 	if (!meta?.headers?.length) return undefined;
 	// The field with its continuation lines, unfolded and decoded as the item's headers are.
-	const field = /^message-id[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*/im.exec(meta.headers.toString('binary'));
+	const field = MESSAGE_ID_FIELD.exec(meta.headers.toString('binary'));
 	return (field && unfoldHeader(field[0]).value) || undefined;
 }
 

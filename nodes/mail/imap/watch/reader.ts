@@ -7,6 +7,7 @@ import { toUidSet } from '../postActions';
 import type { ImapSession } from '../session';
 import type { JudgedEntry } from './admission';
 import { needsSource } from './admission';
+import { messageIdFieldIn } from '../../message/messageIdField';
 import type { WatcherConfig } from './config';
 import { ServerRefusedError, SessionLostError, describeImapError, uidsFrom } from './errors';
 import type { WatcherLog } from './log';
@@ -22,7 +23,9 @@ type ReaderConfig = Pick<WatcherConfig, 'streamAboveBytes' | 'fetchBatchBytes' |
 
 /**
  * The attributes of these messages (Gmail: with labels and thread ids). With `sourcePrefixBytes`, also the first that
- * many bytes of each message, in `source` (BODY.PEEK[]<0.n>, which leaves \Seen alone).
+ * many bytes of each message, in `source` (BODY.PEEK[]<0.n>, which leaves \Seen alone); the Message-ID field is then
+ * read from those bytes instead of being asked for (a quarter of imapflow's work on a chunk), and asked for only for
+ * a message whose header goes on past them.
  */
 export async function fetchMetadata(
 	client: ImapClient,
@@ -31,11 +34,29 @@ export async function fetchMetadata(
 	sourcePrefixBytes?: number,
 ): Promise<Map<number, FetchMessageObject>> {
 	let query: FetchQueryObject = gmail ? { ...METADATA_QUERY, labels: true, threadId: true } : METADATA_QUERY;
-	if (sourcePrefixBytes) query = { ...query, source: { maxLength: sourcePrefixBytes } };
+	if (sourcePrefixBytes) query = { ...query, headers: undefined, source: { maxLength: sourcePrefixBytes } };
 	const result = new Map<number, FetchMessageObject>();
 	// Collect first: running another command inside the fetch iterator would deadlock imapflow.
 	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) result.set(message.uid, message);
+	if (!sourcePrefixBytes) return result;
+	const headerGoesOn: number[] = [];
+	for (const message of result.values()) {
+		const field = message.source && messageIdFieldIn(message.source, cameWhole(message, sourcePrefixBytes));
+		if (field) message.headers = field;
+		else headerGoesOn.push(message.uid);
+	}
+	if (headerGoesOn.length === 0) return result;
+	for await (const message of client.fetch(toUidSet(headerGoesOn), { uid: true, headers: ['message-id'] }, { uid: true })) {
+		const known = result.get(message.uid);
+		if (known) known.headers = message.headers;
+	}
 	return result;
+}
+
+/** Did the message's source come whole with its attributes? Not when it filled the prefix or is not the size reported. */
+function cameWhole(message: FetchMessageObject, prefixBytes: number): boolean {
+	const length = message.source?.length ?? 0;
+	return message.source !== undefined && length < prefixBytes && (message.size === undefined || message.size === length);
 }
 
 /**
@@ -46,9 +67,8 @@ export async function fetchMetadata(
 function wholeSources(metadata: Map<number, FetchMessageObject>, prefixBytes: number): Map<number, Buffer> {
 	const whole = new Map<number, Buffer>();
 	for (const [uid, message] of metadata) {
-		const source = message.source;
-		if (source === undefined) continue;
-		if (source.length < prefixBytes && (message.size === undefined || message.size === source.length)) whole.set(uid, source);
+		if (message.source === undefined) continue;
+		if (cameWhole(message, prefixBytes)) whole.set(uid, message.source);
 		delete message.source;
 	}
 	return whole;

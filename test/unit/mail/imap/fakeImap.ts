@@ -64,6 +64,8 @@ export interface DeliverOptions {
 	body?: string;
 	/** Raw size to pad the body to (to exercise streaming of large messages). */
 	padTo?: number;
+	/** Header size to reach with padding fields placed before the Message-ID (a header longer than a prefix read). */
+	headerPadTo?: number;
 	/** No EXISTS to the sessions (a notification the server failed to send): only a poll finds it. */
 	silent?: boolean;
 	/** RFC822.SIZE to report instead of the source's length. */
@@ -159,7 +161,8 @@ export class FakeImapServer {
 		const messageId = options.messageId === null ? undefined : (options.messageId ?? `<m${number}@fake.test>`);
 		const subject = options.subject ?? `message ${number}`;
 		let body = options.body ?? `body of ${subject}`;
-		const header = `${messageId ? `Message-ID: ${messageId}\r\n` : ''}Subject: ${subject}\r\nFrom: a@example.test\r\nTo: b@example.test\r\n\r\n`;
+		const padding = Array.from({ length: Math.ceil((options.headerPadTo ?? 0) / 72) }, () => `X-Padding: ${'p'.repeat(59)}\r\n`).join('');
+		const header = `${padding}${messageId ? `Message-ID: ${messageId}\r\n` : ''}Subject: ${subject}\r\nFrom: a@example.test\r\nTo: b@example.test\r\n\r\n`;
 		if (options.padTo && header.length + body.length < options.padTo) body += 'x'.repeat(options.padTo - header.length - body.length);
 		const message: FakeMessage = {
 			uid: folder.uidNext++,

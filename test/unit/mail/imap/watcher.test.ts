@@ -1,3 +1,4 @@
+import { messageFingerprint } from '../../../../nodes/mail/imap/checkpoint';
 import { ItemNotBuiltError, isMessageParseFailure, storageStep } from '../../../../nodes/mail/imap/watcher';
 import { MessageContentError } from '../../../../nodes/mail/message/errors';
 import { FakeImapServer, inUidSet } from './fakeImap';
@@ -186,10 +187,34 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		expect(server.commands.filter((command) => command.startsWith('FETCH'))).toEqual([
 			'FETCH * uid,size',
 			`FETCH ${small.uid} uid,source`,
-			'FETCH 1:3 uid,flags,internalDate,size,headers,source',
+			'FETCH 1:3 uid,flags,internalDate,size,source',
 			`FETCH ${exact.uid}:${larger.uid} uid,source`,
 		]);
 		expect(h.emits.map((emit) => emit.items[0].json.sourceBytes)).toEqual([2000, larger.source.length, small.source.length]);
+	});
+
+	it('reads the Message-ID from the first bytes, and asks for the field only where the header goes on past them', async () => {
+		const server = new FakeImapServer();
+		const plain = server.deliver('INBOX', { messageId: '<plain@fake.test>' });
+		const longHeader = server.deliver('INBOX', { messageId: '<after-a-long-header@fake.test>', headerPadTo: 3000, padTo: 5000 });
+		const none = server.deliver('INBOX', { messageId: null });
+		const h = await start(server, { wholeWithMetadataBytes: 2000, start: { mode: 'unread' } });
+		await h.settle(h.watcher.start({ failFast: true }));
+		await h.waitFor(() => h.emits.length === 3);
+		expect(h.emits.map((emit) => emit.items[0].json)).toMatchObject([
+			{ uid: plain.uid, messageId: '<plain@fake.test>' },
+			{ uid: longHeader.uid, messageId: '<after-a-long-header@fake.test>', sourceBytes: longHeader.source.length },
+			{ uid: none.uid, messageId: null },
+		]);
+		const fetches = server.commands.filter((command) => command.startsWith('FETCH'));
+		expect(fetches.filter((command) => command.includes('headers'))).toEqual([`FETCH ${longHeader.uid} uid,headers`]);
+		// The fingerprints in the recent ring are those of the Message-IDs (none: date and size).
+		const recent = (h.checkpoint('INBOX')?.recent ?? []).map((entry) => entry.split(':')[1]);
+		expect(recent).toEqual([
+			messageFingerprint('<plain@fake.test>', plain.internalDate.getTime(), plain.source.length),
+			messageFingerprint('<after-a-long-header@fake.test>', longHeader.internalDate.getTime(), longHeader.source.length),
+			messageFingerprint(undefined, none.internalDate.getTime(), none.source.length),
+		]);
 	});
 
 	it('asks a server that ignores partial ranges for no contents with the attributes: nothing over Max Message Size is downloaded', async () => {
@@ -218,7 +243,7 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 			await h.waitFor(() => h.emits.length === 1);
 			const fetches = server.commands.filter((command) => command.startsWith('FETCH'));
 			expect(fetches).toHaveLength(1);
-			expect(fetches[0]).toMatch(/^FETCH \d+ uid,flags,internalDate,size,headers,(labels,threadId,)?source$/);
+			expect(fetches[0]).toMatch(/^FETCH \d+ uid,flags,internalDate,size,(labels,threadId,)?source$/);
 			expect(h.emits[0].items[0].json).toMatchObject({ uid: message.uid, sourceBytes: message.source.length });
 			await h.settle(h.watcher.stop());
 		}
@@ -910,10 +935,10 @@ describe('MailboxWatcher: messages that cannot be turned into items', () => {
 			attributes: { uid: broken.uid, mailbox: 'INBOX', messageId: '<broken@fake.test>' },
 		});
 		expect(h.emittedUids()).toEqual([broken.uid, fine.uid]);
-		// ENVELOPE only for the error item: the metadata FETCH asks for the Message-ID header field instead
+		// ENVELOPE only for the error item: the Message-ID above was read from the first bytes the metadata FETCH brought
 		const fetches = server.commands.filter((command) => command.startsWith('FETCH'));
 		expect(fetches.filter((command) => command.includes('envelope'))).toEqual([`FETCH ${broken.uid} uid,envelope`]);
-		expect(fetches.filter((command) => command.includes('headers')).length).toBeGreaterThan(0);
+		expect(fetches.filter((command) => command.includes('headers'))).toEqual([]);
 	});
 
 	it('a parse limit (mailsplit\'s EMAXLEN error, a system-like code) is the message\'s fault: one error item at once, no retry, no reconnect', async () => {
