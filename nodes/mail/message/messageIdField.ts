@@ -1,8 +1,9 @@
 /**
  * The Message-ID header field, as `BODY[HEADER.FIELDS (MESSAGE-ID)]` gives it: the field's first line and its
  * continuation lines. Case-insensitive and anchored at a line start, so a folded line or `X-Message-ID` never matches.
+ * A line starts after LF only, as servers split lines (the `m` flag would also start one after a lone CR).
  */
-export const MESSAGE_ID_FIELD = /^message-id[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*/im;
+export const MESSAGE_ID_FIELD = /(?<![^\n])message-id[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*/i;
 
 const LF = 0x0a;
 const CR = 0x0d;
@@ -24,9 +25,8 @@ export function messageIdFieldIn(head: Buffer, whole: boolean): Buffer | undefin
 function headerEnd(source: Buffer): number | undefined {
 	if (source[0] === LF || (source[0] === CR && source[1] === LF)) return 0;
 	const crlf = source.indexOf('\n\r\n');
-	const lf = source.indexOf('\n\n');
-	if (crlf < 0 && lf < 0) return undefined;
-	if (crlf < 0) return lf + 1;
-	if (lf < 0) return crlf + 1;
-	return Math.min(crlf, lf) + 1;
+	// An LF-only empty line counts only before the CRLF one (not a scan of the whole prefix for each message).
+	const lf = (crlf < 0 ? source : source.subarray(0, crlf + 2)).indexOf('\n\n');
+	if (lf >= 0) return lf + 1;
+	return crlf < 0 ? undefined : crlf + 1;
 }

@@ -9,7 +9,7 @@ import { ImapFlow } from 'imapflow';
 import type { IDataObject } from 'n8n-workflow';
 
 import { messageIdOf } from '../../../nodes/mail/imap/watch/admission';
-import { messageIdFieldIn } from '../../../nodes/mail/message/messageIdField';
+import { fetchMetadata } from '../../../nodes/mail/imap/watch/reader';
 import { messageToItem } from '../../../nodes/mail/message/toItem';
 import { getStack } from '../../stack';
 import { CredentialStore, TriggerHarness } from './triggerHarness';
@@ -346,37 +346,80 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 		}
 	});
 
-	it('the Message-ID read from the header field, or from the first bytes of the message, is what Dovecot\'s ENVELOPE gives (the fingerprint is unchanged)', async () => {
+	it('the Message-ID read from the first bytes of a message is the one Dovecot gives for the header field, and ENVELOPE\'s (the fingerprint is unchanged)', async () => {
 		const user = stack.newMailbox('msgid');
-		const ids = ['<plain@example.test>', '<with.dots+plus@example.test>', '<folded-id@example.test>', '<spaced@example.test>', '<late@example.test>'];
-		const longHeader = Array.from({ length: 30 }, (_, index) => `X-Long-${index}: ${'h'.repeat(60)}`).join('\r\n');
-		const fields = [`Message-ID: ${ids[0]}`, `Message-Id: ${ids[1]}`, `Message-ID:\r\n ${ids[2]}`, `message-id:    ${ids[3]}   `, `${longHeader}\r\nMessage-ID: ${ids[4]}`];
+		const ids = ['<plain@example.test>', '<with.dots+plus@example.test>', '<folded-id@example.test>', '<spaced@example.test>'];
+		const fields = [`Message-ID: ${ids[0]}`, `Message-Id: ${ids[1]}`, `Message-ID:\r\n ${ids[2]}`, `message-id:    ${ids[3]}   `];
 		for (const [index, field] of fields.entries()) {
 			await stack.deliver(`From: a@example.test\r\nTo: ${user}\r\nSubject: id ${index}\r\n${field}\r\n\r\nbody\r\n`, { via: 'lmtp', to: [user] });
 		}
 		await stack.deliver(`From: a@example.test\r\nTo: ${user}\r\nSubject: no id\r\n\r\nbody\r\n`, { via: 'lmtp', to: [user] });
+		const longHeader = Array.from({ length: 1300 }, (_, index) => `X-Long-${index}: ${'h'.repeat(60)}`).join('\r\n');
+		// Stored as they are by APPEND (LMTP would mend some): odd line ends, two fields, a field after an 80 KB header.
+		const odd = [
+			'Subject: hi\rMessage-ID: <spoof@x>\r\nMessage-ID: <real@x>\r\nFrom: a@x\r\n\r\nbody\r\n',
+			'From: a@x\r\n\rMessage-ID: <lone-cr@x>\r\n\r\nbody\r\n',
+			'From: a@x\r\nMessage-ID : <space-before-colon@x>\r\n\r\nbody\r\n',
+			'From: a@x\nMessage-ID: <lf-only@x>\n\nbody\n',
+			'From: a@x\r\nMessage-ID: <no-body@x>\r\n',
+			'From: a@x\r\n\r\r\nMessage-ID: <cr-cr-lf@x>\r\n\r\nbody\r\n',
+			`From: a@x\r\n${longHeader}\r\nMessage-ID: <after-80-kb@x>\r\n\r\nbody\r\n`,
+			'Message-ID: <first@x>\r\nMessage-ID: <second@x>\r\n\r\nbody\r\n',
+		];
 		const client = await userClient(user);
-		const found: Array<{ fromHeader?: string; fromPrefix?: string; fromEnvelope?: string }> = [];
-		// A prefix shorter than the long header: the reader then asks for the field (undefined here).
-		const prefixBytes = 1024;
 		try {
+			for (const source of odd) await client.append('INBOX', Buffer.from(source, 'latin1'));
 			await client.mailboxOpen('INBOX', { readOnly: true });
-			const query = { uid: true, size: true, envelope: true, headers: ['message-id'], source: { maxLength: prefixBytes } };
-			for await (const message of client.fetch('1:*', query, { uid: true })) {
-				const source = message.source as Buffer;
-				const field = messageIdFieldIn(source, source.length < prefixBytes && source.length === message.size);
-				found.push({
-					fromHeader: messageIdOf({ headers: message.headers }),
-					fromPrefix: field === undefined ? 'header goes on' : messageIdOf({ headers: field }),
-					fromEnvelope: message.envelope?.messageId || undefined,
-				});
-			}
+			const uids = (await client.search({ all: true }, { uid: true })) as number[];
+			expect(uids).toHaveLength(13);
+			const fromPrefix = await fetchMetadata(client, uids, false, 81_920);
+			const fromField = await fetchMetadata(client, uids, false);
+			const envelopes = new Map<number, string | undefined>();
+			for await (const message of client.fetch('1:*', { uid: true, envelope: true }, { uid: true })) envelopes.set(message.uid, message.envelope?.messageId || undefined);
+			const read = uids.map((uid) => ({ prefix: messageIdOf(fromPrefix.get(uid)), field: messageIdOf(fromField.get(uid)), envelope: envelopes.get(uid) }));
+			for (const { prefix, field } of read) expect(prefix).toBe(field);
+			expect(read.map(({ prefix }) => prefix)).toEqual([
+				...ids,
+				undefined,
+				'<real@x>',
+				undefined,
+				'<space-before-colon@x>',
+				'<lf-only@x>',
+				'<no-body@x>',
+				undefined, // the CR CR LF line ends Dovecot's header: both readings agree
+				'<after-80-kb@x>',
+				'<first@x>',
+			]);
+			// ENVELOPE agrees, except that Dovecot's ENVELOPE takes the last of two fields (error items show that one).
+			for (const { field, envelope } of read.slice(0, -1)) expect(field).toBe(envelope);
+			expect(read[read.length - 1].envelope).toBe('<second@x>');
 		} finally {
 			await client.logout().catch(() => undefined);
 		}
-		expect(found).toHaveLength(6);
-		for (const { fromHeader, fromEnvelope } of found) expect(fromHeader).toBe(fromEnvelope);
-		expect(found.map(({ fromPrefix }) => fromPrefix)).toEqual([...ids.slice(0, 4), 'header goes on', undefined]);
-		expect(found.map(({ fromHeader }) => fromHeader).filter(Boolean).sort()).toEqual([...ids].sort());
+	});
+
+	it('reads a chunk whole while another client changes flags (unsolicited FETCH rows come with the answer)', async () => {
+		const user = stack.newMailbox('msgid-flags');
+		for (let index = 0; index < 5; index++) {
+			await stack.deliver(`From: a@example.test\r\nTo: ${user}\r\nMessage-ID: <flags-${index}@x>\r\n\r\nbody ${index}\r\n`, { via: 'lmtp', to: [user] });
+		}
+		const reader = await userClient(user);
+		const other = await userClient(user);
+		try {
+			await reader.mailboxOpen('INBOX');
+			await other.mailboxOpen('INBOX');
+			const uids = (await reader.search({ all: true }, { uid: true })) as number[];
+			await other.messageFlagsAdd(String(uids[2]), ['\\Flagged'], { uid: true });
+			await other.noop();
+			const metadata = await fetchMetadata(reader, uids, false, 81_920);
+			expect([...metadata.keys()]).toEqual(uids);
+			for (const [index, uid] of uids.entries()) {
+				expect(metadata.get(uid)?.source?.length).toBe(metadata.get(uid)?.size);
+				expect(messageIdOf(metadata.get(uid))).toBe(`<flags-${index}@x>`);
+			}
+		} finally {
+			await reader.logout().catch(() => undefined);
+			await other.logout().catch(() => undefined);
+		}
 	});
 });

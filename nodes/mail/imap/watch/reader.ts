@@ -37,7 +37,7 @@ export async function fetchMetadata(
 	if (sourcePrefixBytes) query = { ...query, headers: undefined, source: { maxLength: sourcePrefixBytes } };
 	const result = new Map<number, FetchMessageObject>();
 	// Collect first: running another command inside the fetch iterator would deadlock imapflow.
-	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) result.set(message.uid, message);
+	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) addRow(result, message);
 	if (!sourcePrefixBytes) return result;
 	const headerGoesOn: number[] = [];
 	for (const message of result.values()) {
@@ -46,11 +46,31 @@ export async function fetchMetadata(
 		else headerGoesOn.push(message.uid);
 	}
 	if (headerGoesOn.length === 0) return result;
+	const answered = new Set<number>();
 	for await (const message of client.fetch(toUidSet(headerGoesOn), { uid: true, headers: ['message-id'] }, { uid: true })) {
-		const known = result.get(message.uid);
-		if (known) known.headers = message.headers;
+		const known = message.uid ? result.get(message.uid) : undefined;
+		if (!known || !message.headers) continue;
+		known.headers = message.headers;
+		answered.add(message.uid);
 	}
+	// Left out of the answer: not judged without its Message-ID (the fingerprint), but asked again the careful way.
+	for (const uid of headerGoesOn) if (!answered.has(uid)) result.delete(uid);
 	return result;
+}
+
+/**
+ * One row of a FETCH answer. imapflow passes on unsolicited rows as well: with CONDSTORE, Dovecot adds
+ * `* n FETCH (FLAGS … MODSEQ)` without a UID when another client changed a flag. A row without a UID is not a message
+ * of the answer, and a second row of a message adds to the first instead of taking its place (and its contents).
+ */
+function addRow(result: Map<number, FetchMessageObject>, row: FetchMessageObject): void {
+	if (!row.uid) return;
+	const known = result.get(row.uid);
+	if (!known) {
+		result.set(row.uid, row);
+		return;
+	}
+	for (const [key, value] of Object.entries(row)) if (value !== undefined) (known as unknown as Record<string, unknown>)[key] = value;
 }
 
 /** Did the message's source come whole with its attributes? Not when it filled the prefix or is not the size reported. */

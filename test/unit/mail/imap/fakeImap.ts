@@ -113,7 +113,12 @@ export class FakeImapServer {
 	 * The server answers OK but leaves this message out (a FETCH without its row, a download that comes back empty:
 	 * imapflow's `{}`), although the message exists — what a glitching server or a late answer looks like.
 	 */
-	omit?: (command: 'FETCH' | 'DOWNLOAD', uid: number) => boolean;
+	omit?: (command: 'FETCH' | 'DOWNLOAD', uid: number, query?: FetchQueryObject) => boolean;
+	/**
+	 * After each row of a FETCH answer, an unsolicited row of the same message with its flags and no UID, as imapflow
+	 * passes on Dovecot's `* n FETCH (FLAGS … MODSEQ)` (CONDSTORE) when another client changed a flag meanwhile.
+	 */
+	unsolicitedFlagRows = false;
 	/** Runs as a SEARCH, FETCH or DOWNLOAD reaches the client, before it looks at its state (e.g. to close it right then). */
 	beforeCommand?: (command: 'SEARCH' | 'FETCH' | 'DOWNLOAD', detail: string, client: FakeImapClient) => void;
 
@@ -403,7 +408,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		const max = folder.messages.reduce((highest, message) => Math.max(highest, message.uid), 0);
 		for (const message of folder.messages.filter((candidate) => inUidSet(range, candidate.uid, max))) {
 			this.ensureUsable();
-			if (this.server.omit?.('FETCH', message.uid)) continue;
+			if (this.server.omit?.('FETCH', message.uid, query)) continue;
 			const result: FetchMessageObject = { seq: 0, uid: message.uid };
 			if (this.mailbox && this.mailbox.uidNext <= message.uid) this.mailbox.uidNext = message.uid + 1;
 			if (query.flags) result.flags = new Set(message.flags);
@@ -428,6 +433,7 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 				if (query.threadId) result.threadId = message.threadId;
 			}
 			yield result;
+			if (this.server.unsolicitedFlagRows) yield { seq: 0, uid: undefined as unknown as number, flags: new Set(message.flags) };
 		}
 	}
 

@@ -217,6 +217,29 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		]);
 	});
 
+	it('keeps contents and Message-IDs when unsolicited flag rows come with the answer, and asks again for a field left out', async () => {
+		const server = new FakeImapServer();
+		server.serverName = 'Dovecot';
+		server.unsolicitedFlagRows = true;
+		const longHeader = server.deliver('INBOX', { messageId: '<long@fake.test>', headerPadTo: 3000, padTo: 5000 });
+		const small = server.deliver('INBOX', { messageId: '<small@fake.test>' });
+		let leftOut = 0;
+		// The field alone is not answered for the long header, once: it is asked for again with the attributes.
+		server.omit = (command, uid, query) => command === 'FETCH' && uid === longHeader.uid && !query?.flags && query?.headers !== undefined && leftOut++ === 0;
+		const h = await start(server, { wholeWithMetadataBytes: 2000, start: { mode: 'unread' } });
+		await h.settle(h.watcher.start({ failFast: true }));
+		await h.waitFor(() => h.emits.length === 2);
+		expect(h.emits.map((emit) => emit.items[0].json)).toMatchObject([
+			{ uid: longHeader.uid, messageId: '<long@fake.test>', sourceBytes: longHeader.source.length },
+			{ uid: small.uid, messageId: '<small@fake.test>', sourceBytes: small.source.length },
+		]);
+		expect(leftOut).toBe(1);
+		// The small message came whole with its attributes: no FETCH of its own, however many rows came along.
+		const fetches = server.commands.filter((command) => command.startsWith('FETCH'));
+		expect(fetches.filter((command) => command.startsWith(`FETCH ${small.uid} `))).toEqual([]);
+		expect(fetches).toContain(`FETCH ${longHeader.uid} uid,flags,internalDate,size,headers`);
+	});
+
 	it('asks a server that ignores partial ranges for no contents with the attributes: nothing over Max Message Size is downloaded', async () => {
 		const server = new FakeImapServer();
 		server.ignorePartial = true;

@@ -19,6 +19,13 @@ describe('messageIdFieldIn', () => {
 		expect(idOf('Subject: s\nMessage-ID: <lf@x>\n\nbody\n')).toBe('<lf@x>');
 	});
 
+	it('starts a line after LF only, as servers do: a lone CR does not start a field', () => {
+		expect(idOf('Subject: hi\rMessage-ID: <spoof@x>\r\nMessage-ID: <real@x>\r\n\r\nbody')).toBe('<real@x>');
+		expect(idOf('Subject: hi\rMessage-ID: <spoof@x>\r\n\r\nbody')).toBeUndefined();
+		expect(idOf('From: a@x\r\n\rMessage-ID: <lonecr@x>\r\n\r\nbody')).toBeUndefined();
+		expect(idOf('Message-ID : <space-before-colon@x>\r\n\r\n')).toBe('<space-before-colon@x>');
+	});
+
 	it('takes the first of two fields, as the server\'s answer lists them in order', () => {
 		expect(idOf('Message-ID: <first@x>\r\nMessage-ID: <second@x>\r\n\r\n')).toBe('<first@x>');
 	});
