@@ -88,6 +88,8 @@ export class Pop3Client {
 	private readonly queue = new CommandQueue();
 	private capabilityMap = new Map<string, string[]>();
 	private greetingText = '';
+	/** The refusal (-ERR) to a transaction command when it is the last reply read so far; see refusalBeforeClose. */
+	private lastRefusal?: Pop3CommandError;
 
 	constructor(options: Pop3ClientOptions) {
 		if (!options.host) throw new Error('POP3 host is required');
@@ -135,6 +137,15 @@ export class Pop3Client {
 
 	get authenticated(): boolean {
 		return this.state === 'authenticated';
+	}
+
+	/**
+	 * The refusal (-ERR) that was the last reply the server sent before it closed the connection, when the session ended
+	 * that way: the reason it ended (Gmail refuses with `[SYS/PERM]` and hangs up when POP is switched off in the middle
+	 * of a session), to be reported rather than the commands the close then cut off. Undefined otherwise.
+	 */
+	get refusalBeforeClose(): Pop3CommandError | undefined {
+		return this.wire.closedByServer ? this.lastRefusal : undefined;
 	}
 
 	/** Opens the connection, reads the greeting and CAPA, and upgrades with STLS when security is `starttls`. */
@@ -362,7 +373,7 @@ export class Pop3Client {
 		const sentAhead = options.pipelined === true ? this.sendAhead(buildCommand) : undefined;
 		return this.queue.run(
 			async () => {
-				if (sentAhead !== undefined && this.wire.failure) throw this.unansweredAhead(sentAhead);
+				if (sentAhead !== undefined && this.wire.failure) throw await this.answeredAfterEnd(sentAhead);
 				this.assertState(['authenticated'], action);
 				const command = sentAhead ?? buildCommand();
 				if (sentAhead === undefined) this.wire.send(command);
@@ -389,6 +400,21 @@ export class Pop3Client {
 		}
 		this.wire.send(command);
 		return command;
+	}
+
+	/**
+	 * The error for a command written ahead whose turn came after the connection ended. A refusal (-ERR) that had arrived
+	 * whole before the end is its answer; nothing else is read off the connection after that (a +OK would be followed by
+	 * a body that may be cut, whose lines must never be taken for the next command's status).
+	 */
+	private async answeredAfterEnd(command: string): Promise<Error> {
+		try {
+			await this.replyTo(command);
+		} catch (error) {
+			if (error instanceof Pop3CommandError) return error;
+		}
+		this.wire.destroy();
+		return this.unansweredAhead(command);
 	}
 
 	/**
@@ -428,16 +454,18 @@ export class Pop3Client {
 	/** Reads the status line answering `command` (already sent): the text after +OK, or the error command() describes. */
 	private async replyTo(command: string): Promise<string> {
 		const status = await this.wire.readStatus(command, this.timeouts.command);
+		this.lastRefusal = undefined;
 		if (status.kind === 'ok') return status.text;
 		if (status.kind === 'err') {
 			const serverText = this.wire.clean(status.text);
-			throw this.wire.withTranscript(
+			this.lastRefusal = this.wire.withTranscript(
 				new Pop3CommandError(`The POP3 server refused ${command}: ${serverText}`, {
 					step: command,
 					serverText,
 					responseCode: responseCodeOf(status),
 				}),
 			);
+			throw this.lastRefusal;
 		}
 		throw this.wire.fail(this.wire.protocolError(command, status.text));
 	}

@@ -82,10 +82,13 @@ export class ReadAhead {
 	 * The error to report for a failure that left the session unusable: the first RETR read ahead that failed, the
 	 * message at its turn included, when there is one (it is what broke the session and names the step that failed;
 	 * those after it only found the connection closed); otherwise `error`. A RETR the server refused (-ERR) left the
-	 * session usable, so it is not the cause.
+	 * session usable, so it is not the cause, unless it was the last reply before the server closed the connection
+	 * (refusalBeforeClose): then it is why the session ended, whatever the close cut off after it.
 	 */
 	async cause(error: unknown): Promise<unknown> {
 		if (this.client.usable) return error;
+		const refusal = this.client.refusalBeforeClose;
+		if (refusal) return refusal;
 		for (const asked of [this.current, ...this.window]) {
 			if (!asked) continue;
 			const failure = await asked.fetched.then(

@@ -130,6 +130,8 @@ export class Pop3Wire {
 	private readonly recentLines: string[] = [];
 	/** Set once QUIT is sent: the server closing the connection is then expected. */
 	quitting = false;
+	/** True when the session ended because the server closed the connection (not after QUIT, a timeout or a reset). */
+	closedByServer = false;
 
 	constructor(options: Pop3WireOptions) {
 		this.host = options.host;
@@ -270,6 +272,7 @@ export class Pop3Wire {
 			return;
 		}
 		const step = this.timer?.step;
+		this.closedByServer = true;
 		this.close(
 			new Pop3ConnectionError(`The POP3 server closed the connection${step ? ` (step: ${step})` : ''}`, { step }),
 			{ immediate: false },

@@ -121,6 +121,38 @@ describe('Gmail POP node with Gmail-only and broken server replies', () => {
 		expect(badListing.server.allCommands.some((command) => command.startsWith('RETR'))).toBe(false);
 	});
 
+	it.each([
+		['lock-step (no PIPELINING, as Gmail)', []],
+		['a pipelined window (PIPELINING)', ['PIPELINING']],
+	])('POP switched off mid-session ([SYS/PERM] to a RETR, then the server hangs up), %s: the refusal is reported, not the close', async (_label, extra) => {
+		const messages = ['one', 'two', 'three', 'four', 'five', 'six'].map(message);
+		const capabilities = ['USER', 'RESP-CODES', 'TOP', 'UIDL', 'SASL PLAIN XOAUTH2 OAUTHBEARER', ...extra];
+		const mailbox = new FakeMailbox({ messages, capabilities, validToken: TOKEN, user: USER });
+		const refusal = '[SYS/PERM] Your account is not enabled for POP access. Please visit your Gmail settings page and enable your account for POP access.';
+		let hungUp = false;
+		const { server, harness } = await serve(mailbox, async (command, session) => {
+			if (hungUp) return true;
+			if (command !== 'RETR 3') return false;
+			hungUp = true;
+			await new Promise((resolve) => setTimeout(resolve, 50)); // every RETR the client pipelines is in flight
+			session.socket.end(`-ERR ${refusal}\r\n`);
+			return true;
+		});
+		for (const continueOnFail of [false, true]) {
+			hungUp = false;
+			const sentBefore = server.allCommands.length;
+			const run = harness.run({ parameters: { ...GET_MANY, options: { deleteAfterDownload: true } }, continueOnFail });
+			const text = continueOnFail ? String((await run).items.at(-1)?.json.error) : (await expectRejection(run)).message;
+			expect(text).toBe(`The POP3 server 127.0.0.1:${server.port} refused RETR 3: ${refusal}`);
+			expect(record(harness)).toBeUndefined();
+			// With PIPELINING, RETR 4..6 were written before the refusal of RETR 3 came back; the close cut them off.
+			const retrs = server.allCommands.slice(sentBefore).filter((command) => command.startsWith('RETR '));
+			if (extra.length > 0) expect(retrs).toEqual(['RETR 1', 'RETR 2', 'RETR 3', 'RETR 4', 'RETR 5', 'RETR 6']);
+		}
+		expect(server.allCommands).not.toContain('QUIT');
+		expect(mailbox.removed).toEqual([]);
+	});
+
 	it('a connection cut in the middle of a message: the run fails, nothing is remembered, the next run gets everything', async () => {
 		const mailbox = new FakeMailbox({ messages: [message('one'), `${message('two')}${'x'.repeat(50_000)}\r\n`], validToken: TOKEN, user: USER });
 		let cut = true;
