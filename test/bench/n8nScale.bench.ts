@@ -1,7 +1,8 @@
 /**
  * Many triggers in one real n8n (not a test: it prints numbers and ratios, asserts nothing).
  *
- *   npx tsx test/bench/n8nScale.bench.ts [--triggers 200] [--idle-seconds 30] [--only ours|builtin] [--cpu-prof] [--n8n-env NAME=value]
+ *   npx tsx test/bench/n8nScale.bench.ts [--triggers 200] [--idle-seconds 30] [--only ours|builtin] [--cpu-prof [--cpu-prof-phase activation]]
+ *     [--n8n-env NAME=value]
  *
  * One mail stack; for each contender in turn a fresh n8n 2.41.1 (test/e2e/harness) with N workflows trigger → No
  * Operation on N mailboxes of their own: this package's trigger with its defaults (node version 2), then n8n's
@@ -15,7 +16,7 @@
  *     (and from the last) until every workflow has a finished execution holding its message; per message, delivery →
  *     execution created → started → stopped, and n8n's CPU seconds over that phase;
  *   - with --cpu-prof, n8n runs with V8's CPU profiler and the main process's samples during that phase are summed
- *     by package / Node.js module and by function.
+ *     by package / Node.js module and by function (with --cpu-prof-phase activation: those of the activation instead).
  */
 import { randomUUID } from 'crypto';
 import * as fs from 'fs';
@@ -143,6 +144,7 @@ async function scale(stack: RunningStack, contender: Contender, count: number, i
 		const heapBefore = await heapMetrics(n8n);
 
 		const activationStarted = Date.now();
+		const activationStartedMicros = monotonicMicros();
 		// Beside n8n's own record: when the IMAP connections were there (the trigger's side of the activation), and when
 		// the last activate request was answered (n8n's API side).
 		let connectedSeconds = NaN;
@@ -169,6 +171,7 @@ async function scale(stack: RunningStack, contender: Contender, count: number, i
 			}
 		});
 		const activationSeconds = (Date.now() - activationStarted) / 1000;
+		const activationWindow: [number, number] = [activationStartedMicros, activationStartedMicros + activationSeconds * 1e6];
 		await Promise.race([watchConnections, sleep(5000)]);
 		watching = false;
 		// trigger() may return before its session is in IDLE: give every one a moment, then count.
@@ -218,7 +221,10 @@ async function scale(stack: RunningStack, contender: Contender, count: number, i
 			await sleep(500);
 		}
 		const deliveryCpuSeconds = (await groupCpuSeconds(n8n)) - cpuAtDelivery;
-		profileWindow = [firstDeliveryMicros, firstDeliveryMicros + (Date.now() - firstDelivery) * 1000];
+		const phaseIndex = process.argv.indexOf('--cpu-prof-phase');
+		profileWindow = phaseIndex >= 0 && process.argv[phaseIndex + 1] === 'activation'
+			? activationWindow
+			: [firstDeliveryMicros, firstDeliveryMicros + (Date.now() - firstDelivery) * 1000];
 		const withData = await executionsSince(n8n, true);
 		const emittedAt: number[] = [];
 		const lastEnds: number[] = [];
