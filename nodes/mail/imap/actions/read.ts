@@ -7,6 +7,7 @@ import type { INodeExecutionData } from 'n8n-workflow';
 
 import { isMessageContentError } from '../../message/errors';
 import { messageToItem, type MessageToItemOptions } from '../../message/toItem';
+import { addFetchRow } from '../fetchRows';
 import { messageAttributes, messageErrorItem, type MessageDescription } from '../messageItems';
 import { toUidSet } from '../postActions';
 import { andSearch, usesGmailOnlyKeys } from '../search';
@@ -94,7 +95,7 @@ export async function fetchMetadata(client: ImapActionClient, uids: number[], gm
 	if (uids.length === 0) return result;
 	const query: FetchQueryObject = gmail ? { ...METADATA_QUERY, labels: true, threadId: true } : METADATA_QUERY;
 	// Collected first: another command inside imapflow's fetch iterator would deadlock it.
-	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) result.set(message.uid, message);
+	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) addFetchRow(result, message);
 	return result;
 }
 

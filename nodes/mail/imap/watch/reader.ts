@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { FetchMessageObject, FetchQueryObject, MessageEnvelopeObject } from 'imapflow';
 
 import type { ImapClient } from '../client';
+import { addFetchRow } from '../fetchRows';
 import { toUidSet } from '../postActions';
 import type { ImapSession } from '../session';
 import type { JudgedEntry } from './admission';
@@ -37,7 +38,7 @@ export async function fetchMetadata(
 	if (sourcePrefixBytes) query = { ...query, headers: undefined, source: { maxLength: sourcePrefixBytes } };
 	const result = new Map<number, FetchMessageObject>();
 	// Collect first: running another command inside the fetch iterator would deadlock imapflow.
-	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) addRow(result, message);
+	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) addFetchRow(result, message);
 	if (!sourcePrefixBytes) return result;
 	const headerGoesOn: number[] = [];
 	for (const message of result.values()) {
@@ -58,20 +59,6 @@ export async function fetchMetadata(
 	return result;
 }
 
-/**
- * One row of a FETCH answer. imapflow passes on unsolicited rows as well: with CONDSTORE, Dovecot adds
- * `* n FETCH (FLAGS … MODSEQ)` without a UID when another client changed a flag. A row without a UID is not a message
- * of the answer, and a second row of a message adds to the first instead of taking its place (and its contents).
- */
-function addRow(result: Map<number, FetchMessageObject>, row: FetchMessageObject): void {
-	if (!row.uid) return;
-	const known = result.get(row.uid);
-	if (!known) {
-		result.set(row.uid, row);
-		return;
-	}
-	for (const [key, value] of Object.entries(row)) if (value !== undefined) (known as unknown as Record<string, unknown>)[key] = value;
-}
 
 /** Did the message's source come whole with its attributes? Not when it filled the prefix or is not the size reported. */
 function cameWhole(message: FetchMessageObject, prefixBytes: number): boolean {

@@ -115,10 +115,11 @@ export class FakeImapServer {
 	 */
 	omit?: (command: 'FETCH' | 'DOWNLOAD', uid: number, query?: FetchQueryObject) => boolean;
 	/**
-	 * After each row of a FETCH answer, an unsolicited row of the same message with its flags and no UID, as imapflow
-	 * passes on Dovecot's `* n FETCH (FLAGS … MODSEQ)` (CONDSTORE) when another client changed a flag meanwhile.
+	 * After each row of a FETCH answer, an unsolicited row of the same message with its flags, as imapflow passes on
+	 * `* n FETCH (FLAGS … MODSEQ)` (CONDSTORE) when another client changed a flag meanwhile: without a UID (Dovecot) or
+	 * with one (servers that always send it).
 	 */
-	unsolicitedFlagRows = false;
+	unsolicitedFlagRows?: 'without UID' | 'with UID';
 	/** Runs as a SEARCH, FETCH or DOWNLOAD reaches the client, before it looks at its state (e.g. to close it right then). */
 	beforeCommand?: (command: 'SEARCH' | 'FETCH' | 'DOWNLOAD', detail: string, client: FakeImapClient) => void;
 
@@ -433,7 +434,10 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 				if (query.threadId) result.threadId = message.threadId;
 			}
 			yield result;
-			if (this.server.unsolicitedFlagRows) yield { seq: 0, uid: undefined as unknown as number, flags: new Set(message.flags) };
+			if (this.server.unsolicitedFlagRows) {
+				const uid = this.server.unsolicitedFlagRows === 'with UID' ? message.uid : (undefined as unknown as number);
+				yield { seq: 0, uid, flags: new Set(message.flags) };
+			}
 		}
 	}
 

@@ -217,10 +217,10 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		]);
 	});
 
-	it('keeps contents and Message-IDs when unsolicited flag rows come with the answer, and asks again for a field left out', async () => {
+	it.each(['without UID', 'with UID'] as const)('keeps contents and Message-IDs when unsolicited flag rows (%s) come with the answer, and asks again for a field left out', async (rows) => {
 		const server = new FakeImapServer();
 		server.serverName = 'Dovecot';
-		server.unsolicitedFlagRows = true;
+		server.unsolicitedFlagRows = rows;
 		const longHeader = server.deliver('INBOX', { messageId: '<long@fake.test>', headerPadTo: 3000, padTo: 5000 });
 		const small = server.deliver('INBOX', { messageId: '<small@fake.test>' });
 		let leftOut = 0;

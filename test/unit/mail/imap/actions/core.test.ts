@@ -2,7 +2,7 @@
 import { checkFlags } from '../../../../../nodes/mail/imap/actions/append';
 import { describeImapFailure, ImapActionError } from '../../../../../nodes/mail/imap/actions/errors';
 import { locateMessages } from '../../../../../nodes/mail/imap/actions/locate';
-import { buildSearch } from '../../../../../nodes/mail/imap/actions/read';
+import { buildSearch, searchMessages } from '../../../../../nodes/mail/imap/actions/read';
 import { parseCustomCriteria } from '../../../../../nodes/mail/imap/search';
 import { FakeImapServer } from '../fakeImap';
 import { FakeActionServerExtras, fakeActionClientFactory } from './fakeActionClient';
@@ -71,5 +71,22 @@ describe('locateMessages', () => {
 		await client.getMailboxLock('INBOX');
 		const folder = { path: 'INBOX', uidValidity: '1', exists: 2 };
 		await expect(locateMessages(client, folder, { folder: 'INBOX', messageId: 'abc@x.test' })).resolves.toEqual([wanted.uid]);
+	});
+});
+
+describe('searchMessages', () => {
+	it('keeps each message\'s attributes when unsolicited flag rows with a UID come with the FETCH answer', async () => {
+		const fake = new FakeImapServer(['INBOX']);
+		const first = fake.deliver('INBOX', { messageId: '<one@x.test>' });
+		const second = fake.deliver('INBOX', { messageId: '<two@x.test>' });
+		fake.unsolicitedFlagRows = 'with UID';
+		const client = fakeActionClientFactory(fake, new FakeActionServerExtras())({ host: 'x', port: 993 });
+		await client.connect();
+		await client.getMailboxLock('INBOX');
+		const found = await searchMessages(client, { path: 'INBOX', uidValidity: '1', exists: 2 }, { newestFirst: false }, false);
+		expect(found.map((message) => [message.uid, message.size, message.internalDate, message.envelope?.messageId])).toEqual([
+			[first.uid, first.source.length, first.internalDate, '<one@x.test>'],
+			[second.uid, second.source.length, second.internalDate, '<two@x.test>'],
+		]);
 	});
 });
