@@ -9,6 +9,7 @@
 import type { FetchMessageObject } from 'imapflow';
 
 import type { ImapClient } from '../client';
+import { addFetchRow } from '../fetchRows';
 import type { ImapSession } from '../session';
 import type { WatcherLog } from './log';
 
@@ -52,7 +53,7 @@ export class PartialRanges {
 		// Its size first: see learnFrom.
 		const newest = new Map<number, FetchMessageObject>();
 		try {
-			for await (const message of session.client.fetch('*', { uid: true, size: true }, { uid: true })) newest.set(message.uid, message);
+			for await (const message of session.client.fetch('*', { uid: true, size: true }, { uid: true })) addFetchRow(newest, message);
 		} catch (error) {
 			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
 			if (!session.isOpen || this.signal.aborted) throw error;

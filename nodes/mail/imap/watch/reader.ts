@@ -91,7 +91,7 @@ export async function fetchEnvelope(session: ImapSession, uid: number): Promise<
 	try {
 		// Read to the end: leaving imapflow's fetch iterator early is not needed for one message.
 		for await (const message of session.client.fetch(String(uid), { uid: true, envelope: true }, { uid: true })) {
-			if (message.uid === uid) envelope = message.envelope;
+			if (message.uid === uid && message.envelope) envelope = message.envelope;
 		}
 	} catch {
 		return undefined;

@@ -940,8 +940,9 @@ describe('MailboxWatcher: a connection that closes under a command (imapflow 2.1
 });
 
 describe('MailboxWatcher: messages that cannot be turned into items', () => {
-	it('turns a parse failure into an error item that says where the message is, and moves on', async () => {
+	it.each([undefined, 'with UID'] as const)('turns a parse failure into an error item that says where the message is, and moves on (unsolicited flag rows: %s)', async (rows) => {
 		const server = new FakeImapServer();
+		server.unsolicitedFlagRows = rows;
 		const h = await start(server, {}, {
 			buildItem: async (message) => {
 				if (message.messageId?.includes('broken')) throw new Error('Unexpected end of MIME structure');
