@@ -1,5 +1,5 @@
 import { UNTRUSTED_CERTIFICATE_HINT } from '../connection';
-import { Pop3Error } from './errors';
+import { GMAIL_ENABLE_POP, Pop3Error } from './errors';
 import { Pop3DeletionNotConfirmedError, Pop3MessageNotFoundError } from './mailbox';
 
 /**
@@ -115,13 +115,28 @@ export function describePop3Failure(error: unknown, context: Pop3FailureContext)
 					'available (Gmail and Microsoft 365 offer it) or use a server that supports it.',
 				transient: false,
 			};
-		case 'POP3_COMMAND_FAILED':
+		case 'POP3_COMMAND_FAILED': {
+			const message = `The POP3 server ${where} refused ${error.step ?? 'a command'}${error.serverText ? `: ${error.serverText}` : ''}`;
+			// RFC 3206: SYS/* is a problem of the server or account, not of the message (Gmail: POP switched off).
+			if (error.responseCode === 'SYS/PERM') {
+				return {
+					message,
+					description:
+						'The server reports a permanent problem with the account, not with the message; no deletion was applied.' +
+						`${context.gmail ? ` Gmail answers this way when POP was switched off for the account: ${GMAIL_ENABLE_POP}` : " Ask the server's operator."}${transcript}`,
+					transient: false,
+				};
+			}
+			if (error.responseCode === 'SYS/TEMP' || error.responseCode === 'IN-USE') {
+				return { message, description: `The server reports a temporary problem; no deletion was applied. Try again later.${transcript}`, transient: true };
+			}
 			return {
-				message: `The POP3 server ${where} refused ${error.step ?? 'a command'}${error.serverText ? `: ${error.serverText}` : ''}`,
+				message,
 				description:
 					'The session was closed without applying any deletion. If the message was removed by another client in ' +
 					`the meantime, run the node again.${transcript}`,
 				transient: false,
 			};
+		}
 	}
 }

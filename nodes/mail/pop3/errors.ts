@@ -139,13 +139,15 @@ export class Pop3AccessDisabledError extends Pop3Error {
 	readonly code = 'POP3_ACCESS_DISABLED';
 
 	constructor(details: Pop3ErrorDetails) {
-		const howTo =
-			'In Gmail open Settings → See all settings → Forwarding and POP/IMAP, choose "Enable POP for all mail" or ' +
-			'"Enable POP for mail that arrives from now on", and click Save Changes. In Google Workspace an administrator ' +
-			'may also have to allow POP for the user in the Admin console.';
-		super(explained('POP3 access is not enabled for this account', details, howTo), details);
+		super(explained('POP3 access is not enabled for this account', details, GMAIL_ENABLE_POP), details);
 	}
 }
+
+/** How to switch POP on in Gmail (Gmail refuses with `[SYS/PERM]` while it is off, at login or mid-session). */
+export const GMAIL_ENABLE_POP =
+	'In Gmail open Settings → See all settings → Forwarding and POP/IMAP, choose "Enable POP for all mail" or ' +
+	'"Enable POP for mail that arrives from now on", and click Save Changes. In Google Workspace an administrator ' +
+	'may also have to allow POP for the user in the Admin console.';
 
 /** The server is temporarily unable to serve the mailbox (`[SYS/TEMP]`, `[IN-USE]`, `[LOGIN-DELAY]`, too many connections). */
 export class Pop3ServerBusyError extends Pop3Error {

@@ -371,6 +371,13 @@ describe('describePop3Failure', () => {
 		['no STLS', new Pop3StlsUnavailableError('no STLS'), /cannot encrypt/, /SSL\/TLS/],
 		['no XOAUTH2', new Pop3MechanismUnsupportedError('offers PLAIN'), /does not accept OAuth2/, /OAuth2/],
 		['command refused', new Pop3CommandError('refused', { step: 'RETR 3', serverText: 'no such message' }), /refused RETR 3: no such message/, /run the node again/],
+		[
+			'command refused, [SYS/PERM] (Gmail: POP switched off mid-session)',
+			new Pop3CommandError('refused', { step: 'RETR 3', serverText: '[SYS/PERM] Your account is not enabled for POP access', responseCode: 'SYS/PERM' }),
+			/refused RETR 3: \[SYS\/PERM\] Your account is not enabled for POP access/,
+			/permanent problem with the account.*Enable POP for all mail/,
+		],
+		['command refused, [SYS/TEMP]', new Pop3CommandError('refused', { step: 'RETR 3', serverText: '[SYS/TEMP] try later', responseCode: 'SYS/TEMP' }), /refused RETR 3/, /temporary problem.*Try again later/],
 		['not found', new Pop3MessageNotFoundError('X1'), /No message with UIDL "X1"/, /attributes\.uidl/],
 		['deletion not confirmed', new Pop3DeletionNotConfirmedError('X2'), /did not confirm the deletion of message "X2"/, /still on the server \(pop\.example\.com\); run the node again/],
 	];
