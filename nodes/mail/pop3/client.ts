@@ -141,11 +141,14 @@ export class Pop3Client {
 
 	/**
 	 * The refusal (-ERR) that was the last reply the server sent before it closed the connection, when the session ended
-	 * that way: the reason it ended (Gmail refuses with `[SYS/PERM]` and hangs up when POP is switched off in the middle
-	 * of a session), to be reported rather than the commands the close then cut off. Undefined otherwise.
+	 * that way and the refusal named a problem of the session, not of one message (RFC 2449/3206 codes: SYS/PERM,
+	 * SYS/TEMP, IN-USE, LOGIN-DELAY, AUTH): the reason it ended (Gmail refuses with `[SYS/PERM]` and hangs up when POP
+	 * is switched off in the middle of a session), to be reported rather than the commands the close then cut off.
+	 * Undefined otherwise: a message refused earlier (`no such message`) says nothing of why the connection dropped later.
 	 */
 	get refusalBeforeClose(): Pop3CommandError | undefined {
-		return this.wire.closedByServer ? this.lastRefusal : undefined;
+		if (!this.wire.closedByServer || !this.lastRefusal) return undefined;
+		return isSessionLevelCode(this.lastRefusal.responseCode) ? this.lastRefusal : undefined;
 	}
 
 	/** Opens the connection, reads the greeting and CAPA, and upgrades with STLS when security is `starttls`. */
@@ -494,4 +497,11 @@ function checkMessageNumber(messageNumber: number): number {
 		throw new RangeError(`POP3 message numbers start at 1, got ${String(messageNumber)}`);
 	}
 	return messageNumber;
+}
+
+/** Response codes that speak of the session or account (RFC 2449 §8, RFC 3206), not of one message. */
+function isSessionLevelCode(responseCode: string | undefined): boolean {
+	if (!responseCode) return false;
+	const code = responseCode.toUpperCase();
+	return ['SYS/PERM', 'SYS/TEMP', 'IN-USE', 'LOGIN-DELAY', 'AUTH'].some((known) => code === known || code.startsWith(`${known}/`));
 }

@@ -136,6 +136,33 @@ describe('fetchNew: a RETR refused with [SYS/PERM], then the connection closed',
 			expect(mailbox.removed).toEqual([]);
 		});
 
+		// Without Continue On Fail a refused RETR 3 ends the run itself (its refusal is the error), before any RETR 4.
+		it.each(continueOnMessageError ? [['RETR 4', false] as const, ['DELE 2', true] as const] : [['DELE 2', true] as const])(
+			'a refusal of one message (no session-level code), then the server drops at %s: the drop is reported, not the refusal', async (droppedAt, deleteAfter) => {
+			const mailbox = numberedMailbox(6, GMAIL_LIKE_CAPABILITIES);
+			let refused = false;
+			const { server, error } = await fetchUntilBroken(
+				mailbox,
+				(command, session) => {
+					if (command === 'RETR 3') {
+						refused = true;
+						session.socket.write('-ERR no such message\r\n');
+						return true;
+					}
+					if (!refused || command !== droppedAt) return false;
+					session.socket.end();
+					return true;
+				},
+				continueOnMessageError,
+				deleteAfter,
+			);
+			expect(error).toBeInstanceOf(Pop3ConnectionError);
+			expect((error as Error).message).not.toMatch(/no such message/);
+			expect(server.allCommands).not.toContain('QUIT');
+			expect(mailbox.removed).toEqual([]);
+		},
+		);
+
 		it('pipelined window (several RETRs in flight): the error is the refusal, not the RETRs the close cut off', async () => {
 			const mailbox = numberedMailbox(20, PIPELINING_CAPABILITIES);
 			const { server, error, consumed, unseen } = await fetchUntilBroken(
