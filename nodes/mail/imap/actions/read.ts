@@ -95,7 +95,8 @@ export async function fetchMetadata(client: ImapActionClient, uids: number[], gm
 	if (uids.length === 0) return result;
 	const query: FetchQueryObject = gmail ? { ...METADATA_QUERY, labels: true, threadId: true } : METADATA_QUERY;
 	// Collected first: another command inside imapflow's fetch iterator would deadlock it.
-	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) addFetchRow(result, message);
+	const asked = new Set(uids);
+	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) addFetchRow(result, message, asked);
 	return result;
 }
 

@@ -38,7 +38,8 @@ export async function fetchMetadata(
 	if (sourcePrefixBytes) query = { ...query, headers: undefined, source: { maxLength: sourcePrefixBytes } };
 	const result = new Map<number, FetchMessageObject>();
 	// Collect first: running another command inside the fetch iterator would deadlock imapflow.
-	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) addFetchRow(result, message);
+	const asked = new Set(uids);
+	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) addFetchRow(result, message, asked);
 	if (!sourcePrefixBytes) return result;
 	const headerGoesOn: number[] = [];
 	for (const message of result.values()) {
