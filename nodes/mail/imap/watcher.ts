@@ -159,10 +159,11 @@ export class MailboxWatcher {
 	}
 
 	private async pass(session: ImapSession): Promise<void> {
-		const verified = this.wake.verifySelected;
+		const verifying = this.wake.verifySelected;
+		const mark = this.wake.verificationMark();
 		const severalBefore = this.emitter.severalMessageRuns;
 		await this.folderPass.run(session, () => this.wake.verifySelected);
-		if (verified) this.wake.verifySelected = false;
+		if (verifying) this.wake.verified(mark);
 		// A burst: let more of it arrive before the next pass (each run costs n8n far more than a message costs us).
 		if (this.emitter.severalMessageRuns > severalBefore) await sleep(this.config.burstSettleMs, this.controller.signal);
 	}

@@ -6,6 +6,8 @@ export class WakeScheduler {
 	private dirty = true;
 	/** The next pass asks STATUS about the selected folder too (poll passes and the first pass of a session). */
 	verifySelected = true;
+	/** Counts the asks for verification: a pass clears the ask only when none came while it ran (see verified). */
+	private verifyAsks = 0;
 	private wake?: () => void;
 	private pollTimer?: NodeJS.Timeout;
 
@@ -20,7 +22,7 @@ export class WakeScheduler {
 	startPolling(intervalMs: number): void {
 		if (this.signal.aborted) return;
 		this.pollTimer = setInterval(() => {
-			this.verifySelected = true;
+			this.askVerification();
 			this.request();
 		}, intervalMs);
 	}
@@ -44,7 +46,25 @@ export class WakeScheduler {
 	/** A new session: its first pass runs at once and verifies the selected folder. */
 	restart(): void {
 		this.dirty = true;
+		this.askVerification();
+	}
+
+	/** Where the asks for verification stand, to pass to verified() once the pass that verified has run. */
+	verificationMark(): number {
+		return this.verifyAsks;
+	}
+
+	/**
+	 * The pass that started at `mark` verified the selected folder. An ask that came while it ran (a poll tick during a
+	 * long catch-up) stays for the next pass: that tick may have come after the pass's SELECT.
+	 */
+	verified(mark: number): void {
+		if (this.verifyAsks === mark) this.verifySelected = false;
+	}
+
+	private askVerification(): void {
 		this.verifySelected = true;
+		this.verifyAsks++;
 	}
 
 	/**

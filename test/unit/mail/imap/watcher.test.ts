@@ -139,6 +139,26 @@ describe('MailboxWatcher: catch-up and exactly once', () => {
 		expect(h.emittedUids()).toEqual([first.uid, missed.uid]);
 	});
 
+	it('a poll tick during a long verifying pass is kept: the next pass SELECTs again, not one interval later', async () => {
+		const server = new FakeImapServer();
+		const h = await start(server, { pollIntervalMs: 1000 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		// Found by the next poll (no EXISTS); its FETCH is held, so that verifying pass lasts past the following tick.
+		server.deliver('INBOX', { silent: true });
+		let release = () => undefined as void;
+		server.fetchGate = new Promise<void>((resolve) => (release = resolve));
+		await advance(1000);
+		await h.waitFor(() => server.commands.some((command) => command.startsWith('FETCH') && command.includes('source')), 3000, 'the held FETCH');
+		const selects = () => server.commands.filter((command) => command === 'SELECT INBOX').length;
+		const selectsBefore = selects();
+		await advance(1000); // the next tick, while the pass still waits for its FETCH
+		server.fetchGate = undefined;
+		release();
+		await h.waitFor(() => h.emits.length === 1, 3000, 'the message');
+		await advance(200); // far less than an interval
+		expect(selects()).toBe(selectsBefore + 1);
+	});
+
 	it('watches additional folders with STATUS over the same connection', async () => {
 		const server = new FakeImapServer(['INBOX', 'Support']);
 		const h = await start(server, { folders: ['INBOX', 'Support'], pollIntervalMs: 100 });
