@@ -89,14 +89,19 @@ function receivedInRange(message: FetchMessageObject, request: SearchRequest): b
 	return !(request.before && received >= request.before.getTime());
 }
 
-/** The attributes of these messages (Gmail: labels and thread ids too), by UID. */
+/**
+ * The attributes of these messages (Gmail: labels and thread ids too), by UID. Ones the answer left out are asked for
+ * once more (imapflow can drop rows when it retries a throttled FETCH); a message still missing was expunged meanwhile.
+ */
 export async function fetchMetadata(client: ImapActionClient, uids: number[], gmail: boolean): Promise<Map<number, FetchMessageObject>> {
 	const result = new Map<number, FetchMessageObject>();
-	if (uids.length === 0) return result;
 	const query: FetchQueryObject = gmail ? { ...METADATA_QUERY, labels: true, threadId: true } : METADATA_QUERY;
-	// Collected first: another command inside imapflow's fetch iterator would deadlock it.
-	const asked = new Set(uids);
-	for await (const message of client.fetch(toUidSet(uids), query, { uid: true })) addFetchRow(result, message, asked);
+	for (let attempt = 0, wanted = uids; attempt < 2 && wanted.length > 0; attempt++) {
+		// Collected first: another command inside imapflow's fetch iterator would deadlock it.
+		const asked = new Set(wanted);
+		for await (const message of client.fetch(toUidSet(wanted), query, { uid: true })) addFetchRow(result, message, asked);
+		wanted = wanted.filter((uid) => !result.has(uid));
+	}
 	return result;
 }
 

@@ -89,4 +89,17 @@ describe('searchMessages', () => {
 			[second.uid, second.source.length, second.internalDate, '<two@x.test>'],
 		]);
 	});
+
+	it('asks once more for a message the FETCH answer left out (imapflow can drop rows when it retries a throttled FETCH)', async () => {
+		const fake = new FakeImapServer(['INBOX']);
+		const messages = [fake.deliver('INBOX'), fake.deliver('INBOX'), fake.deliver('INBOX')];
+		let leftOut = 0;
+		fake.omit = (command, uid) => command === 'FETCH' && uid === messages[1].uid && leftOut++ === 0;
+		const client = fakeActionClientFactory(fake, new FakeActionServerExtras())({ host: 'x', port: 993 });
+		await client.connect();
+		await client.getMailboxLock('INBOX');
+		const found = await searchMessages(client, { path: 'INBOX', uidValidity: '1', exists: 3 }, { newestFirst: false }, false);
+		expect(found.map((message) => message.uid)).toEqual(messages.map((message) => message.uid));
+		expect(fake.commands.filter((command) => command.startsWith('FETCH'))).toEqual(['FETCH 1:3 uid,flags,internalDate,size,envelope', `FETCH ${messages[1].uid} uid,flags,internalDate,size,envelope`]);
+	});
 });
