@@ -2,13 +2,13 @@
 import type { Readable } from 'node:stream';
 import type { FetchMessageObject, FetchQueryObject, MessageEnvelopeObject } from 'imapflow';
 
+import { messageIdFieldIn } from '../../message/messageIdField';
 import type { ImapClient } from '../client';
 import { addFetchRow } from '../fetchRows';
 import { toUidSet } from '../postActions';
 import type { ImapSession } from '../session';
 import type { JudgedEntry } from './admission';
 import { needsSource } from './admission';
-import { messageIdFieldIn } from '../../message/messageIdField';
 import type { WatcherConfig } from './config';
 import { ServerRefusedError, SessionLostError, describeImapError, uidsFrom } from './errors';
 import type { WatcherLog } from './log';
@@ -59,7 +59,6 @@ export async function fetchMetadata(
 	for (const uid of headerGoesOn) if (!answered.has(uid)) result.delete(uid);
 	return result;
 }
-
 
 /** Did the message's source come whole with its attributes? Not when it filled the prefix or is not the size reported. */
 function cameWhole(message: FetchMessageObject, prefixBytes: number): boolean {
