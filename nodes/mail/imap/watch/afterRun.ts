@@ -9,7 +9,16 @@ interface PendingPostAction {
 	folder: string;
 	uidValidity: string;
 	uids: number[];
+	/** How many times the server refused the actions while the connection stayed up. */
+	refusals?: number;
 }
+
+/**
+ * Refusals of an after-run action before it is reported and given up. A refusal is often transient: Gmail's
+ * `NO [UNAVAILABLE]`, or Dovecot failing a STORE whose index lock a shutdown interrupted, just before it ends the
+ * session. One that lasts (a target folder deleted since activation) is reported after this many passes.
+ */
+export const AFTER_RUN_ATTEMPTS = 3;
 
 export class AfterRunQueue {
 	private readonly queue: PendingPostAction[] = [];
@@ -50,11 +59,24 @@ export class AfterRunQueue {
 		try {
 			await applyPostActions(session.client, uids, plan);
 		} catch (error) {
-			// A dropped connection: keep the jobs for the next session. Anything else: the server refuses the action
-			// (e.g. the target folder does not exist) and repeating it will not help.
+			// A dropped connection: keep the jobs for the next session. A refusal: kept for the next passes (actions are
+			// idempotent: flags, labels, and move or delete last), reported and dropped once refused AFTER_RUN_ATTEMPTS times.
 			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
 			if (!session.isOpen) throw error;
-			this.reportPersistentFault(new Error(`After-run action on ${uids.length} message(s) in "${folder}" failed: ${errorText(error)}`));
+			const current = jobs.filter((job) => job.uidValidity === uidValidity);
+			for (const job of current) job.refusals = (job.refusals ?? 0) + 1;
+			const exhausted = current.filter((job) => (job.refusals ?? 0) >= AFTER_RUN_ATTEMPTS);
+			const exhaustedUids = exhausted.reduce((count, job) => count + job.uids.length, 0);
+			if (exhaustedUids < uids.length) {
+				this.log.warn(`after-run action on ${uids.length - exhaustedUids} message(s) in "${folder}" was refused; it will be tried again at the next pass`, {
+					error: errorText(error),
+				});
+			}
+			if (exhausted.length > 0) {
+				this.reportPersistentFault(new Error(`After-run action on ${exhaustedUids} message(s) in "${folder}" failed: ${errorText(error)}`));
+			}
+			for (const job of jobs) if (job.uidValidity !== uidValidity || exhausted.includes(job)) this.queue.splice(this.queue.indexOf(job), 1);
+			return;
 		}
 		for (const job of jobs) this.queue.splice(this.queue.indexOf(job), 1);
 	}

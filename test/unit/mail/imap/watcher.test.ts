@@ -681,6 +681,36 @@ describe('MailboxWatcher: post-actions', () => {
 		expect(server.message('INBOX', 2)?.flags.has('\\Seen')).toBe(false);
 	});
 
+	it('an after-run action the server refuses once (the connection up) is tried again at the next pass, not reported', async () => {
+		const server = new FakeImapServer();
+		let refusals = 0;
+		server.refuse = (command) => command === 'STORE' && refusals++ === 0;
+		const h = await start(server, { postActions: plan, pollIntervalMs: 500 }, { runMs: 50 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		const message = server.deliver('INBOX');
+		await h.waitFor(() => refusals === 1, 3000, 'the refused STORE');
+		expect(server.message('INBOX', message.uid)?.flags.has('\\Seen')).toBe(false);
+		await h.waitFor(() => server.message('INBOX', message.uid)?.flags.has('\\Seen') === true, 3000, 'the STORE at the next pass');
+		expect(h.faults).toEqual([]);
+		expect(h.logger.entries.filter((entry) => /was refused; it will be tried again/.test(entry.message))).toHaveLength(1);
+		expect(h.emittedUids()).toEqual([message.uid]);
+	});
+
+	it('an after-run action the server keeps refusing is reported once, after three passes, and then dropped', async () => {
+		const server = new FakeImapServer();
+		server.refuse = (command) => command === 'STORE';
+		const h = await start(server, { postActions: plan, pollIntervalMs: 500 }, { runMs: 50 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		server.deliver('INBOX');
+		await h.waitFor(() => h.faults.length === 1, 5000, 'the report');
+		expect(h.faults[0].message).toMatch(/^After-run action on 1 message\(s\) in "INBOX" failed: The server refused to mark the message\(s\) as read/);
+		const stores = () => server.commands.filter((command) => command.startsWith('STORE')).length;
+		expect(stores()).toBe(3);
+		await advance(2000);
+		expect(stores()).toBe(3);
+		expect(h.faults).toHaveLength(1);
+	});
+
 	it('a pass for an after-run action alone sends no SEARCH; mail announced meanwhile is still searched for and emitted', async () => {
 		const server = new FakeImapServer();
 		const h = await start(server, { postActions: plan }, { runMs: 50 });
@@ -702,9 +732,9 @@ describe('MailboxWatcher: post-actions', () => {
 		expect(h.emittedUids()).toEqual([first.uid, second.uid, third.uid]);
 	});
 
-	it('moves after success, and reports (once) an action the server refuses', async () => {
+	it('moves after success, and reports (once, after three passes) an action the server refuses', async () => {
 		const server = new FakeImapServer(['INBOX', 'Done']);
-		const h = await start(server, { postActions: { ...plan, markRead: false, moveTo: 'Done' } });
+		const h = await start(server, { postActions: { ...plan, markRead: false, moveTo: 'Done' }, pollIntervalMs: 500 });
 		await h.settle(h.watcher.start({ failFast: true }));
 		server.deliver('INBOX');
 		await h.waitFor(() => server.folders.get('Done')?.messages.length === 1, 3000, 'move');
@@ -712,8 +742,9 @@ describe('MailboxWatcher: post-actions', () => {
 
 		server.folders.delete('Done');
 		server.deliver('INBOX');
-		await h.waitFor(() => h.faults.length === 1, 3000, 'reported failure');
+		await h.waitFor(() => h.faults.length === 1, 5000, 'reported failure');
 		expect(h.faults[0].message).toMatch(/refused to move/);
+		expect(server.commands.filter((command) => command === 'MOVE 2 Done')).toHaveLength(3);
 		expect(h.fatal).toHaveLength(0);
 	});
 
