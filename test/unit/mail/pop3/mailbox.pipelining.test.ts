@@ -8,8 +8,8 @@ import { Pop3ConnectionError } from '../../../../nodes/mail/pop3/errors';
 import { PIPELINE_MAX_BYTES, PIPELINE_MAX_MESSAGES, READ_AHEAD_MAX_BYTES } from '../../../../nodes/mail/pop3/mailbox';
 import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
 import { GOOD_TOKEN, readAll, USER } from './clientTestKit';
-import { FakeMailbox, type FakeSession, GMAIL_LIKE_CAPABILITIES, pause } from './fakePop3Server';
-import { closeMailboxFixtures, closesAt, listedAs, message, open, type Override, serve, tokenSource } from './mailboxTestKit';
+import { FakeMailbox, GMAIL_LIKE_CAPABILITIES, pause } from './fakePop3Server';
+import { clientQuiet, closeMailboxFixtures, closesAt, fetchUntilBroken, listedAs, message, open, type Override, serve, tokenSource } from './mailboxTestKit';
 
 afterEach(closeMailboxFixtures);
 
@@ -21,17 +21,6 @@ function numberedMailbox(count: number, capabilities: string[] = PIPELINING_CAPA
 }
 
 const isRetr = (command: string) => command.startsWith('RETR ');
-
-/** Resolves once the client has written nothing new for `quietMs` (at most 500 ms): all it pipelined has arrived. */
-async function clientQuiet(session: FakeSession, quietMs = 15): Promise<void> {
-	const deadline = Date.now() + 500;
-	let seen = session.received.length;
-	while (Date.now() < deadline) {
-		await pause(quietMs);
-		if (session.received.length === seen) return;
-		seen = session.received.length;
-	}
-}
 
 /**
  * RETR answered as the mailbox would, after the client went quiet, recording how many RETRs were outstanding
@@ -104,31 +93,6 @@ describe('fetchNew with PIPELINING advertised', () => {
 		expect(result.outcomes.map((outcome) => ('value' in outcome ? outcome.value : outcome.error))).toEqual(expectedTexts(mailbox));
 		expect(retrsWhenConsumed[3]).toEqual(['RETR 1', 'RETR 2', 'RETR 3', 'RETR 4']);
 	});
-
-	/** fetchNew until it fails, with the texts the consumer got and the tracker's unseen UIDLs afterwards. */
-	async function fetchUntilBroken(mailbox: FakeMailbox, override: Override) {
-		const server = await serve(mailbox, override);
-		const session = await open(server, tokenSource([GOOD_TOKEN]));
-		const tracker = SeenTracker.empty('acct');
-		const consumed: string[] = [];
-		const error = await session
-			.fetchNew(tracker, {
-				deleteAfter: false,
-				continueOnMessageError: true,
-				consume: async (source) => {
-					const text = (await readAll(source)).toString('latin1');
-					consumed.push(text);
-					return text;
-				},
-			})
-			.then(
-				() => undefined,
-				(failure: unknown) => failure,
-			);
-		const listing = mailbox.uids.map((uidl, index) => ({ messageNumber: index + 1, uidl, size: 1 }));
-		const unseen = tracker.observe(listing).unseen.map((entry) => entry.uidl);
-		return { server, error, consumed, unseen };
-	}
 
 	/** Ends its side cleanly (FIN, no reset) when it receives `command`, and answers nothing more. */
 	function endsAt(command: string): Override {

@@ -7,8 +7,9 @@ import type { TokenRejectedError } from '../../../../nodes/mail/auth/errors';
 import { AccessTokenRejectedError } from '../../../../nodes/mail/auth/tokenErrors';
 import type { TokenSource } from '../../../../nodes/mail/auth/tokens';
 import { openPop3Mailbox, type Pop3Mailbox } from '../../../../nodes/mail/pop3/mailbox';
-import { USER } from './clientTestKit';
-import { type FakeMailbox, type FakePop3Server, type FakeSession, startFakePop3Server } from './fakePop3Server';
+import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
+import { GOOD_TOKEN, readAll, USER } from './clientTestKit';
+import { type FakeMailbox, type FakePop3Server, type FakeSession, pause, startFakePop3Server } from './fakePop3Server';
 
 /** A token source that hands out `tokens` in order: the first from getAccessToken, the next on each refresh. */
 export function tokenSource(tokens: string[]): TokenSource & { refreshed: Array<string | undefined> } {
@@ -87,3 +88,47 @@ export async function open(server: FakePop3Server, tokens: TokenSource, user = U
 }
 
 export const message = (subject: string) => `Subject: ${subject}\r\n\r\nbody of ${subject}\r\n`;
+
+/**
+ * fetchNew until it fails, with the texts the consumer got and the tracker's unseen UIDLs afterwards. `consumeMs`:
+ * how long the consumer takes per message (so that a refusal and a close can arrive while it works).
+ */
+export async function fetchUntilBroken(
+	mailbox: FakeMailbox,
+	override: Override,
+	options: { continueOnMessageError?: boolean; deleteAfter?: boolean; consumeMs?: number } = {},
+) {
+	const server = await serve(mailbox, override);
+	const session = await open(server, tokenSource([GOOD_TOKEN]));
+	const tracker = SeenTracker.empty('acct');
+	const consumed: string[] = [];
+	const error = await session
+		.fetchNew(tracker, {
+			deleteAfter: options.deleteAfter ?? false,
+			continueOnMessageError: options.continueOnMessageError ?? true,
+			consume: async (source) => {
+				const text = (await readAll(source)).toString('latin1');
+				if (options.consumeMs) await pause(options.consumeMs);
+				consumed.push(text);
+				return text;
+			},
+		})
+		.then(
+			() => undefined,
+			(failure: unknown) => failure,
+		);
+	const listing = mailbox.uids.map((uidl, index) => ({ messageNumber: index + 1, uidl, size: 1 }));
+	const unseen = tracker.observe(listing).unseen.map((entry) => entry.uidl);
+	return { server, error, consumed, unseen };
+}
+
+/** Resolves once the client has written nothing new for `quietMs` (at most 500 ms): all it pipelined has arrived. */
+export async function clientQuiet(session: FakeSession, quietMs = 15): Promise<void> {
+	const deadline = Date.now() + 500;
+	let seen = session.received.length;
+	while (Date.now() < deadline) {
+		await pause(quietMs);
+		if (session.received.length === seen) return;
+		seen = session.received.length;
+	}
+}

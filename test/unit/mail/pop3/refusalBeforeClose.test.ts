@@ -5,10 +5,9 @@
  * inside a pipelined window, where the RETRs written behind the refused one are the ones the close cut off.
  */
 import { Pop3CommandError, Pop3ConnectionError } from '../../../../nodes/mail/pop3/errors';
-import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
 import { clientFor, GOOD_TOKEN, readAll, USER } from './clientTestKit';
-import { FakeMailbox, type FakePop3Server, type FakeSession, GMAIL_LIKE_CAPABILITIES, pause, startFakePop3Server } from './fakePop3Server';
-import { closeMailboxFixtures, message, open, type Override, serve, tokenSource } from './mailboxTestKit';
+import { FakeMailbox, type FakePop3Server, GMAIL_LIKE_CAPABILITIES, pause, startFakePop3Server } from './fakePop3Server';
+import { clientQuiet, closeMailboxFixtures, fetchUntilBroken, message, type Override } from './mailboxTestKit';
 
 const PIPELINING_CAPABILITIES = [...GMAIL_LIKE_CAPABILITIES, 'PIPELINING'];
 const POP_DISABLED = '-ERR [SYS/PERM] Your account is not enabled for POP access. Please visit your Gmail settings page.\r\n';
@@ -23,17 +22,6 @@ afterEach(async () => {
 function numberedMailbox(count: number, capabilities: string[]): FakeMailbox {
 	const messages = Array.from({ length: count }, (_value, index) => message(`m${index + 1}`));
 	return new FakeMailbox({ messages, capabilities, validToken: GOOD_TOKEN, user: USER });
-}
-
-/** Resolves once the client has written nothing new for `quietMs` (at most 500 ms): all it pipelined has arrived. */
-async function clientQuiet(session: FakeSession, quietMs = 15): Promise<void> {
-	const deadline = Date.now() + 500;
-	let seen = session.received.length;
-	while (Date.now() < deadline) {
-		await pause(quietMs);
-		if (session.received.length === seen) return;
-		seen = session.received.length;
-	}
 }
 
 /**
@@ -88,38 +76,13 @@ describe('Pop3Client: -ERR then close', () => {
 });
 
 describe('fetchNew: a RETR refused with [SYS/PERM], then the connection closed', () => {
-	async function fetchUntilBroken(mailbox: FakeMailbox, override: Override, continueOnMessageError: boolean, deleteAfter = false) {
-		const server = await serve(mailbox, override);
-		const session = await open(server, tokenSource([GOOD_TOKEN]));
-		const tracker = SeenTracker.empty('acct');
-		const consumed: string[] = [];
-		const error = await session
-			.fetchNew(tracker, {
-				deleteAfter,
-				continueOnMessageError,
-				consume: async (source) => {
-					const text = (await readAll(source)).toString('latin1');
-					await pause(30); // the refusal and the close arrive while this message is being made into an item
-					consumed.push(text);
-					return text;
-				},
-			})
-			.then(
-				() => undefined,
-				(failure: unknown) => failure,
-			);
-		const listing = mailbox.uids.map((uidl, index) => ({ messageNumber: index + 1, uidl, size: 1 }));
-		const unseen = tracker.observe(listing).unseen.map((entry) => entry.uidl);
-		return { server, error, consumed, unseen };
-	}
-
 	describe.each([false, true])('continueOnMessageError: %s', (continueOnMessageError) => {
 		it.each([
 			['RETR 1', 'at its turn'],
 			['RETR 3', 'read ahead'],
 		])('lock-step (no PIPELINING, Gmail), %s refused %s: the error is the refusal, not the close', async (refused) => {
 			const mailbox = numberedMailbox(6, GMAIL_LIKE_CAPABILITIES);
-			const { server, error, consumed, unseen } = await fetchUntilBroken(mailbox, refusesThenCloses(refused), continueOnMessageError);
+			const { server, error, consumed, unseen } = await fetchUntilBroken(mailbox, refusesThenCloses(refused), { continueOnMessageError, consumeMs: 30 });
 			const before = Number(refused.split(' ')[1]) - 1;
 			expectRefusal(error, refused);
 			expect(consumed).toEqual(mailbox.messages.slice(0, before).map((content) => content.toString('latin1')));
@@ -129,7 +92,7 @@ describe('fetchNew: a RETR refused with [SYS/PERM], then the connection closed',
 
 		it('lock-step with deletion: the error is the refusal, not the DELE the close cut off', async () => {
 			const mailbox = numberedMailbox(6, GMAIL_LIKE_CAPABILITIES);
-			const { server, error, consumed } = await fetchUntilBroken(mailbox, refusesThenCloses('RETR 3'), continueOnMessageError, true);
+			const { server, error, consumed } = await fetchUntilBroken(mailbox, refusesThenCloses('RETR 3'), { continueOnMessageError, deleteAfter: true, consumeMs: 30 });
 			expectRefusal(error, 'RETR 3');
 			expect(consumed).toEqual([message('m1'), message('m2')]);
 			expect(server.allCommands).not.toContain('QUIT');
@@ -153,8 +116,7 @@ describe('fetchNew: a RETR refused with [SYS/PERM], then the connection closed',
 					session.socket.end();
 					return true;
 				},
-				continueOnMessageError,
-				deleteAfter,
+				{ continueOnMessageError, deleteAfter, consumeMs: 30 },
 			);
 			expect(error).toBeInstanceOf(Pop3ConnectionError);
 			expect((error as Error).message).not.toMatch(/no such message/);
@@ -168,7 +130,7 @@ describe('fetchNew: a RETR refused with [SYS/PERM], then the connection closed',
 			const { server, error, consumed, unseen } = await fetchUntilBroken(
 				mailbox,
 				refusesThenCloses('RETR 4', { waitForPipeline: true }),
-				continueOnMessageError,
+				{ continueOnMessageError, consumeMs: 30 },
 			);
 			// RETR 2..17 were written before the server answered RETR 2.
 			expect(server.allCommands.filter((command) => command.startsWith('RETR ')).length).toBeGreaterThan(4);
