@@ -1,7 +1,7 @@
 /** The mailbox watcher: a facade that wires the parts in ./watch and owns the one AbortController that stops them. */
 import type { ImapClient } from './client';
 import type { ImapSession } from './session';
-import { sleep, unrefDelay } from './watch/abort';
+import { onAbort, sleep, unrefDelay } from './watch/abort';
 import { Activation } from './watch/activation';
 import { AfterRunQueue } from './watch/afterRun';
 import { CatchUp } from './watch/catchUp';
@@ -64,6 +64,7 @@ export class MailboxWatcher {
 		this.clients = new ClientTracker(signal);
 		this.wake = new WakeScheduler(signal);
 		const afterRun = new AfterRunQueue(this.config.postActions, log, report);
+		onAbort(this.controller.signal, () => afterRun.stopped());
 		const slots = new RunSlots(this.config.maxRunsInFlight, this.config.runSlotTimeoutMs, log, signal);
 		const due = new DueTimes(now, () => this.wake.request(), signal, this.config.maxTimerWaitMs);
 		const storage = deps.checkpoints;

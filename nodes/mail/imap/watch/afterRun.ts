@@ -16,7 +16,9 @@ interface PendingPostAction {
 /**
  * Refusals of an after-run action before it is reported and given up. A refusal is often transient: Gmail's
  * `NO [UNAVAILABLE]`, or Dovecot failing a STORE whose index lock a shutdown interrupted, just before it ends the
- * session. One that lasts (a target folder deleted since activation) is reported after this many passes.
+ * session. One that lasts (a target folder deleted since activation) is reported after this many passes. Only
+ * actions that can be repeated are tried again: flags, labels, MOVE, STORE \Deleted + UID EXPUNGE. A move on a
+ * server without MOVE is COPY then delete, and a refusal may come after the COPY: repeating it could copy again.
  */
 export const AFTER_RUN_ATTEMPTS = 3;
 
@@ -31,6 +33,19 @@ export class AfterRunQueue {
 
 	add(folder: string, uidValidity: string, uids: number[]): void {
 		this.queue.push({ folder, uidValidity, uids });
+	}
+
+	/**
+	 * The trigger stops: what is still queued is not done (the message stays as it was). Said for the actions the
+	 * server had already refused, which were waiting for another try (the warning then promised one).
+	 */
+	stopped(): void {
+		const refused = this.queue.filter((job) => (job.refusals ?? 0) > 0);
+		const count = refused.reduce((total, job) => total + job.uids.length, 0);
+		if (count > 0) {
+			const folders = [...new Set(refused.map((job) => `"${job.folder}"`))].join(', ');
+			this.log.warn(`after-run action on ${count} message(s) in ${folders}, refused by the server earlier, was not done: the trigger stopped before another try`);
+		}
 	}
 
 	has(folder: string): boolean {
@@ -59,12 +74,13 @@ export class AfterRunQueue {
 		try {
 			await applyPostActions(session.client, uids, plan);
 		} catch (error) {
-			// A dropped connection: keep the jobs for the next session. A refusal: kept for the next passes (actions are
-			// idempotent: flags, labels, and move or delete last), reported and dropped once refused AFTER_RUN_ATTEMPTS times.
+			// A dropped connection: keep the jobs for the next session. A refusal: kept for the next passes where the
+			// actions can be repeated (see AFTER_RUN_ATTEMPTS), reported and dropped once refused that many times.
 			// eslint-disable-next-line @n8n/community-nodes/require-node-api-error -- handled by the loop's reconnect
 			if (!session.isOpen) throw error;
+			const repeatable = !plan.moveTo || session.client.capabilities.has('MOVE');
 			const current = jobs.filter((job) => job.uidValidity === uidValidity);
-			for (const job of current) job.refusals = (job.refusals ?? 0) + 1;
+			for (const job of current) job.refusals = repeatable ? (job.refusals ?? 0) + 1 : AFTER_RUN_ATTEMPTS;
 			const exhausted = current.filter((job) => (job.refusals ?? 0) >= AFTER_RUN_ATTEMPTS);
 			const exhaustedUids = exhausted.reduce((count, job) => count + job.uids.length, 0);
 			if (exhaustedUids < uids.length) {

@@ -494,10 +494,17 @@ export class FakeImapClient extends EventEmitter implements ImapClient {
 		this.ensureUsable();
 		if (!this.mailbox || !this.selectedFolder) return undefined;
 		const folder = this.selectedFolder;
-		this.server.commands.push(`MOVE ${range} ${destination}`);
 		const target = this.server.folders.get(destination);
-		if (!target || this.server.refuse?.('MOVE', range)) return false;
 		const max = folder.messages.reduce((highest, message) => Math.max(highest, message.uid), 0);
+		if (!this.capabilities.has('MOVE')) {
+			// imapflow without MOVE: COPY, then STORE \Deleted and UID EXPUNGE; false when either step is refused, even after the COPY.
+			this.server.commands.push(`COPY ${range} ${destination}`);
+			if (!target || this.server.refuse?.('MOVE', range)) return false;
+			for (const message of folder.messages.filter((candidate) => inUidSet(range, candidate.uid, max))) target.messages.push({ ...message, uid: target.uidNext++ });
+			return (await this.messageDelete(range)) ? { path: this.mailbox.path, destination } : false;
+		}
+		this.server.commands.push(`MOVE ${range} ${destination}`);
+		if (!target || this.server.refuse?.('MOVE', range)) return false;
 		const moving = folder.messages.filter((candidate) => inUidSet(range, candidate.uid, max));
 		folder.messages = folder.messages.filter((candidate) => !moving.includes(candidate));
 		for (const message of moving) target.messages.push({ ...message, uid: target.uidNext++ });

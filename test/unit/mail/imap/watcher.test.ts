@@ -693,6 +693,7 @@ describe('MailboxWatcher: post-actions', () => {
 		await h.waitFor(() => server.message('INBOX', message.uid)?.flags.has('\\Seen') === true, 3000, 'the STORE at the next pass');
 		expect(h.faults).toEqual([]);
 		expect(h.logger.entries.filter((entry) => /was refused; it will be tried again/.test(entry.message))).toHaveLength(1);
+		expect(server.commands.filter((command) => command.startsWith('STORE'))).toHaveLength(2);
 		expect(h.emittedUids()).toEqual([message.uid]);
 	});
 
@@ -706,9 +707,36 @@ describe('MailboxWatcher: post-actions', () => {
 		expect(h.faults[0].message).toMatch(/^After-run action on 1 message\(s\) in "INBOX" failed: The server refused to mark the message\(s\) as read/);
 		const stores = () => server.commands.filter((command) => command.startsWith('STORE')).length;
 		expect(stores()).toBe(3);
+		expect(h.logger.entries.filter((entry) => /was refused; it will be tried again/.test(entry.message))).toHaveLength(2);
 		await advance(2000);
 		expect(stores()).toBe(3);
 		expect(h.faults).toHaveLength(1);
+	});
+
+	it('a move refused on a server without MOVE (COPY, then delete) is reported at once, never copied again', async () => {
+		const server = new FakeImapServer(['INBOX', 'Done']);
+		server.capabilities.delete('MOVE');
+		server.refuse = (command) => command === 'EXPUNGE';
+		const h = await start(server, { postActions: { ...plan, markRead: false, moveTo: 'Done' }, pollIntervalMs: 500 }, { runMs: 50 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		server.deliver('INBOX');
+		await h.waitFor(() => h.faults.length === 1, 3000, 'the report');
+		expect(h.faults[0].message).toMatch(/refused to move/);
+		await advance(2000);
+		expect(server.commands.filter((command) => command.startsWith('COPY'))).toHaveLength(1);
+		expect(server.folders.get('Done')?.messages).toHaveLength(1);
+	});
+
+	it('says at stop that an action the server refused earlier was not done', async () => {
+		const server = new FakeImapServer();
+		server.refuse = (command) => command === 'STORE';
+		const h = await start(server, { postActions: plan, pollIntervalMs: 60_000 }, { runMs: 50 });
+		await h.settle(h.watcher.start({ failFast: true }));
+		server.deliver('INBOX');
+		await h.waitFor(() => h.logger.entries.some((entry) => /was refused; it will be tried again/.test(entry.message)), 3000, 'the refusal');
+		await h.settle(h.watcher.stop());
+		expect(h.logger.entries.filter((entry) => /after-run action on 1 message\(s\) in "INBOX", refused by the server earlier, was not done: the trigger stopped/.test(entry.message))).toHaveLength(1);
+		expect(h.faults).toEqual([]);
 	});
 
 	it('a pass for an after-run action alone sends no SEARCH; mail announced meanwhile is still searched for and emitted', async () => {
