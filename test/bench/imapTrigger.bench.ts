@@ -1,7 +1,7 @@
 /**
  * Benchmark of the Gmail IMAP Trigger on the local mail stack (not a test: it prints numbers, asserts nothing).
  *
- *   node --expose-gc --import tsx test/bench/imapTrigger.bench.ts [--latency-count 20] [--catchup-count 5000] [--big-mb 25]
+ *   node --expose-gc --import tsx test/bench/imapTrigger.bench.ts [--latency-count 20] [--catchup-count 5000] [--catchup-rounds 5] [--big-mb 25]
  *     [--item-path fast|mailparser|both] [--memory-counts 1000,10000] [--only latency,catchup,memory,big]
  *
  * Side by side, in one run, on the same stack and the same messages:
@@ -9,7 +9,9 @@
  *      mailbox sees the `exists` notification (the floor: Dovecot batches notifications for ~0.5 s);
  *   2. emitted messages/s for a catch-up of N waiting messages (one run per message, and in batches of 50),
  *      against raw imapflow FETCH of the same messages' sources, timed from its FETCH and from its connecting (the
- *      trigger's time always counts its connecting, login, SELECT and SEARCH); peak RSS during the catch-up;
+ *      trigger's time always counts its connecting, login, SELECT and SEARCH); `--catchup-rounds` rounds of the three
+ *      one after the other (a single sample swings by ±15 % on this machine), medians and each round's ratio; peak
+ *      RSS during the first round's catch-ups;
  *   3. peak RSS while one message with a large attachment is emitted (attachment as binary data);
  *   4. peak RSS of this process during catch-ups of each of `--memory-counts` waiting messages (node defaults of
  *      version 2: Output Automatic), smallest first, each against the first: a backlog must not be held in memory.
@@ -136,49 +138,75 @@ async function latency(stack: RunningStack, count: number): Promise<void> {
 	console.log(`   ratio (p50)                  ${(percentile(nodeLatency, 50) / percentile(rawLatency, 50)).toFixed(2)}×`);
 }
 
-async function catchUp(stack: RunningStack, count: number): Promise<void> {
+async function catchUp(stack: RunningStack, count: number, rounds: number): Promise<void> {
 	const user = stack.newMailbox('bench-catchup');
 	const filled = Date.now();
 	await fill(stack, user, count);
-	console.log(`\n2. Catch-up of ${count} waiting messages (filled over LMTP in ${((Date.now() - filled) / 1000).toFixed(1)} s)`);
+	console.log(
+		`\n2. Catch-up of ${count} waiting messages (filled over LMTP in ${((Date.now() - filled) / 1000).toFixed(1)} s), ` +
+			`${rounds} round(s) of raw FETCH, one run per message and batches of 50, one after the other; medians`,
+	);
 
 	const paths = itemPaths();
 	for (const path of paths) {
 		useFastSimplePath(path === 'fast');
 		if (paths.length > 1) console.log(`   -- simple items built by the ${path === 'fast' ? 'fast path' : "mailparser path"}`);
-		// The trigger's clock starts before it connects; the raw reader's twice: before connecting, and at its FETCH.
-		const connecting = Date.now();
-		const raw = await rawClient(stack, user);
-		await raw.mailboxOpen('INBOX');
-		let rawStarted = Date.now();
-		let fetched = 0;
-		for await (const message of raw.fetch('1:*', { uid: true, source: true })) if (message.source) fetched++;
-		const rawSeconds = (Date.now() - rawStarted) / 1000;
-		const rawWithConnectSeconds = (Date.now() - connecting) / 1000;
-		await raw.logout();
-		console.log(`   raw imapflow FETCH sources     ${fetched} in ${rawSeconds.toFixed(2)} s = ${Math.round(fetched / rawSeconds)} msg/s (${rawWithConnectSeconds.toFixed(2)} s from connecting)`);
+		const raw: number[] = [];
+		const rawWithConnect: number[] = [];
+		const modes = [
+			{ label: 'trigger, one run per message', options: { outputMode: 'perMessage' }, seconds: [] as number[], emits: 0, rss: '' },
+			{ label: 'trigger, batches of 50      ', options: { outputMode: 'batch', batchSize: 50 }, seconds: [] as number[], emits: 0, rss: '' },
+		];
+		for (let round = 0; round < rounds; round++) {
+			// The trigger's clock starts before it connects; the raw reader's twice: before connecting, and at its FETCH.
+			const connecting = Date.now();
+			const client = await rawClient(stack, user);
+			await client.mailboxOpen('INBOX');
+			const fetchStarted = Date.now();
+			let fetched = 0;
+			for await (const message of client.fetch('1:*', { uid: true, source: true })) if (message.source) fetched++;
+			raw.push((Date.now() - fetchStarted) / 1000);
+			rawWithConnect.push((Date.now() - connecting) / 1000);
+			await client.logout();
+			if (fetched !== count) throw new Error(`raw FETCH read ${fetched} of ${count} messages`);
 
-		for (const mode of [{ outputMode: 'perMessage' }, { outputMode: 'batch', batchSize: 50 }]) {
-			if (global.gc) global.gc();
-			const baseline = process.memoryUsage().rss;
-			const sampler = rssSampler();
-			const node = await trigger(stack, user, { startFrom: 'unread', ...mode });
-			rawStarted = Date.now();
-			await node.activate();
-			const emitted = () => node.emits.reduce((sum, emit) => sum + emit.items.length, 0);
-			await node.waitFor(() => emitted() >= count, 600_000, 'catch-up');
-			const seconds = (Date.now() - rawStarted) / 1000;
-			const peak = sampler.stop();
-			await node.deactivate();
-			const label = mode.outputMode === 'batch' ? 'trigger, batches of 50      ' : 'trigger, one run per message';
+			for (const mode of modes) {
+				if (global.gc) global.gc();
+				const baseline = process.memoryUsage().rss;
+				const sampler = rssSampler();
+				const node = await trigger(stack, user, { startFrom: 'unread', ...mode.options });
+				const started = Date.now();
+				await node.activate();
+				const emitted = () => node.emits.reduce((sum, emit) => sum + emit.items.length, 0);
+				await node.waitFor(() => emitted() >= count, 600_000, 'catch-up');
+				mode.seconds.push((Date.now() - started) / 1000);
+				const peak = sampler.stop();
+				mode.emits = node.emits.length;
+				await node.deactivate();
+				if (round === 0) mode.rss = `RSS ${mb(baseline)} → peak ${mb(peak)} MB`;
+			}
+		}
+		const rawMedian = median(raw);
+		const rawWithConnectMedian = median(rawWithConnect);
+		const list = (values: number[]) => values.map((value) => value.toFixed(2)).join(' ');
+		console.log(`   raw imapflow FETCH sources     ${count} in ${rawMedian.toFixed(2)} s = ${Math.round(count / rawMedian)} msg/s (${rawWithConnectMedian.toFixed(2)} s from connecting; rounds: ${list(raw)} s)`);
+		for (const mode of modes) {
+			const seconds = median(mode.seconds);
+			const perRound = mode.seconds.map((value, index) => (raw[index] / value).toFixed(3)).join(' ');
 			console.log(
-				`   ${label}   ${emitted()} in ${seconds.toFixed(2)} s = ${Math.round(emitted() / seconds)} msg/s ` +
-					`(${node.emits.length} emits; ${(rawSeconds / seconds).toFixed(3)}× raw FETCH, ${(rawWithConnectSeconds / seconds).toFixed(3)}× raw from connecting), ` +
-					`RSS ${mb(baseline)} → peak ${mb(peak)} MB`,
+				`   ${mode.label}   ${count} in ${seconds.toFixed(2)} s = ${Math.round(count / seconds)} msg/s ` +
+					`(${mode.emits} emits; ${(rawMedian / seconds).toFixed(3)}× raw FETCH, ${(rawWithConnectMedian / seconds).toFixed(3)}× raw from connecting; ` +
+					`per round ${perRound}×), first round ${mode.rss}`,
 			);
 		}
 	}
 	useFastSimplePath(true);
+}
+
+function median(values: number[]): number {
+	const sorted = [...values].sort((a, b) => a - b);
+	const middle = Math.floor(sorted.length / 2);
+	return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 async function bigMessage(stack: RunningStack, megabytes: number): Promise<void> {
@@ -252,7 +280,7 @@ async function main(): Promise<void> {
 		console.log(`Gmail IMAP Trigger benchmark, Node ${process.version}, ${new Date().toISOString()}`);
 		const run = sections();
 		if (run.has('latency')) await latency(stack, option('--latency-count', 20));
-		if (run.has('catchup')) await catchUp(stack, option('--catchup-count', 5000));
+		if (run.has('catchup')) await catchUp(stack, option('--catchup-count', 5000), option('--catchup-rounds', 5));
 		if (run.has('big')) await bigMessage(stack, option('--big-mb', 25));
 		if (run.has('memory')) {
 			const index = process.argv.indexOf('--memory-counts');
