@@ -10,8 +10,10 @@
  *   2. emitted messages/s for a catch-up of N waiting messages (one run per message, and in batches of 50),
  *      against raw imapflow FETCH of the same messages' sources, timed from its FETCH and from its connecting (the
  *      trigger's time always counts its connecting, login, SELECT and SEARCH); `--catchup-rounds` rounds of the three
- *      one after the other (a single sample swings by ±15 % on this machine), medians and each round's ratio; peak
- *      RSS during the first round's catch-ups;
+ *      one after the other (a single sample swings by ±15 % on this machine), medians and each round's ratio; and
+ *      in each round, on the raw reader's connection, the trigger's own metadata read alone (fetchMetadata: the
+ *      attributes and the 80 KB prefix in chunks of 100 UIDs, no items built): how much of the catch-up is imapflow
+ *      reading what the trigger asks for; peak RSS during the first round's catch-ups;
  *   3. peak RSS while one message with a large attachment is emitted (attachment as binary data);
  *   4. peak RSS of this process during catch-ups of each of `--memory-counts` waiting messages (node defaults of
  *      version 2: Output Automatic), smallest first, each against the first: a backlog must not be held in memory.
@@ -25,6 +27,8 @@
 import * as crypto from 'node:crypto';
 import { ImapFlow } from 'imapflow';
 
+import type { ImapClient } from '../../nodes/mail/imap/client';
+import { fetchMetadata } from '../../nodes/mail/imap/watch/reader';
 import { useFastSimplePath } from '../../nodes/mail/message/toItem';
 import { CredentialStore, TriggerHarness } from '../integration/imap/triggerHarness';
 import { startStack, type RunningStack } from '../stack';
@@ -153,6 +157,7 @@ async function catchUp(stack: RunningStack, count: number, rounds: number): Prom
 		if (paths.length > 1) console.log(`   -- simple items built by the ${path === 'fast' ? 'fast path' : "mailparser path"}`);
 		const raw: number[] = [];
 		const rawWithConnect: number[] = [];
+		const metadataRead: number[] = [];
 		const modes = [
 			{ label: 'trigger, one run per message', options: { outputMode: 'perMessage' }, seconds: [] as number[], emits: 0, rss: '' },
 			{ label: 'trigger, batches of 50      ', options: { outputMode: 'batch', batchSize: 50 }, seconds: [] as number[], emits: 0, rss: '' },
@@ -167,8 +172,16 @@ async function catchUp(stack: RunningStack, count: number, rounds: number): Prom
 			for await (const message of client.fetch('1:*', { uid: true, source: true })) if (message.source) fetched++;
 			raw.push((Date.now() - fetchStarted) / 1000);
 			rawWithConnect.push((Date.now() - connecting) / 1000);
+			const uids = (await client.search({ all: true }, { uid: true })) || [];
+			const readStarted = Date.now();
+			let whole = 0;
+			for (let offset = 0; offset < uids.length; offset += 100) {
+				const chunk = await fetchMetadata(client as unknown as ImapClient, uids.slice(offset, offset + 100), false, 80 * 1024);
+				for (const message of chunk.values()) if (message.source) whole++;
+			}
+			metadataRead.push((Date.now() - readStarted) / 1000);
 			await client.logout();
-			if (fetched !== count) throw new Error(`raw FETCH read ${fetched} of ${count} messages`);
+			if (fetched !== count || whole !== count) throw new Error(`raw FETCH read ${fetched}, the metadata read ${whole} of ${count} messages`);
 
 			for (const mode of modes) {
 				if (global.gc) global.gc();
@@ -190,6 +203,10 @@ async function catchUp(stack: RunningStack, count: number, rounds: number): Prom
 		const rawWithConnectMedian = median(rawWithConnect);
 		const list = (values: number[]) => values.map((value) => value.toFixed(2)).join(' ');
 		console.log(`   raw imapflow FETCH sources     ${count} in ${rawMedian.toFixed(2)} s = ${Math.round(count / rawMedian)} msg/s (${rawWithConnectMedian.toFixed(2)} s from connecting; rounds: ${list(raw)} s)`);
+		console.log(
+			`   the trigger's metadata read    ${count} in ${median(metadataRead).toFixed(2)} s = ${(median(metadataRead) / rawMedian).toFixed(2)}× the raw FETCH's time ` +
+				`(attributes and the 80 KB prefix, chunks of 100, no items; rounds: ${list(metadataRead)} s)`,
+		);
 		for (const mode of modes) {
 			const seconds = median(mode.seconds);
 			const perRound = mode.seconds.map((value, index) => (raw[index] / value).toFixed(3)).join(' ');

@@ -1,0 +1,106 @@
+/**
+ * CPU per trigger activation, without n8n (not a test: it prints numbers, asserts nothing).
+ *
+ *   node --expose-gc --import tsx test/bench/activationCpu.bench.ts [--triggers 40] [--rounds 4]
+ *
+ * Issue 14's scale goal counts n8n's activation of 200 workflows. This script isolates what a trigger itself costs the
+ * process that activates it: in each round, N triggers of this package are activated one after the other (the n8n-like
+ * harness: token, connect, login, STATUS; the first pass's SELECT, SEARCH and IDLE follow in the background), then N
+ * sessions are opened the way n8n's Email Trigger (IMAP) v2.2 opens them, with n8n's own library (@n8n/imap from the
+ * e2e n8n install: connect, login, SELECT, SEARCH UNSEEN with the attributes it fetches). CPU time of this process
+ * (user + system) from the first activation until 1 s after the last, per activation; the wall time of the activations
+ * beside it. Mailboxes hold one message each.
+ */
+import { createRequire } from 'node:module';
+
+import { ensureN8nInstalled } from '../e2e/harness';
+import { CredentialStore, TriggerHarness } from '../integration/imap/triggerHarness';
+import { startStack } from '../stack';
+
+interface BuiltinSession {
+	openBox(name: string): Promise<unknown>;
+	search(criteria: Record<string, unknown>, query: Record<string, unknown>): Promise<unknown[]>;
+	end(): Promise<void> | void;
+}
+interface BuiltinLibrary {
+	ImapSimple: { connect(options: Record<string, unknown>): Promise<BuiltinSession> };
+}
+
+function option(name: string, fallback: number): number {
+	const index = process.argv.indexOf(name);
+	return index >= 0 ? Number(process.argv[index + 1]) : fallback;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function cpuMs(): number {
+	const usage = process.cpuUsage();
+	return (usage.user + usage.system) / 1000;
+}
+
+async function main(): Promise<void> {
+	const count = option('--triggers', 40);
+	const rounds = option('--rounds', 4);
+	const installation = await ensureN8nInstalled((line) => console.log(`  n8n: ${line}`));
+	const builtin = createRequire(`${installation.dir}/package.json`)('@n8n/imap') as BuiltinLibrary;
+	const stack = await startStack();
+	try {
+		console.log(`CPU per activation, ${count} triggers, ${rounds} rounds, Node ${process.version}, ${new Date().toISOString()}`);
+		const users = Array.from({ length: count }, (_, index) => stack.newMailbox(`activation${index}`));
+		for (const user of users) await stack.deliver({ to: user, subject: 'one', text: 'one message' }, { via: 'lmtp' });
+		const tokens = await Promise.all(users.map((user) => stack.issueTokens(user)));
+		for (let round = 0; round < rounds; round++) {
+			if (global.gc) global.gc();
+			let cpuStart = cpuMs();
+			let started = performance.now();
+			const triggers: TriggerHarness[] = [];
+			for (let index = 0; index < count; index++) {
+				const node = new TriggerHarness({
+					stack,
+					credentials: new CredentialStore(stack, users[index], tokens[index]),
+					parameters: { mailbox: 'INBOX', postProcessAction: 'nothing', format: 'simple', downloadAttachments: true, options: {} },
+				});
+				await node.activate();
+				triggers.push(node);
+			}
+			const oursWall = (performance.now() - started) / count;
+			await sleep(1000);
+			const oursCpu = (cpuMs() - cpuStart) / count;
+			for (const node of triggers) await node.deactivate();
+
+			if (global.gc) global.gc();
+			cpuStart = cpuMs();
+			started = performance.now();
+			const sessions: BuiltinSession[] = [];
+			for (const user of users) {
+				const session = await builtin.ImapSimple.connect({
+					host: stack.host,
+					port: stack.ports.imaps,
+					secure: true,
+					user,
+					password: stack.info.plainPassword,
+					allowUnauthorizedCerts: true,
+					authTimeout: 20_000,
+				});
+				await session.openBox('INBOX');
+				await session.search({ seen: false }, { uid: true, envelope: true, bodyStructure: true, flags: true });
+				sessions.push(session);
+			}
+			const builtinWall = (performance.now() - started) / count;
+			await sleep(1000);
+			const builtinCpu = (cpuMs() - cpuStart) / count;
+			for (const session of sessions) await session.end();
+			console.log(
+				`  round ${round + 1}: this trigger ${oursCpu.toFixed(1)} ms CPU per activation (${oursWall.toFixed(1)} ms wall), ` +
+					`@n8n/imap as the built-in ${builtinCpu.toFixed(1)} ms (${builtinWall.toFixed(1)} ms wall) = ${(oursCpu / builtinCpu).toFixed(2)}×`,
+			);
+		}
+	} finally {
+		await stack.stop();
+	}
+}
+
+main().catch((error) => {
+	console.error(error);
+	process.exitCode = 1;
+});
