@@ -15,6 +15,8 @@
  *   - one message delivered to each of the N mailboxes at once (LMTP, 20 at a time): time from the first delivery
  *     (and from the last) until every workflow has a finished execution holding its message; per message, delivery →
  *     execution created → started → stopped, and n8n's CPU seconds over that phase;
+ *   - a restart of n8n with every workflow still active: from the start command until n8n answers, and until N IMAP
+ *     sessions are open again (n8n activates active workflows at start-up; the positions are already saved);
  *   - with --cpu-prof, n8n runs with V8's CPU profiler and the main process's samples during that phase are summed
  *     by package / Node.js module and by function (with --cpu-prof-phase activation: those of the activation instead).
  */
@@ -70,6 +72,36 @@ interface ScaleOutcome {
 	breakdown: string[];
 	/** The main process's CPU profile over the delivery phase (with --cpu-prof). */
 	profile: string[];
+	/** After a restart of n8n with every workflow active: when n8n answered, and when N IMAP sessions were open again. */
+	restart?: { readySeconds: number; connectedSeconds: number };
+}
+
+/**
+ * n8n stopped and started again with every workflow active, as after an upgrade or a crash: n8n activates them all at
+ * start-up. Timed from the start command: n8n ready, then `count` IMAP sessions established (the triggers' side of the
+ * activation; n8n's publication record still shows the previous run's triggers right after a restart).
+ */
+async function restartPhase(n8n: N8nInstance, stack: RunningStack, count: number): Promise<{ readySeconds: number; connectedSeconds: number }> {
+	await n8n.stop();
+	const closedBy = Date.now() + 30_000;
+	while ((await imapConnections(stack)) > 0 && Date.now() < closedBy) await sleep(250);
+	const started = Date.now();
+	let connectedSeconds = NaN;
+	let watching = true;
+	const watchConnections = (async () => {
+		while (watching && Date.now() - started < 300_000) {
+			if ((await imapConnections(stack)) >= count) {
+				connectedSeconds = (Date.now() - started) / 1000;
+				return;
+			}
+			await sleep(250);
+		}
+	})();
+	await n8n.start();
+	const readySeconds = (Date.now() - started) / 1000;
+	await watchConnections;
+	watching = false;
+	return { readySeconds, connectedSeconds };
 }
 
 /** p50 / p90 / max of a list of milliseconds, as text. */
@@ -256,6 +288,8 @@ async function scale(stack: RunningStack, contender: Contender, count: number, i
 			`n8n CPU over the delivery phase: ${deliveryCpuSeconds.toFixed(1)} s = ${((deliveryCpuSeconds * 1000) / Math.max(1, lastEnds.length)).toFixed(0)} ms per message (main process + task runner)`,
 		];
 		mainPid = n8n.pid;
+		const restart = await restartPhase(n8n, stack, count);
+		log(`  after a restart of n8n with all ${count} active: ready after ${restart.readySeconds.toFixed(1)} s, ${count} IMAP sessions after ${restart.connectedSeconds.toFixed(1)} s`);
 		await pool(ids, 8, async (id) => await n8n.deactivateWorkflow(id));
 		outcome = {
 			label: contender.label,
@@ -277,6 +311,7 @@ async function scale(stack: RunningStack, contender: Contender, count: number, i
 			deliveryCpuSeconds,
 			breakdown,
 			profile: [],
+			restart,
 		};
 	} finally {
 		await n8n.stop();
@@ -311,6 +346,9 @@ async function main(): Promise<void> {
 		for (const outcome of outcomes) {
 			log(`${outcome.label}:`);
 			log(`  ${outcome.triggers - outcome.failedActivations}/${outcome.triggers} live in ${outcome.activationSeconds.toFixed(1)} s (${outcome.failedActivations} failed to activate; ${outcome.activationDetail}); ${outcome.connections} IMAP connections`);
+			if (outcome.restart) {
+				log(`  after a restart of n8n with all active: n8n ready after ${outcome.restart.readySeconds.toFixed(1)} s, ${outcome.triggers} IMAP sessions open after ${outcome.restart.connectedSeconds.toFixed(1)} s`);
+			}
 			log(
 				`  n8n RSS ${mb(outcome.rssBefore)} → ${mb(outcome.rssSteady)} MB = ${mb((outcome.rssSteady - outcome.rssBefore) / outcome.triggers)} MB per trigger; ` +
 					`idle CPU ${outcome.idleCpuPercent.toFixed(2)} % of one core (n8n without triggers: ${outcome.baselineCpuPercent.toFixed(2)} %, ` +
