@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { ensureN8nInstalled } from '../e2e/harness';
 import { CredentialStore, TriggerHarness } from '../integration/imap/triggerHarness';
 import { startStack } from '../stack';
+import { option, sleep } from './n8nSupport';
 
 interface BuiltinSession {
 	end(): void;
@@ -30,13 +31,6 @@ interface BuiltinLibrary {
 	toImapFlowOptions(options: Record<string, unknown>): Record<string, unknown>;
 }
 type ImapFlowClass = new (options: Record<string, unknown>) => unknown;
-
-function option(name: string, fallback: number): number {
-	const index = process.argv.indexOf(name);
-	return index >= 0 ? Number(process.argv[index + 1]) : fallback;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function cpuMs(): number {
 	const usage = process.cpuUsage();

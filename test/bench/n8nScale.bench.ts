@@ -94,26 +94,16 @@ async function restartPhase(n8n: N8nInstance, stack: RunningStack, expected: num
 	if (left > 0) log(`  restart: ${left} IMAP connections still open 30 s after n8n stopped; they are counted out`);
 	const target = expected + left;
 	const started = Date.now();
-	let connectedSeconds = NaN;
-	let watching = true;
-	const watchConnections = (async () => {
-		while (watching && Date.now() - started < 300_000) {
-			if ((await imapConnections(stack)) >= target) {
-				connectedSeconds = (Date.now() - started) / 1000;
-				return;
-			}
-			await sleep(250);
-		}
-	})();
+	const sessions = watchConnections(stack, target, started);
 	let readySeconds: number;
 	try {
 		await n8n.start();
 		readySeconds = (Date.now() - started) / 1000;
-		await watchConnections;
+		await sessions.done;
 	} finally {
-		watching = false;
+		sessions.stop();
 	}
-	return { readySeconds, connectedSeconds };
+	return { readySeconds, connectedSeconds: sessions.seconds() };
 }
 
 function restartText(restart: { readySeconds: number; connectedSeconds: number }): string {
@@ -151,6 +141,25 @@ async function pool<T>(items: T[], parallel: number, work: (item: T) => Promise<
 async function imapConnections(stack: RunningStack): Promise<number> {
 	const out = await run('ss', ['-Htn', 'state', 'established', `( dport = :${stack.ports.imaps} )`]);
 	return out.split('\n').filter((line) => line.trim() !== '').length;
+}
+
+/**
+ * Polls the established IMAP sessions every 250 ms from `started` until `target` are open: `done` settles then, or
+ * when stop() is called or `timeoutMs` has passed; seconds() is the time from `started` it took (NaN: not reached).
+ */
+function watchConnections(stack: RunningStack, target: number, started: number, timeoutMs = 300_000): { done: Promise<void>; stop: () => void; seconds: () => number } {
+	let watching = true;
+	let seconds = NaN;
+	const done = (async () => {
+		while (watching && Date.now() - started < timeoutMs) {
+			if ((await imapConnections(stack)) >= target) {
+				seconds = (Date.now() - started) / 1000;
+				return;
+			}
+			await sleep(250);
+		}
+	})();
+	return { done, stop: () => (watching = false), seconds: () => seconds };
 }
 
 /** Every execution of this n8n since `sinceId` (all workflows), through the public API, oldest first. */
@@ -196,17 +205,7 @@ async function scale(stack: RunningStack, contender: Contender, count: number, i
 		const activationStartedMicros = monotonicMicros();
 		// Beside n8n's own record: when the IMAP connections were there (the trigger's side of the activation), and when
 		// the last activate request was answered (n8n's API side).
-		let connectedSeconds = NaN;
-		let watching = true;
-		const watchConnections = (async () => {
-			while (watching) {
-				if ((await imapConnections(stack)) >= count) {
-					connectedSeconds = (Date.now() - activationStarted) / 1000;
-					return;
-				}
-				await sleep(250);
-			}
-		})();
+		const sessions = watchConnections(stack, count, activationStarted);
 		await pool(ids, 8, async (id) => await n8n.activateWorkflow(id));
 		const answeredSeconds = (Date.now() - activationStarted) / 1000;
 		// A trigger n8n could not start (e.g. Dovecot dropping a connection while 200 log in) is counted, not fatal.
@@ -221,13 +220,13 @@ async function scale(stack: RunningStack, contender: Contender, count: number, i
 		});
 		const activationSeconds = (Date.now() - activationStarted) / 1000;
 		const activationWindow: [number, number] = [activationStartedMicros, activationStartedMicros + activationSeconds * 1e6];
-		await Promise.race([watchConnections, sleep(5000)]);
-		watching = false;
+		await Promise.race([sessions.done, sleep(5000)]);
+		sessions.stop();
 		// trigger() may return before its session is in IDLE: give every one a moment, then count.
 		await sleep(3000);
 		const connections = await imapConnections(stack);
 		const activationDetail =
-			`activate requests answered after ${answeredSeconds.toFixed(1)} s, ${count} IMAP connections open after ${connectedSeconds.toFixed(1)} s`;
+			`activate requests answered after ${answeredSeconds.toFixed(1)} s, ${count} IMAP connections open after ${sessions.seconds().toFixed(1)} s`;
 		log(`  ${contender.label}: ${count - failedActivations}/${count} triggers live in ${activationSeconds.toFixed(1)} s (${activationDetail}), ${connections} IMAP connections`);
 
 		await sleep(5000);
