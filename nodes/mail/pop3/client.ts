@@ -1,18 +1,13 @@
 /** POP3 commands over one session (RFC 1939, 2449, 2595, 5034 with XOAUTH2); the connection below them is wire.ts. */
 import type { Readable } from 'node:stream';
 
-import { buildXOAuth2InitialResponse, decodeXOAuth2Challenge } from '../auth/xoauth2';
-import {
-	Pop3CommandError,
-	Pop3ConnectionError,
-	Pop3MechanismUnsupportedError,
-	Pop3ProtocolError,
-	Pop3StlsUnavailableError,
-} from './errors';
+import { buildXOAuth2InitialResponse } from '../auth/xoauth2';
+import { authenticateXOAuth2, readCapabilities, startTls, type Pop3Capabilities } from './authorization';
+import { Pop3CommandError, Pop3ConnectionError } from './errors';
 import { CommandQueue } from './commandQueue';
 import {
-	authRefused,
 	greetingRefused,
+	isSessionLevelCode,
 	parseNumbers,
 	parseScanListing,
 	parseUniqueId,
@@ -29,7 +24,6 @@ import {
 	type Pop3Timeouts,
 	type Pop3TlsOptions,
 	Pop3Wire,
-	REDACTED,
 } from './wire';
 
 export type { Pop3ScanListing, Pop3UniqueId } from './replies';
@@ -86,7 +80,7 @@ export class Pop3Client {
 	private state: ClientState = 'new';
 	private readonly limits: Pop3ResponseLimits;
 	private readonly queue = new CommandQueue();
-	private capabilityMap = new Map<string, string[]>();
+	private capabilityMap: Pop3Capabilities = new Map();
 	private greetingText = '';
 	/** The refusal (-ERR) to a transaction command when it is the last reply read so far; see refusalBeforeClose. */
 	private lastRefusal?: Pop3CommandError;
@@ -163,8 +157,12 @@ export class Pop3Client {
 				const greeting = await this.wire.readStatus('greeting', this.timeouts.greeting);
 				if (greeting.kind !== 'ok') throw greetingRefused(this.wire, greeting);
 				this.greetingText = this.wire.clean(greeting.text);
-				await this.loadCapabilities();
-				if (this.security === 'starttls') await this.startTls();
+				this.capabilityMap = await readCapabilities(this.wire, this.limits, this.timeouts.command);
+				if (this.security === 'starttls') {
+					await startTls(this.wire, this.capabilityMap, `${this.host}:${this.port}`, this.timeouts.command);
+					// RFC 2595 §4: capabilities learned before TLS may have been tampered with: read them again.
+					this.capabilityMap = await readCapabilities(this.wire, this.limits, this.timeouts.command);
+				}
 				this.state = 'connected';
 			} catch (error) {
 				throw this.wire.fail(this.wire.asError(error, 'connect'));
@@ -188,34 +186,8 @@ export class Pop3Client {
 		this.wire.addSecret(initialResponse);
 		return this.enqueueSimple(async () => {
 			this.assertState(['connected'], 'AUTH');
-			const mechanisms = this.capabilityMap.get('SASL');
-			if (mechanisms && !mechanisms.some((mechanism) => mechanism.toUpperCase() === 'XOAUTH2')) {
-				throw this.wire.withTranscript(
-					new Pop3MechanismUnsupportedError(
-						`The POP3 server ${this.host} does not offer XOAUTH2 login (it offers: ${mechanisms.join(', ') || 'none'})`,
-						{ step: 'AUTH XOAUTH2' },
-					),
-				);
-			}
-			const step = 'AUTH XOAUTH2';
-			this.wire.send(`AUTH XOAUTH2 ${initialResponse}`, `AUTH XOAUTH2 ${REDACTED}`);
-			const first = await this.wire.readStatus(step, this.timeouts.command);
-			if (first.kind === 'ok') {
-				this.state = 'authenticated';
-				return;
-			}
-			if (first.kind === 'err') throw authRefused(this.wire, first);
-			if (first.kind !== 'continue') throw this.wire.fail(this.wire.protocolError(step, first.text));
-			// The server refused the token and explains why in base64 JSON; SASL wants an empty line before the final -ERR.
-			const challenge = decodeXOAuth2Challenge(first.text);
-			this.wire.send('', '(empty line: acknowledges the XOAUTH2 error challenge)');
-			const final = await this.wire.readStatus(step, this.timeouts.command);
-			if (final.kind === 'ok') {
-				this.state = 'authenticated';
-				return;
-			}
-			if (final.kind !== 'err') throw this.wire.fail(this.wire.protocolError(step, final.text));
-			throw authRefused(this.wire, final, challenge);
+			await authenticateXOAuth2(this.wire, this.capabilityMap, this.host, initialResponse, this.timeouts.command);
+			this.state = 'authenticated';
 		});
 	}
 
@@ -331,34 +303,6 @@ export class Pop3Client {
 		this.wire.destroy();
 	}
 
-	private async startTls(): Promise<void> {
-		if (!this.capabilityMap.has('STLS')) {
-			throw new Pop3StlsUnavailableError(
-				`The POP3 server ${this.host}:${this.port} does not offer STLS (STARTTLS), so the connection cannot be ` +
-					'encrypted; nothing was sent in plain text. Use TLS (usually port 995) instead.',
-				{ step: 'STLS' },
-			);
-		}
-		this.wire.send('STLS');
-		const status = await this.wire.readStatus('STLS', this.timeouts.command);
-		if (status.kind !== 'ok') {
-			throw new Pop3StlsUnavailableError(`The POP3 server refused STLS: ${this.wire.clean(status.text)}`, {
-				step: 'STLS',
-				serverText: this.wire.clean(status.text),
-			});
-		}
-		if (this.wire.bufferedByteCount > 0) {
-			// Bytes after the +OK but before the handshake were not protected by TLS: an attacker may have injected them.
-			throw new Pop3ProtocolError('The POP3 server sent unencrypted data after accepting STLS; refusing to continue', {
-				step: 'STLS',
-			});
-		}
-		await this.wire.upgradeToTls();
-		// RFC 2595 §4: capabilities learned before TLS may have been tampered with.
-		this.capabilityMap = new Map();
-		await this.loadCapabilities();
-	}
-
 	// ---- commands ---------------------------------------------------------------------------------------------
 
 	private enqueueSimple<T>(task: () => Promise<T>): Promise<T> {
@@ -472,24 +416,6 @@ export class Pop3Client {
 		}
 		throw this.wire.fail(this.wire.protocolError(command, status.text));
 	}
-
-	private async loadCapabilities(): Promise<void> {
-		this.wire.send('CAPA');
-		const status = await this.wire.readStatus('CAPA', this.timeouts.command);
-		if (status.kind === 'err') {
-			// A plain RFC 1939 server without CAPA: nothing is known, AUTH is still tried.
-			this.capabilityMap = new Map();
-			return;
-		}
-		if (status.kind !== 'ok') throw this.wire.fail(this.wire.protocolError('CAPA', status.text));
-		const capabilities = new Map<string, string[]>();
-		for (const line of await this.wire.readListing('CAPA', this.limits.capa, this.timeouts.command)) {
-			const words = line.toString('latin1').trim().split(/\s+/);
-			if (words[0]) capabilities.set(words[0].toUpperCase(), words.slice(1));
-		}
-		this.capabilityMap = capabilities;
-	}
-
 }
 
 function checkMessageNumber(messageNumber: number): number {
@@ -497,11 +423,4 @@ function checkMessageNumber(messageNumber: number): number {
 		throw new RangeError(`POP3 message numbers start at 1, got ${String(messageNumber)}`);
 	}
 	return messageNumber;
-}
-
-/** Response codes that speak of the session or account (RFC 2449 §8, RFC 3206), not of one message. */
-function isSessionLevelCode(responseCode: string | undefined): boolean {
-	if (!responseCode) return false;
-	const code = responseCode.toUpperCase();
-	return ['SYS/PERM', 'SYS/TEMP', 'IN-USE', 'LOGIN-DELAY', 'AUTH'].some((known) => code === known || code.startsWith(`${known}/`));
 }

@@ -76,3 +76,10 @@ export function responseCodeOf(status: Pop3Status): string | undefined {
 function baseCode(responseCode: string): string {
 	return responseCode.split('/').slice(0, 2).join('/');
 }
+
+/** Response codes that speak of the session or account (RFC 2449 §8, RFC 3206), not of one message. */
+export function isSessionLevelCode(responseCode: string | undefined): boolean {
+	if (!responseCode) return false;
+	const code = responseCode.toUpperCase();
+	return ['SYS/PERM', 'SYS/TEMP', 'IN-USE', 'LOGIN-DELAY', 'AUTH'].some((known) => code === known || code.startsWith(`${known}/`));
+}
