@@ -6,7 +6,7 @@
  */
 import { Pop3CommandError, Pop3ConnectionError } from '../../../../nodes/mail/pop3/errors';
 import { clientFor, GOOD_TOKEN, readAll, USER } from './clientTestKit';
-import { FakeMailbox, type FakePop3Server, GMAIL_LIKE_CAPABILITIES, pause, startFakePop3Server } from './fakePop3Server';
+import { FakeMailbox, type FakePop3Server, GMAIL_LIKE_CAPABILITIES, startFakePop3Server, until } from './fakePop3Server';
 import { clientQuiet, closeMailboxFixtures, fetchUntilBroken, message, type Override } from './mailboxTestKit';
 
 const PIPELINING_CAPABILITIES = [...GMAIL_LIKE_CAPABILITIES, 'PIPELINING'];
@@ -65,8 +65,8 @@ describe('Pop3Client: -ERR then close', () => {
 		const replies = [1, 2, 3].map((number) => client.retr(number, { pipelined: true }));
 		for (const reply of replies) reply.catch(() => undefined);
 		const first = await replies[0];
-		await pause(100); // the -ERR and the close arrive while RETR 1's body is still unread
-		expect(client.usable).toBe(false);
+		// The -ERR and the close arrive while RETR 1's body is still unread.
+		await until(() => !client.usable, 'the client to see the close');
 		expect((await readAll(first)).toString('latin1')).toBe(message('m1'));
 		expectRefusal(await replies[1].catch((error: unknown) => error), 'RETR 2');
 		const third = await replies[2].catch((error: unknown) => error);
