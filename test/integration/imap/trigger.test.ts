@@ -198,12 +198,16 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 	it('runs post-actions only after a successful run: a failing run leaves its message unread and in place', async () => {
 		const { user, credentials } = await setup();
 		await stack.createFolder(user, 'Processed');
+		// The runs end only when the test lets them, so "before the runs finish" below is a fact, not a race between
+		// the length of a run and how long the two deliveries take.
+		let letRunsEnd!: () => void;
+		const runsMayEnd = new Promise<void>((resolve) => (letRunsEnd = resolve));
 		const trigger = harness({
 			stack,
 			credentials,
 			parameters: { ...BASE_PARAMETERS, postProcessAction: 'read', options: { moveToFolder: 'Processed' } },
 			run: async (items) => {
-				await sleep(300);
+				await runsMayEnd;
 				if (String(items[0].json.subject).startsWith('fail')) throw new Error('downstream node failed');
 			},
 		});
@@ -211,10 +215,13 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 		await stack.deliver({ to: user, subject: 'ok 1' });
 		await stack.deliver({ to: user, subject: 'fail 2' });
 		await trigger.waitFor(() => trigger.emits.length === 2, 5000, 'both emits');
-		// Nothing happens before the runs finish.
+		// Nothing happens before the runs finish (given the time a post-action would take to show).
+		await sleep(300);
 		let inbox = await stack.mailboxState(user, 'INBOX');
+		expect(inbox.messages).toHaveLength(2);
 		expect(inbox.messages.every((message) => !message.flags.includes('\\Seen'))).toBe(true);
 
+		letRunsEnd();
 		await trigger.waitFor(() => trigger.runs.length === 2, 5000, 'both runs');
 		const deadline = Date.now() + 5000;
 		let processed = await stack.mailboxState(user, 'Processed', { includeRaw: true });
@@ -225,11 +232,20 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 		expect(processed.messages).toHaveLength(1);
 		expect(processed.messages[0].raw).toContain('Subject: ok 1');
 		expect(processed.messages[0].flags).toContain('\\Seen');
+		// Time for a post-action on the failed run's message to show (there must be none).
 		await sleep(500);
+		// The move is over once "ok 1" has left the INBOX too (the server removes it there after storing the copy).
+		const moveDeadline = Date.now() + 5000;
 		inbox = await stack.mailboxState(user, 'INBOX', { includeRaw: true });
+		while (inbox.messages.some((message) => message.raw?.includes('Subject: ok 1')) && Date.now() < moveDeadline) {
+			await sleep(100);
+			inbox = await stack.mailboxState(user, 'INBOX', { includeRaw: true });
+		}
 		expect(inbox.messages).toHaveLength(1);
 		expect(inbox.messages[0].raw).toContain('Subject: fail 2');
 		expect(inbox.messages[0].flags).not.toContain('\\Seen');
+		// A workflow that failed is n8n's to retry: its message is not emitted again.
+		expect(trigger.emits).toHaveLength(2);
 	});
 
 	it('"Test step" emits the newest matching message at once and changes nothing in the mailbox', async () => {

@@ -12,7 +12,8 @@
  *   merges the answer into the stored token data with `n8n_expires_at` as a string of epoch ms, and turns
  *   invalid_grant into n8n's "needs to be reconnected" error. A network failure surfaces as the raw error.
  * - emit: records the items, saves static data, "runs" the workflow through a test-supplied function and resolves
- *   the donePromise with an IRun carrying `resultData.error` when that function throws.
+ *   the donePromise with an IRun whose runData holds the trigger node's task (the workflow ran), carrying
+ *   `resultData.error` when that function throws (a node after the trigger failed).
  * - emitError: records the error and deactivates (n8n removes the workflow, which calls closeFunction).
  * - saveFailedExecution, logger: recorded.
  */
@@ -23,6 +24,7 @@ import type {
 	INode,
 	INodeExecutionData,
 	IRun,
+	ITaskData,
 	ITriggerFunctions,
 	ITriggerResponse,
 	Logger,
@@ -368,8 +370,17 @@ export class TriggerHarness {
 			error = caught as Error;
 		}
 		this.runs.push({ items, error });
+		// As n8n records a workflow that ran: the trigger node's task is in runData, so a failure thrown by the test's
+		// function is a node that failed after the trigger, not a run n8n gave up on before any node ran.
+		const startTime = Date.now();
+		const triggerTask: ITaskData = { startTime, executionTime: 0, executionIndex: 0, source: [], data: { main: [items] } };
 		return {
-			data: { resultData: { runData: {}, ...(error ? { error: new NodeOperationError(this.node, error.message) } : {}) } },
+			data: {
+				resultData: {
+					runData: { [this.node.name]: [triggerTask] },
+					...(error ? { error: new NodeOperationError(this.node, error.message) } : {}),
+				},
+			},
 			mode: 'trigger',
 			startedAt: new Date(),
 			stoppedAt: new Date(),
