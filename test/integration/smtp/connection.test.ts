@@ -9,7 +9,7 @@ import { NodeOperationError } from 'n8n-workflow';
 import { getStack, waitForTokenExpiry } from '../../stack';
 import { binaryFromBuffer, expression } from '../harness/executeHarness';
 import { TcpProxy } from '../harness/tcpProxy';
-import { PostfixLog, delivered, messageCount, runSmtpNode, senderCredential, type SmtpPort } from './smtpTestKit';
+import { PostfixLog, delivered, messageCount, runSmtpNode, senderCredential, waitUntil, type SmtpPort } from './smtpTestKit';
 
 const stack = getStack();
 
@@ -232,11 +232,3 @@ describe('TLS certificate verification', () => {
 		await delivered(stack, recipient, 1);
 	});
 });
-
-async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!predicate()) {
-		if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-		await new Promise((resolve) => setTimeout(resolve, 20));
-	}
-}

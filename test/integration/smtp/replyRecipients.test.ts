@@ -9,7 +9,7 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { messageToItem, type MessageFormat } from '../../../nodes/mail/message/toItem';
 import { getStack } from '../../stack';
-import { PostfixLog, delivered, headerSection, messageCount, runSmtpNode, senderCredential } from './smtpTestKit';
+import { PostfixLog, delivered, headerSection, messageCount, runSmtpNode, senderCredential, waitUntil } from './smtpTestKit';
 
 const stack = getStack();
 
@@ -68,6 +68,9 @@ describe('reply to an input email listing 500 Reply-To addresses', () => {
 			expect(mail.inReplyTo).toBe(`<many.${account}>`);
 		}
 		// What the server did, not what the client says: three deliveries in all, none to any other listed address.
+		// Postfix logs a delivery (status=sent) only after Dovecot has stored it: wait for the three lines, then a
+		// little longer so that a fourth delivery would show too.
+		await waitUntil(() => sentLines(log).length >= 3, 'Postfix to log the three deliveries', 10_000);
 		await new Promise((resolve) => setTimeout(resolve, 500));
 		const sent = sentLines(log);
 		expect(sent).toHaveLength(3);
