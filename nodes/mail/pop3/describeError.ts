@@ -1,6 +1,7 @@
 import { UNTRUSTED_CERTIFICATE_HINT } from '../connection';
 import { GMAIL_ENABLE_POP, Pop3Error } from './errors';
 import { Pop3DeletionNotConfirmedError, Pop3MessageNotFoundError } from './mailbox';
+import { meaningOf } from './replies';
 
 /**
  * What the user reads when a POP3 operation fails: a one-line cause and a description saying what to do.
@@ -118,7 +119,8 @@ export function describePop3Failure(error: unknown, context: Pop3FailureContext)
 		case 'POP3_COMMAND_FAILED': {
 			const message = `The POP3 server ${where} refused ${error.step ?? 'a command'}${error.serverText ? `: ${error.serverText}` : ''}`;
 			// RFC 3206: SYS/* is a problem of the server or account, not of the message (Gmail: POP switched off).
-			if (error.responseCode === 'SYS/PERM') {
+			const meaning = meaningOf(error.responseCode);
+			if (meaning === 'permanent') {
 				return {
 					message,
 					description:
@@ -127,7 +129,7 @@ export function describePop3Failure(error: unknown, context: Pop3FailureContext)
 					transient: false,
 				};
 			}
-			if (error.responseCode === 'SYS/TEMP' || error.responseCode === 'IN-USE') {
+			if (meaning === 'temporary') {
 				return { message, description: `The server reports a temporary problem; no deletion was applied. Try again later.${transcript}`, transient: true };
 			}
 			return {

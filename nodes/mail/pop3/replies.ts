@@ -15,13 +15,36 @@ export interface Pop3UniqueId {
 	uid: string;
 }
 
-const BUSY_CODES = new Set(['SYS/TEMP', 'IN-USE', 'LOGIN-DELAY']);
+/** What an RFC 2449 §8 / RFC 3206 response code says about the session or account (not about one message). */
+export type ResponseCodeMeaning = 'permanent' | 'temporary' | 'credentials';
+
+const CODE_MEANINGS: ReadonlyArray<readonly [string, ResponseCodeMeaning]> = [
+	['SYS/PERM', 'permanent'], // Gmail: POP switched off for the account
+	['SYS/TEMP', 'temporary'],
+	['IN-USE', 'temporary'],
+	['LOGIN-DELAY', 'temporary'],
+	['AUTH', 'credentials'],
+];
+
+/**
+ * The meaning of a response code (upper case, as the response reader gives it); a refinement means what its parent
+ * means (codes are hierarchical: `SYS/TEMP/…` is SYS/TEMP). undefined: a code of one message, or unknown.
+ */
+export function meaningOf(responseCode: string | undefined): ResponseCodeMeaning | undefined {
+	if (!responseCode) return undefined;
+	return CODE_MEANINGS.find(([code]) => responseCode === code || responseCode.startsWith(`${code}/`))?.[1];
+}
+
+/** The refusal speaks of the session or account, so a close right after it is explained by it. */
+export function isSessionLevelCode(responseCode: string | undefined): boolean {
+	return meaningOf(responseCode) !== undefined;
+}
 
 export function greetingRefused(wire: Pop3Wire, status: Pop3Status): Error {
 	const serverText = wire.clean(status.text);
 	if (status.kind === 'err') {
 		const responseCode = responseCodeOf(status);
-		if (responseCode && BUSY_CODES.has(baseCode(responseCode))) {
+		if (meaningOf(responseCode) === 'temporary') {
 			return new Pop3ServerBusyError({ step: 'greeting', serverText, responseCode });
 		}
 		return new Pop3ConnectionError(`The POP3 server refused the connection: ${serverText}`, {
@@ -37,10 +60,10 @@ export function greetingRefused(wire: Pop3Wire, status: Pop3Status): Error {
 export function authRefused(wire: Pop3Wire, status: Pop3Status, challenge?: ReturnType<typeof decodeXOAuth2Challenge>): Error {
 	const serverText = wire.clean(status.text);
 	const responseCode = responseCodeOf(status);
-	const code = responseCode ? baseCode(responseCode) : undefined;
+	const meaning = meaningOf(responseCode);
 	const details = { step: 'AUTH XOAUTH2', serverText, responseCode };
-	if (code === 'SYS/PERM') return wire.withTranscript(new Pop3AccessDisabledError(details));
-	if (code && BUSY_CODES.has(code)) return wire.withTranscript(new Pop3ServerBusyError(details));
+	if (meaning === 'permanent') return wire.withTranscript(new Pop3AccessDisabledError(details));
+	if (meaning === 'temporary') return wire.withTranscript(new Pop3ServerBusyError(details));
 	return new TokenRejectedError('pop3', { challenge, serverText });
 }
 
@@ -70,16 +93,4 @@ export function parseUniqueId(wire: Pop3Wire, line: Buffer | string, step: strin
 
 export function responseCodeOf(status: Pop3Status): string | undefined {
 	return status.kind === 'err' ? status.responseCode : undefined;
-}
-
-/** `SYS/TEMP` stays whole; hierarchical codes (RFC 2449 §8) are compared by their first two levels at most. */
-function baseCode(responseCode: string): string {
-	return responseCode.split('/').slice(0, 2).join('/');
-}
-
-/** Response codes that speak of the session or account (RFC 2449 §8, RFC 3206), not of one message. */
-export function isSessionLevelCode(responseCode: string | undefined): boolean {
-	if (!responseCode) return false;
-	const code = responseCode.toUpperCase();
-	return ['SYS/PERM', 'SYS/TEMP', 'IN-USE', 'LOGIN-DELAY', 'AUTH'].some((known) => code === known || code.startsWith(`${known}/`));
 }

@@ -378,6 +378,8 @@ describe('describePop3Failure', () => {
 			/permanent problem with the account.*Enable POP for all mail/,
 		],
 		['command refused, [SYS/TEMP]', new Pop3CommandError('refused', { step: 'RETR 3', serverText: '[SYS/TEMP] try later', responseCode: 'SYS/TEMP' }), /refused RETR 3/, /temporary problem.*Try again later/],
+		['command refused, [LOGIN-DELAY]', new Pop3CommandError('refused', { step: 'RETR 3', serverText: '[LOGIN-DELAY] wait', responseCode: 'LOGIN-DELAY' }), /refused RETR 3/, /temporary problem.*Try again later/],
+		['command refused, [IN-USE/LOCKED] (a refinement)', new Pop3CommandError('refused', { step: 'RETR 3', serverText: '[IN-USE/LOCKED] busy', responseCode: 'IN-USE/LOCKED' }), /refused RETR 3/, /temporary problem.*Try again later/],
 		['not found', new Pop3MessageNotFoundError('X1'), /No message with UIDL "X1"/, /attributes\.uidl/],
 		['deletion not confirmed', new Pop3DeletionNotConfirmedError('X2'), /did not confirm the deletion of message "X2"/, /still on the server \(pop\.example\.com\); run the node again/],
 	];
