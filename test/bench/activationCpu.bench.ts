@@ -19,7 +19,8 @@ import { createRequire } from 'node:module';
 import { ensureN8nInstalled } from '../e2e/harness';
 import { CredentialStore, TriggerHarness } from '../integration/imap/triggerHarness';
 import { startStack } from '../stack';
-import { option, sleep } from './n8nSupport';
+import { option, sleep } from './benchKit';
+
 
 interface BuiltinSession {
 	end(): void;

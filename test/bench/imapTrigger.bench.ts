@@ -32,11 +32,7 @@ import { fetchMetadata } from '../../nodes/mail/imap/watch/reader';
 import { useFastSimplePath } from '../../nodes/mail/message/toItem';
 import { CredentialStore, TriggerHarness } from '../integration/imap/triggerHarness';
 import { startStack, type RunningStack } from '../stack';
-
-function option(name: string, fallback: number): number {
-	const index = process.argv.indexOf(name);
-	return index >= 0 ? Number(process.argv[index + 1]) : fallback;
-}
+import { median, option, percentile, sleep } from './benchKit';
 
 /** The item paths to run the catch-up with (see --item-path above). */
 function itemPaths(): Array<'fast' | 'mailparser'> {
@@ -45,15 +41,6 @@ function itemPaths(): Array<'fast' | 'mailparser'> {
 	if (value === 'both') return ['mailparser', 'fast'];
 	if (value !== 'fast' && value !== 'mailparser') throw new Error(`--item-path ${value}: fast, mailparser or both`);
 	return [value];
-}
-
-function sleep(ms: number): Promise<void> {
-	return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function percentile(values: number[], p: number): number {
-	const sorted = [...values].sort((a, b) => a - b);
-	return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
@@ -225,12 +212,6 @@ async function catchUp(stack: RunningStack, count: number, rounds: number): Prom
 		}
 	}
 	useFastSimplePath(true);
-}
-
-function median(values: number[]): number {
-	const sorted = [...values].sort((a, b) => a - b);
-	const middle = Math.floor(sorted.length / 2);
-	return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 async function bigMessage(stack: RunningStack, megabytes: number): Promise<void> {

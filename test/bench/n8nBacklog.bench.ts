@@ -23,6 +23,7 @@ import { ImapFlow } from 'imapflow';
 
 import type { N8nInstance } from '../e2e/harness';
 import { startStack, type RunningStack } from '../stack';
+import { flag, option, percentile, sleep } from './benchKit';
 import {
 	BUILTIN,
 	BenchSeries,
@@ -31,12 +32,8 @@ import {
 	OURS_PER_MESSAGE,
 	benchWorkflow,
 	startBenchN8n,
-	flag,
 	importBenchMailboxes,
 	machineLoad,
-	option,
-	percentile,
-	sleep,
 	waitUntilDrained,
 	type BenchMailbox,
 	type Contender,

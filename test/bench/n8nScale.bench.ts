@@ -27,6 +27,7 @@ import * as path from 'path';
 
 import type { Execution, N8nInstance } from '../e2e/harness';
 import { startStack, type RunningStack } from '../stack';
+import { option, percentile, sleep } from './benchKit';
 import {
 	BUILTIN,
 	OURS_DEFAULT,
@@ -38,11 +39,8 @@ import {
 	machineLoad,
 	mainRss,
 	monotonicMicros,
-	percentile,
 	summarizeCpuProfile,
-	option,
 	run,
-	sleep,
 	type Contender,
 } from './n8nSupport';
 

@@ -22,7 +22,8 @@ import { startN8n, type N8nInstance } from '../e2e/harness';
 import { startQueueMode, type QueueCluster } from '../e2e/harness/queue';
 import { stackCaFile } from '../e2e/scenarios/support';
 import { MessageSeries, importMailboxes, noOpWorkflow, type Mailbox } from '../e2e/durability/support';
-import { option, sleep } from './n8nSupport';
+import { option, sleep } from './benchKit';
+
 
 const started = Date.now();
 const log = (line: string): void => {

@@ -17,6 +17,7 @@ import type { INodeExecutionData, INodeType } from 'n8n-workflow';
 import { startStack, type RunningStack } from '../stack';
 import { StoredCredential } from '../integration/harness/credentials';
 import { ExecuteHarness, expression } from '../integration/harness/executeHarness';
+import { median } from './benchKit';
 
 // tsx resolves a bare "GmailSmtp.node" to the codex file GmailSmtp.node.json; name the source file explicitly.
 const { GmailSmtp } = require('../../nodes/GmailSmtp/GmailSmtp.node.ts') as typeof import('../../nodes/GmailSmtp/GmailSmtp.node');
@@ -33,12 +34,6 @@ function argument(name: string, fallback: number): number {
 
 function say(line: string): void {
 	process.stdout.write(`${line}\n`);
-}
-
-function median(values: number[]): number {
-	const sorted = [...values].sort((a, b) => a - b);
-	const middle = Math.floor(sorted.length / 2);
-	return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 function message(from: string, to: string, index: number) {
