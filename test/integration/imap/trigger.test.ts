@@ -12,6 +12,7 @@ import { messageIdOf } from '../../../nodes/mail/imap/watch/admission';
 import { fetchMetadata } from '../../../nodes/mail/imap/watch/reader';
 import { messageToItem } from '../../../nodes/mail/message/toItem';
 import { getStack } from '../../stack';
+import { waitUntil } from '../../support/waitUntil';
 import { CredentialStore, TriggerHarness } from './triggerHarness';
 
 const stack = getStack();
@@ -223,24 +224,21 @@ describe('Gmail IMAP Trigger on the mail stack', () => {
 
 		letRunsEnd();
 		await trigger.waitFor(() => trigger.runs.length === 2, 5000, 'both runs');
-		const deadline = Date.now() + 5000;
 		let processed = await stack.mailboxState(user, 'Processed', { includeRaw: true });
-		while (processed.messages.length < 1 && Date.now() < deadline) {
-			await sleep(100);
+		await waitUntil(async () => {
 			processed = await stack.mailboxState(user, 'Processed', { includeRaw: true });
-		}
+			return processed.messages.length >= 1;
+		}, 'the successful run\'s message in Processed');
 		expect(processed.messages).toHaveLength(1);
 		expect(processed.messages[0].raw).toContain('Subject: ok 1');
 		expect(processed.messages[0].flags).toContain('\\Seen');
 		// Time for a post-action on the failed run's message to show (there must be none).
 		await sleep(500);
 		// The move is over once "ok 1" has left the INBOX too (the server removes it there after storing the copy).
-		const moveDeadline = Date.now() + 5000;
-		inbox = await stack.mailboxState(user, 'INBOX', { includeRaw: true });
-		while (inbox.messages.some((message) => message.raw?.includes('Subject: ok 1')) && Date.now() < moveDeadline) {
-			await sleep(100);
+		await waitUntil(async () => {
 			inbox = await stack.mailboxState(user, 'INBOX', { includeRaw: true });
-		}
+			return !inbox.messages.some((message) => message.raw?.includes('Subject: ok 1'));
+		}, '"ok 1" to leave INBOX');
 		expect(inbox.messages).toHaveLength(1);
 		expect(inbox.messages[0].raw).toContain('Subject: fail 2');
 		expect(inbox.messages[0].flags).not.toContain('\\Seen');

@@ -36,6 +36,7 @@ import { NodeOperationError, ObservableObject } from 'n8n-workflow';
 import type { GmailImapTrigger as GmailImapTriggerClass } from '../../../nodes/GmailImapTrigger/GmailImapTrigger.node';
 import { DEFAULT_WATCHER_CONFIG } from '../../../nodes/mail/imap/watcher';
 import type { Stack } from '../../stack';
+import { waitUntil } from '../../support/waitUntil';
 
 // Named with its extension: tsx (used by the benchmark) resolves "X.node" to the codex file X.node.json first.
 const { GmailImapTrigger } = require('../../../nodes/GmailImapTrigger/GmailImapTrigger.node.ts') as {
@@ -225,11 +226,7 @@ export class TriggerHarness {
 	}
 
 	async waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-		const started = Date.now();
-		while (!predicate()) {
-			if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-			await new Promise((resolve) => setTimeout(resolve, 20));
-		}
+		await waitUntil(predicate, what, timeoutMs);
 	}
 
 	/** WorkflowStaticDataService.saveStaticData: only when changed. */

@@ -6,8 +6,9 @@
 import { NodeOperationError } from 'n8n-workflow';
 
 import { getStack } from '../../stack';
+import { waitUntil } from '../../support/waitUntil';
 import { binaryFromBuffer, expression } from '../harness/executeHarness';
-import { PostfixLog, delivered, messageCount, runSmtpNode, senderCredential, waitUntil } from './smtpTestKit';
+import { PostfixLog, delivered, messageCount, runSmtpNode, senderCredential } from './smtpTestKit';
 
 const stack = getStack();
 

@@ -7,9 +7,10 @@
 import { NodeOperationError } from 'n8n-workflow';
 
 import { getStack, waitForTokenExpiry } from '../../stack';
+import { waitUntil } from '../../support/waitUntil';
 import { binaryFromBuffer, expression } from '../harness/executeHarness';
 import { TcpProxy } from '../harness/tcpProxy';
-import { PostfixLog, delivered, messageCount, runSmtpNode, senderCredential, waitUntil, type SmtpPort } from './smtpTestKit';
+import { PostfixLog, delivered, messageCount, runSmtpNode, senderCredential, type SmtpPort } from './smtpTestKit';
 
 const stack = getStack();
 

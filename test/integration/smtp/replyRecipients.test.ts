@@ -9,7 +9,8 @@ import { NodeOperationError } from 'n8n-workflow';
 
 import { messageToItem, type MessageFormat } from '../../../nodes/mail/message/toItem';
 import { getStack } from '../../stack';
-import { PostfixLog, delivered, headerSection, messageCount, runSmtpNode, senderCredential, waitUntil } from './smtpTestKit';
+import { waitUntil } from '../../support/waitUntil';
+import { PostfixLog, delivered, headerSection, messageCount, runSmtpNode, senderCredential } from './smtpTestKit';
 
 const stack = getStack();
 

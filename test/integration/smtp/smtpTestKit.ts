@@ -122,18 +122,6 @@ export function headerSection(raw: string): string {
 	return (end >= 0 ? raw.slice(0, end) : raw).replace(/\r?\n[ \t]+/g, ' ');
 }
 
-/**
- * Waits until `predicate` holds (a connection closed, a line in Postfix's log): for an outcome that comes
- * asynchronously, never a fixed pause, which a busy machine can outlast.
- */
-export async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!predicate()) {
-		if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-		await new Promise((resolve) => setTimeout(resolve, 20));
-	}
-}
-
 /** Messages in a mailbox right now (0 when it was never created). */
 export async function messageCount(stack: Stack, user: string): Promise<number> {
 	return (await stack.mailboxState(user)).messages.length;

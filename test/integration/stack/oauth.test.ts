@@ -5,6 +5,7 @@
  */
 import * as crypto from 'node:crypto';
 import { decodeJwtPayload, getStack } from '../../stack';
+import { waitUntil } from '../../support/waitUntil';
 
 const stack = getStack();
 const callback = 'http://127.0.0.1:5678/rest/oauth2-credential/callback';
@@ -179,12 +180,11 @@ describe('OAuth2 token server', () => {
 		await expect(stack.refreshAccessToken(tokens.refresh_token)).rejects.toThrow();
 		// The server listens again when its own 300 ms timer has run. It is another process, late on a busy machine:
 		// wait for it to answer (a refused connection changes nothing there), then it must answer the refresh.
-		const deadline = Date.now() + 5000;
-		let afterOutage = await stack.refreshAccessToken(tokens.refresh_token).catch(() => undefined);
-		while (afterOutage === undefined && Date.now() < deadline) {
-			await new Promise((resolve) => setTimeout(resolve, 25));
+		let afterOutage: Awaited<ReturnType<typeof stack.refreshAccessToken>> | undefined;
+		await waitUntil(async () => {
 			afterOutage = await stack.refreshAccessToken(tokens.refresh_token).catch(() => undefined);
-		}
+			return afterOutage !== undefined;
+		}, 'the token server to answer again');
 		expect(afterOutage?.status).toBe(200);
 	});
 });

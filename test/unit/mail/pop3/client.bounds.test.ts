@@ -4,7 +4,7 @@
  */
 import type { FakeSession } from './fakePop3Server';
 import { type CommandHandler, type FakePop3Server, multiLineWire, pause, startFakePop3Server } from './fakePop3Server';
-import { clientFor, GOOD_TOKEN, readAll, USER } from './clientTestKit';
+import { clientFor, GOOD_TOKEN, readAll, serverSawClose, USER } from './clientTestKit';
 import {
 	DEFAULT_POP3_LIMITS,
 	DEFAULT_POP3_TIMEOUTS,
@@ -88,11 +88,6 @@ async function rejectionWithin(promise: Promise<unknown>, ms: number): Promise<u
 		clearTimeout(timer);
 	}
 	throw new Error('expected a rejection');
-}
-
-async function serverSawClose(fake: FakePop3Server): Promise<void> {
-	for (let waited = 0; waited < 2000 && !fake.sessions[0]?.closed; waited += 10) await pause(10);
-	expect(fake.sessions[0]?.closed).toBe(true);
 }
 
 describe('POP3 response bounds: the chosen defaults', () => {

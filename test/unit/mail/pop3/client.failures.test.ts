@@ -8,7 +8,7 @@ import {
 	Pop3ServerBusyError,
 	Pop3TimeoutError,
 } from '../../../../nodes/mail/pop3/errors';
-import { clientFor, GOOD_TOKEN, readAll, USER } from './clientTestKit';
+import { clientFor, GOOD_TOKEN, readAll, serverSawClose, USER } from './clientTestKit';
 import { type CommandHandler, type FakePop3Server, multiLineWire, pause, startFakePop3Server } from './fakePop3Server';
 
 /** Generous for replies that do come (the machine may be loaded); each timeout test shortens only the step it tests. */
@@ -42,12 +42,6 @@ async function loggedIn(fake: FakePop3Server, timeouts: Partial<Pop3Timeouts> = 
 	await client.connect();
 	await client.authenticateXOAuth2(USER, GOOD_TOKEN);
 	return client;
-}
-
-/** Resolves once the server side of the first session has been closed (the client destroyed its socket). */
-async function serverSawClose(fake: FakePop3Server): Promise<void> {
-	for (let waited = 0; waited < 2000 && !fake.sessions[0]?.closed; waited += 10) await pause(10);
-	expect(fake.sessions[0]?.closed).toBe(true);
 }
 
 describe('Pop3Client timeouts', () => {

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 
 import { Pop3Client, type Pop3ClientOptions } from '../../../../nodes/mail/pop3/client';
+import { waitUntil } from '../../../support/waitUntil';
 import type { FakePop3Server } from './fakePop3Server';
 
 export const USER = 'user@example.com';
@@ -45,4 +46,10 @@ export function everythingIn(error: unknown, depth = 0): string {
 export function secretForms(user: string, token: string): string[] {
 	const sasl = `user=${user}\x01auth=Bearer ${token}\x01\x01`;
 	return [token, Buffer.from(sasl).toString('base64'), `auth=Bearer ${token}`];
+}
+
+/** Resolves once the server side of the first session has been closed (the client destroyed its socket). */
+export async function serverSawClose(fake: FakePop3Server): Promise<void> {
+	await waitUntil(() => fake.sessions[0]?.closed === true, 'the server to see the connection closed', 2000);
+	expect(fake.sessions[0]?.closed).toBe(true);
 }

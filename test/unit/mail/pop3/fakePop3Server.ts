@@ -332,14 +332,3 @@ export function pause(ms: number): Promise<void> {
 	return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/**
- * Polls (real time) until the predicate holds; fails after `timeoutMs`. For waits on the network, where a fixed pause
- * is too short on a loaded machine: the deadline is generous because a passing test never reaches it.
- */
-export async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	while (!predicate()) {
-		if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-		await pause(5);
-	}
-}

@@ -7,8 +7,9 @@
 import { Pop3ConnectionError } from '../../../../nodes/mail/pop3/errors';
 import { PIPELINE_MAX_BYTES, PIPELINE_MAX_MESSAGES, READ_AHEAD_MAX_BYTES } from '../../../../nodes/mail/pop3/mailbox';
 import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
+import { waitUntil } from '../../../support/waitUntil';
 import { GOOD_TOKEN, readAll, USER } from './clientTestKit';
-import { FakeMailbox, GMAIL_LIKE_CAPABILITIES, pause, until } from './fakePop3Server';
+import { FakeMailbox, GMAIL_LIKE_CAPABILITIES, pause } from './fakePop3Server';
 import { clientQuiet, closeMailboxFixtures, closesAt, fetchUntilBroken, listedAs, message, open, type Override, serve, tokenSource } from './mailboxTestKit';
 
 afterEach(closeMailboxFixtures);
@@ -141,7 +142,7 @@ describe('fetchNew with PIPELINING advertised', () => {
 				continueOnMessageError: true,
 				consume: async (source) => {
 					// The server closes while message 1 is consumed: the refused RETR 3 is read after that.
-					await until(() => !session.usable, 'the server to close');
+					await waitUntil(() => !session.usable, 'the server to close');
 					return (await readAll(source)).length;
 				},
 			})

@@ -26,8 +26,9 @@ import {
 	xoauth2LoginUser,
 } from '../../../../nodes/mail/pop3/mailbox';
 import { SeenTracker } from '../../../../nodes/mail/pop3/seenState';
+import { waitUntil } from '../../../support/waitUntil';
 import { BAD_TOKEN, everythingIn, GOOD_TOKEN, readAll, secretForms, USER } from './clientTestKit';
-import { FakeMailbox, pause, until } from './fakePop3Server';
+import { FakeMailbox, pause } from './fakePop3Server';
 import { closeMailboxFixtures, closesAt, listedAs, message, open, serve, tokenSource } from './mailboxTestKit';
 
 afterEach(closeMailboxFixtures);
@@ -256,7 +257,7 @@ describe('Pop3Mailbox operations', () => {
 			continueOnMessageError: true,
 			isMessageFault: (error) => error === unparseable,
 			consume: async () => {
-				await until(() => !session.usable, 'RETR 2 to break the session'); // while this message is consumed
+				await waitUntil(() => !session.usable, 'RETR 2 to break the session'); // while this message is consumed
 				throw unparseable;
 			},
 		});
@@ -279,7 +280,7 @@ describe('Pop3Mailbox operations', () => {
 			continueOnMessageError: true,
 			consume: async (source) => {
 				const text = (await readAll(source)).toString('latin1');
-				await until(() => !session.usable, 'RETR 2 to fail'); // while this message is consumed
+				await waitUntil(() => !session.usable, 'RETR 2 to fail'); // while this message is consumed
 				consumed.push(text);
 				return text;
 			},

@@ -5,8 +5,9 @@
  * inside a pipelined window, where the RETRs written behind the refused one are the ones the close cut off.
  */
 import { Pop3CommandError, Pop3ConnectionError } from '../../../../nodes/mail/pop3/errors';
+import { waitUntil } from '../../../support/waitUntil';
 import { clientFor, GOOD_TOKEN, readAll, USER } from './clientTestKit';
-import { FakeMailbox, type FakePop3Server, GMAIL_LIKE_CAPABILITIES, startFakePop3Server, until } from './fakePop3Server';
+import { FakeMailbox, type FakePop3Server, GMAIL_LIKE_CAPABILITIES, startFakePop3Server } from './fakePop3Server';
 import { clientQuiet, closeMailboxFixtures, fetchUntilBroken, message, type Override } from './mailboxTestKit';
 
 const PIPELINING_CAPABILITIES = [...GMAIL_LIKE_CAPABILITIES, 'PIPELINING'];
@@ -66,7 +67,7 @@ describe('Pop3Client: -ERR then close', () => {
 		for (const reply of replies) reply.catch(() => undefined);
 		const first = await replies[0];
 		// The -ERR and the close arrive while RETR 1's body is still unread.
-		await until(() => !client.usable, 'the client to see the close');
+		await waitUntil(() => !client.usable, 'the client to see the close');
 		expect((await readAll(first)).toString('latin1')).toBe(message('m1'));
 		expectRefusal(await replies[1].catch((error: unknown) => error), 'RETR 2');
 		const third = await replies[2].catch((error: unknown) => error);
